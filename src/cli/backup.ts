@@ -1,0 +1,36 @@
+// `lifeboat backup [TARGET...]`: one backup per target; prints the new ids.
+import { runBackup } from '../core/run-backup.js';
+import { LifeboatError } from '../errors.js';
+import { type CommandContext, selectTargets } from './context.js';
+import { startProgress } from './progress.js';
+
+export async function backupCommand(ctx: CommandContext, names: string[], options: { json?: boolean }): Promise<number> {
+  const targets = selectTargets(ctx.config, names);
+  const verifyUpload = ctx.config.storage.verifyUpload;
+  const results = [];
+  let failed = 0;
+  for (const target of targets) {
+    const progress = startProgress(`backup ${target.name}:`);
+    try {
+      const manifest = await runBackup({
+        storage: ctx.storage,
+        target,
+        logger: ctx.logger,
+        verifyUpload,
+        signal: ctx.signal,
+        onProgress: (bytes) => progress.update(bytes),
+      });
+      progress.stop();
+      results.push(manifest);
+      if (!options.json) process.stdout.write(`${manifest.id}\t${target.name}\n`);
+    } catch (error) {
+      progress.stop();
+      failed += 1;
+      const hint = error instanceof LifeboatError && error.hint !== undefined ? `\nTry: ${error.hint}` : '';
+      process.stderr.write(`Error: ${(error as Error).message}${hint}\n`);
+      if (ctx.signal.aborted) break;
+    }
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  return failed === 0 ? 0 : 1;
+}

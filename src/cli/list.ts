@@ -1,0 +1,34 @@
+// `lifeboat list [TARGET] [--json]`: committed backups, newest first.
+import { listBackups } from '../catalog/catalog.js';
+import type { Manifest } from '../catalog/manifest.js';
+import { type CommandContext, selectTargets } from './context.js';
+import { formatBytes } from './progress.js';
+
+export async function listCommand(ctx: CommandContext, name: string | undefined, options: { json?: boolean }): Promise<number> {
+  const targets = selectTargets(ctx.config, name === undefined ? [] : [name]);
+  const all: Manifest[] = [];
+  for (const target of targets) all.push(...(await listBackups(ctx.storage, target.name)));
+  all.sort((a, b) => (a.snapshotAt < b.snapshotAt ? 1 : a.snapshotAt > b.snapshotAt ? -1 : 0));
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+    return 0;
+  }
+  if (all.length === 0) {
+    process.stdout.write(`no backups in ${ctx.storage.location}\n`);
+    return 0;
+  }
+  const rows = all.map((m) => {
+    const stored = m.artifacts.reduce((sum, a) => sum + a.size, 0);
+    const raw = m.artifacts.reduce((sum, a) => sum + a.rawSize, 0);
+    return [m.id, m.target, m.driver, m.snapshotAt, formatBytes(stored), formatBytes(raw)];
+  });
+  printTable(['ID', 'TARGET', 'DRIVER', 'SNAPSHOT AT', 'STORED', 'RAW'], rows);
+  return 0;
+}
+
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  for (const row of [header, ...rows]) {
+    process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
+  }
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// The `lifeboat` command: parses arguments, runs one command, maps errors to exit codes.
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, LifeboatError } from '../errors.js';
+import { TOOL } from '../version.js';
+import { backupCommand } from './backup.js';
+import { configCheckCommand } from './config-check.js';
+import { createContext, type GlobalOptions } from './context.js';
+import { listCommand } from './list.js';
+import { restoreCommand } from './restore.js';
+import { verifyCommand } from './verify.js';
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('lifeboat')
+    .description('Backups of PostgreSQL and SQLite that are streamed, checksummed, verified and restorable.')
+    .version(TOOL.version)
+    .option('-c, --config <path>', 'configuration file (default: $LIFEBOAT_CONFIG, else ./lifeboat.yaml)')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  const global = (): GlobalOptions => program.opts<GlobalOptions>();
+  const json = new Option('--json', 'machine-readable output on stdout');
+
+  program
+    .command('backup')
+    .description('back up the named targets (all when none named) and print the new backup ids')
+    .argument('[targets...]')
+    .addOption(json)
+    .action(async (targets: string[], options) => setExit(await backupCommand(createContext(global()), targets, options)));
+
+  program
+    .command('list')
+    .description('list committed backups, newest first')
+    .argument('[target]')
+    .addOption(json)
+    .action(async (target: string | undefined, options) => setExit(await listCommand(createContext(global()), target, options)));
+
+  program
+    .command('verify')
+    .description('re-read stored backups and check size and SHA-256 against the manifest')
+    .argument('<id-or-target>', 'a backup id, or a target (its newest backup)')
+    .option('--all', 'every backup of the target')
+    .addOption(json)
+    .action(async (subject: string, options) => setExit(await verifyCommand(createContext(global()), subject, options)));
+
+  program
+    .command('restore')
+    .description('restore a target from its newest backup, a given one, or the one for a point in time')
+    .argument('<target>')
+    .option('--point-in-time <iso8601>', 'the newest backup whose data is from this time or before')
+    .option('--backup <id>', 'this backup')
+    .option('--to <dest>', 'another destination: a file path (sqlite) or a postgres:// URL')
+    .option('--force', 'replace a destination that already holds data')
+    .option('--dry-run', 'print the plan and change nothing')
+    .addOption(json)
+    .action(async (target: string, options) => setExit(await restoreCommand(createContext(global()), target, options)));
+
+  const config = program.command('config').description('configuration tools');
+  config
+    .command('check')
+    .description('validate the configuration and print it with secrets redacted')
+    .addOption(json)
+    .action((options) => setExit(configCheckCommand({ ...global(), ...options })));
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (error instanceof LifeboatError) {
+      process.stderr.write(`Error: ${error.message}\n`);
+      if (error.hint !== undefined) process.stderr.write(`Try: ${error.hint}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`Error: ${(error as Error).stack ?? String(error)}\n`);
+    return ExitCode.failed;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    process.stderr.write(`Error: ${String(error)}\n`);
+    process.exitCode = ExitCode.failed;
+  },
+);

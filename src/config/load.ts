@@ -1,0 +1,171 @@
+// Loads the YAML configuration: ${VAR} interpolation, secret files, schema validation with path-named errors.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, DRIVER_NAMES, type LifeboatConfig, SECRET_KEYS, STORAGE_TYPES } from './schema.js';
+
+/** Where the config file is: --config, else LIFEBOAT_CONFIG, else ./lifeboat.yaml. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(flag ?? env.LIFEBOAT_CONFIG ?? 'lifeboat.yaml');
+}
+
+/** Reads, interpolates, validates and freezes the configuration at `path`. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): LifeboatConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      [`config: read ${path}: ${code === 'ENOENT' ? 'no such file' : String(error)}`],
+      'pass --config PATH, set LIFEBOAT_CONFIG, or create ./lifeboat.yaml (see config/lifeboat.example.yaml)',
+    );
+  }
+  return parseConfig(text, { env, baseDir: dirname(path), source: path });
+}
+
+export interface ParseOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Relative file paths in the config (secret files, SQLite paths, local storage) resolve against it. */
+  baseDir?: string;
+  source?: string;
+}
+
+/** Parses configuration text; throws ConfigError listing every problem with its path. */
+export function parseConfig(text: string, options: ParseOptions = {}): LifeboatConfig {
+  const env = options.env ?? process.env;
+  const baseDir = options.baseDir ?? process.cwd();
+  const source = options.source ?? 'config';
+  const document = parseDocument(text, { prettyErrors: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(document.errors.map((e) => `${source}: YAML: ${e.message.split('\n')[0]}`));
+  }
+  const issues: string[] = [];
+  const raw = interpolate(document.toJS() ?? {}, [], env, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => formatIssue(issue, raw)));
+  const config = result.data;
+  readSecretFiles(config, baseDir, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  resolvePaths(config, baseDir);
+  return deepFreeze(config);
+}
+
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function interpolate(value: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, issues: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(VAR, (_match, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined) return found;
+      if (fallback !== undefined) return fallback;
+      issues.push(`${formatPath(path)}: environment variable ${name} is not set`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, [...path, index], env, issues));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, interpolate(item, [...path, key], env, issues)]),
+    );
+  }
+  return value;
+}
+
+function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string[]): void {
+  const read = (file: string, at: string): string | undefined => {
+    try {
+      return readFileSync(resolve(baseDir, file), 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      issues.push(`${at}: read secret file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      return undefined;
+    }
+  };
+  if (config.storage.type === 's3' && config.storage.secretAccessKeyFile !== undefined) {
+    config.storage.secretAccessKey = read(config.storage.secretAccessKeyFile, 'storage.secretAccessKeyFile');
+  }
+  config.targets.forEach((target, index) => {
+    if (target.driver === 'postgres' && target.passwordFile !== undefined) {
+      target.password = read(target.passwordFile, `targets[${index}].passwordFile`);
+    }
+  });
+}
+
+function resolvePaths(config: LifeboatConfig, baseDir: string): void {
+  if (config.storage.type === 'local') config.storage.path = resolve(baseDir, config.storage.path);
+  for (const target of config.targets) {
+    if (target.driver === 'sqlite') target.path = resolve(baseDir, target.path);
+  }
+}
+
+function formatIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const path = formatPath(issue.path);
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator !== undefined) {
+    const key = String(issue.discriminator);
+    const value = valueAt(raw, [...issue.path, key]);
+    const options = key === 'driver' ? DRIVER_NAMES : STORAGE_TYPES;
+    const what = value === undefined ? `missing "${key}"` : `unknown ${key} ${JSON.stringify(value)}`;
+    return `${formatPath([...issue.path, key])}: ${what} (expected one of: ${options.join(', ')})`;
+  }
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key`).join('\n');
+  }
+  if (issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined) {
+    return `${path}: required`;
+  }
+  return `${path}: ${issue.message}`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+/** `targets[1].driver` style. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let text = '';
+  for (const key of path) {
+    text += typeof key === 'number' ? `[${key}]` : `${text === '' ? '' : '.'}${String(key)}`;
+  }
+  return text === '' ? '(root)' : text;
+}
+
+/** A copy of the config with every secret replaced by "<redacted>", for showing. */
+export function redactConfig(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactConfig);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [
+        key,
+        SECRET_KEYS.has(key) && item !== undefined ? '<redacted>' : key === 'url' ? redactUrl(item) : redactConfig(item),
+      ]),
+    );
+  }
+  return value;
+}
+
+function redactUrl(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    const url = new URL(value);
+    if (url.password !== '') url.password = 'redacted';
+    return url.toString();
+  } catch {
+    return value;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,125 @@
+// One backup of one target: dump -> pipeline -> store -> confirm -> manifest (the commit marker, last).
+import type { TargetConfig } from '../config/schema.js';
+import { newBackupId } from '../catalog/backup-id.js';
+import { backupPrefix, type Manifest, manifestKey, serializeManifest } from '../catalog/manifest.js';
+import { createDriver } from '../drivers/create-driver.js';
+import type { DumpSession } from '../drivers/driver.js';
+import { describeError, LifeboatError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { storeStream } from '../pipeline/store-stream.js';
+import type { Storage } from '../storage/storage.js';
+import { TOOL } from '../version.js';
+import { checkArtifact, compareDigest } from '../verify/verify.js';
+
+export interface BackupOptions {
+  readonly storage: Storage;
+  readonly target: TargetConfig;
+  readonly logger: Logger;
+  readonly verifyUpload: 'checksum' | 'size';
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (rawBytes: number) => void;
+  readonly now?: () => Date;
+}
+
+type Stage = 'dump' | 'upload' | 'confirm' | 'commit';
+
+/** Makes one backup; resolves to its manifest, or rejects having removed every object it wrote. */
+export async function runBackup(options: BackupOptions): Promise<Manifest> {
+  const { storage, target, logger, signal } = options;
+  const now = options.now ?? (() => new Date());
+  const startedAt = now();
+  const id = newBackupId(startedAt);
+  const log = logger.child({ target: target.name, id });
+  let stage: Stage = 'dump';
+  let session: DumpSession | undefined;
+  log.info({ event: 'backup.start', driver: target.driver }, 'backup started');
+  try {
+    signal?.throwIfAborted();
+    session = await createDriver(target).dump(signal);
+    stage = 'upload';
+    const key = `${backupPrefix(target.name, id)}${session.fileName}.gz`;
+    const digests = await storeStream(storage, key, session.stream, { signal, onProgress: options.onProgress });
+    stage = 'dump';
+    await session.done;
+    stage = 'confirm';
+    const artifact = {
+      key,
+      format: session.format,
+      compression: 'gzip' as const,
+      size: digests.stored.size,
+      sha256: digests.stored.sha256,
+      rawSize: digests.raw.size,
+      rawSha256: digests.raw.sha256,
+    };
+    await confirmStored(storage, artifact, options.verifyUpload, signal);
+    stage = 'commit';
+    signal?.throwIfAborted();
+    const manifest: Manifest = {
+      schemaVersion: 1,
+      id,
+      target: target.name,
+      driver: target.driver,
+      startedAt: startedAt.toISOString(),
+      finishedAt: now().toISOString(),
+      snapshotAt: session.snapshotAt.toISOString(),
+      source: { ...session.source },
+      tool: { ...TOOL },
+      stats: session.stats,
+      artifacts: [artifact],
+    };
+    // Written last: a backup without its manifest does not exist for list, verify or restore.
+    await storage.put(manifestKey(target.name, id), serializeManifest(manifest), { contentType: 'application/json' });
+    log.info(
+      {
+        event: 'backup.end',
+        result: 'success',
+        bytes: artifact.size,
+        rawBytes: artifact.rawSize,
+        durationMs: Date.parse(manifest.finishedAt) - startedAt.getTime(),
+      },
+      'backup finished',
+    );
+    return manifest;
+  } catch (error) {
+    session?.abort();
+    await session?.done.catch(() => undefined);
+    const removed = await removeBackupObjects(storage, target.name, id);
+    const cause = signal?.aborted ? `interrupted (${describeError(signal.reason)})` : describeError(error);
+    log.error({ event: 'backup.end', result: 'failure', stage, error: cause, removedObjects: removed }, 'backup failed');
+    throw new LifeboatError('BACKUP_FAILED', `backup ${target.name}: ${stage}: ${cause}`, {
+      cause: error,
+      hint: error instanceof LifeboatError ? error.hint : undefined,
+    });
+  }
+}
+
+async function confirmStored(
+  storage: Storage,
+  artifact: Manifest['artifacts'][number],
+  mode: 'checksum' | 'size',
+  signal?: AbortSignal,
+): Promise<void> {
+  if (mode === 'checksum') {
+    const check = await checkArtifact(storage, artifact, undefined, signal);
+    if (!check.ok) throw new LifeboatError('INTEGRITY', `stored object does not match: ${check.problems.join('; ')}`);
+    return;
+  }
+  const head = await storage.head(artifact.key);
+  if (head === undefined) throw new LifeboatError('INTEGRITY', `${artifact.key}: not found after upload`);
+  const problems = compareDigest(artifact.key, 'stored', artifact, { size: head.size, sha256: artifact.sha256 });
+  if (problems.length > 0) throw new LifeboatError('INTEGRITY', problems.join('; '));
+}
+
+/** Removes every object under a backup's folder (partial uploads of a failed run). */
+export async function removeBackupObjects(storage: Storage, target: string, id: string): Promise<number> {
+  try {
+    const keys: string[] = [];
+    for await (const object of storage.list(backupPrefix(target, id))) keys.push(object.key);
+    // The manifest goes first, so a crash half way never leaves a manifest pointing at missing data.
+    keys.sort((a, b) => Number(b.endsWith('manifest.json')) - Number(a.endsWith('manifest.json')));
+    await storage.delete(keys);
+    return keys.length;
+  } catch {
+    return -1;
+  }
+}

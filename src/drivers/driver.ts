@@ -1,0 +1,49 @@
+// The driver interface: how a database is dumped, restored and checked. Drivers know nothing of storage.
+import type { Readable } from 'node:stream';
+import type { TableStats } from '../catalog/manifest.js';
+
+/** A dump in progress. */
+export interface DumpSession {
+  /** The raw dump bytes. */
+  readonly stream: Readable;
+  /** Artifact file name, e.g. "database.sqlite3" or "dump.pgcustom". */
+  readonly fileName: string;
+  /** Format recorded in the manifest, e.g. "sqlite3" or "pg_dump-custom". */
+  readonly format: string;
+  /** The instant the dumped data reflects. */
+  readonly snapshotAt: Date;
+  /** Server or library version, database name. */
+  readonly source: Readonly<Record<string, unknown>>;
+  /** Tables and row counts at the snapshot. */
+  readonly stats: { tables: TableStats[] } & Record<string, unknown>;
+  /** Resolves once the dump tool has exited cleanly; rejects with its error output otherwise. */
+  readonly done: Promise<void>;
+  /** Stops the dump and releases everything it holds. */
+  abort(): void;
+}
+
+export interface RestoreOptions {
+  /** Replace a destination that already holds data. */
+  readonly force: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** What a restore destination currently holds. */
+export interface DestinationState {
+  /** Where the data would go, without secrets, e.g. a file path or host:port/db. */
+  readonly description: string;
+  readonly hasData: boolean;
+  readonly detail: string;
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Starts a consistent dump of the live database. */
+  dump(signal?: AbortSignal): Promise<DumpSession>;
+  /** Describes a destination (undefined: the target itself) before anything is written. */
+  inspectDestination(destination?: string): Promise<DestinationState>;
+  /** Restores raw dump bytes into the destination (undefined: the target itself). */
+  restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void>;
+  /** Optional deep check of raw dump bytes (e.g. SQLite integrity_check); resolves to problems found. */
+  checkDump?(raw: Readable): Promise<string[]>;
+}

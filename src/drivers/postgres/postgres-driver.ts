@@ -1,0 +1,164 @@
+// PostgreSQL driver: pg_dump under an exported snapshot (stats and dump agree), pg_restore or psql to restore.
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import type { TableStats } from '../../catalog/manifest.js';
+import type { PostgresTargetConfig } from '../../config/schema.js';
+import { LifeboatError } from '../../errors.js';
+import type { DestinationState, DumpSession, Driver, RestoreOptions } from '../driver.js';
+import { runTool, toolOutput, toolPath } from '../run-tool.js';
+import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
+
+const USER_TABLES = `
+  SELECT n.nspname AS schema, c.relname AS name
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  ORDER BY 1, 2`;
+
+export class PostgresDriver implements Driver {
+  readonly name = 'postgres';
+  readonly #config: PostgresTargetConfig;
+
+  constructor(config: PostgresTargetConfig) {
+    this.#config = config;
+  }
+
+  async dump(signal?: AbortSignal): Promise<DumpSession> {
+    const connection = connectionFromConfig(this.#config);
+    const pgDump = toolPath('pg_dump', this.#config.binDir);
+    const dumpMajor = await toolMajor(pgDump);
+    const client = await connect(connection);
+    try {
+      const serverNum = Number((await client.query('SHOW server_version_num')).rows[0].server_version_num);
+      const serverMajor = Math.floor(serverNum / 10000);
+      if (dumpMajor < serverMajor) {
+        throw new LifeboatError(
+          'TOOL_VERSION',
+          `postgres: dump ${describeConnection(connection)}: pg_dump ${dumpMajor} is older than the server (${serverMajor})`,
+          { hint: `install postgresql-client-${serverMajor} or newer, or set binDir` },
+        );
+      }
+      // One snapshot for stats and dump: the row counts in the manifest describe exactly the dumped data.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const head = await client.query(
+        'SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version',
+      );
+      const { snapshot, at, db, version } = head.rows[0];
+      const stats = await countRows(client);
+      const plain = this.#config.format === 'plain';
+      const args = plain
+        ? ['--format=plain', '--clean', '--if-exists', `--snapshot=${snapshot}`, ...this.#config.extraDumpArgs]
+        : ['--format=custom', '--compress=0', `--snapshot=${snapshot}`, ...this.#config.extraDumpArgs];
+      const tool = runTool('postgres', pgDump, args, { env: libpqEnv(connection) });
+      const onAbort = () => tool.child.kill('SIGTERM');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = tool.exited.finally(async () => {
+        signal?.removeEventListener('abort', onAbort);
+        await client.query('COMMIT').catch(() => undefined);
+        await client.end().catch(() => undefined);
+      });
+      done.catch(() => undefined);
+      const stream = tool.child.stdout as Readable;
+      return {
+        stream,
+        fileName: plain ? 'dump.sql' : 'dump.pgcustom',
+        format: plain ? 'pg_dump-plain' : 'pg_dump-custom',
+        snapshotAt: new Date(at),
+        source: { database: db, serverVersion: version, serverVersionNum: serverNum, pgDumpMajor: dumpMajor },
+        stats: { tables: stats },
+        done,
+        abort: () => tool.child.kill('SIGTERM'),
+      };
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async inspectDestination(destination?: string): Promise<DestinationState> {
+    const connection = connectionFromConfig(this.#config, destination);
+    const client = await connect(connection);
+    try {
+      const tables = (await client.query(USER_TABLES)).rows.length;
+      return {
+        description: describeConnection(connection),
+        hasData: tables > 0,
+        detail: tables === 0 ? 'no user tables' : `${tables} user tables`,
+      };
+    } finally {
+      await client.end();
+    }
+  }
+
+  async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
+    const connection = connectionFromConfig(this.#config, destination);
+    const state = await this.inspectDestination(destination);
+    if (state.hasData && !options.force) {
+      throw new LifeboatError(
+        'DESTINATION_NOT_EMPTY',
+        `postgres: restore into ${state.description}: destination holds data (${state.detail})`,
+        { hint: 'add --force to replace the objects in the backup, or --to an empty database' },
+      );
+    }
+    const env = libpqEnv(connection);
+    if (this.#config.format === 'plain') {
+      const psql = toolPath('psql', this.#config.binDir);
+      await feed(runTool('postgres', psql, ['--no-psqlrc', '--quiet', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--file=-'], { env, stdin: 'pipe', stdout: 'ignore' }), raw, options.signal);
+      return;
+    }
+    const pgRestore = toolPath('pg_restore', this.#config.binDir);
+    const common = ['--exit-on-error', '--no-password', ...(state.hasData ? ['--clean', '--if-exists'] : []), `--dbname=${connection.database}`];
+    if (this.#config.restoreJobs <= 1) {
+      await feed(runTool('postgres', pgRestore, [...common, '--single-transaction'], { env, stdin: 'pipe', stdout: 'ignore' }), raw, options.signal);
+      return;
+    }
+    // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
+    const workDir = await mkdtemp(join(tmpdir(), 'lifeboat-pgrestore-'));
+    try {
+      const file = join(workDir, 'dump.pgcustom');
+      await pipeline(raw, createWriteStream(file), { signal: options.signal });
+      const tool = runTool('postgres', pgRestore, [...common, `--jobs=${this.#config.restoreJobs}`, file], { env, stdout: 'ignore' });
+      await tool.exited;
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+}
+
+async function feed(tool: ReturnType<typeof runTool>, raw: Readable, signal?: AbortSignal): Promise<void> {
+  const stdin = tool.child.stdin;
+  if (stdin === null) throw new Error('postgres: tool has no stdin');
+  const writing = pipeline(raw, stdin, { signal });
+  const [wrote, exited] = await Promise.allSettled([writing, tool.exited]);
+  if (exited.status === 'rejected') throw exited.reason;
+  if (wrote.status === 'rejected') throw wrote.reason;
+}
+
+async function countRows(client: pg.Client): Promise<TableStats[]> {
+  const tables = (await client.query(USER_TABLES)).rows as { schema: string; name: string }[];
+  const stats: TableStats[] = [];
+  for (const table of tables) {
+    const ident = `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
+    const count = await client.query(`SELECT count(*)::bigint AS n FROM ${ident}`);
+    stats.push({ name: `${table.schema}.${table.name}`, rows: Number(count.rows[0].n) });
+  }
+  return stats;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Major version of a PostgreSQL client tool, from `--version`. */
+async function toolMajor(command: string): Promise<number> {
+  const out = await toolOutput('postgres', command, ['--version']);
+  const match = /(\d+)(?:\.\d+)?/.exec(out);
+  if (match?.[1] === undefined) throw new LifeboatError('TOOL_VERSION', `postgres: read version of ${command}: "${out.trim()}"`);
+  return Number(match[1]);
+}
+
+export type { PgConnection };

@@ -1,0 +1,76 @@
+// Runs external tools with argument arrays (never a shell) and keeps the tail of their stderr for errors.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { LifeboatError } from '../errors.js';
+
+const STDERR_LIMIT = 16 * 1024;
+
+export interface ToolProcess {
+  readonly child: ChildProcess;
+  /** Resolves when the tool exits 0; rejects with a message holding its stderr otherwise. */
+  readonly exited: Promise<void>;
+  stderr(): string;
+}
+
+/** Path of a tool in `binDir`, or its bare name for a PATH look-up. */
+export function toolPath(name: string, binDir?: string): string {
+  return binDir === undefined ? name : join(binDir, name);
+}
+
+/** Spawns `command` with `args`; secrets go through `env`, never the argument list. */
+export function runTool(
+  module: string,
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' } = {},
+): ToolProcess {
+  const child = spawn(command, args, {
+    env: { ...process.env, ...options.env },
+    stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-STDERR_LIMIT);
+  });
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        new LifeboatError(
+          'TOOL_MISSING',
+          `${module}: run ${command}: ${error.code === 'ENOENT' ? 'not found' : error.message}`,
+          {
+            cause: error,
+            hint:
+              error.code === 'ENOENT'
+                ? `install ${command.split('/').pop()} (Debian: apt-get install postgresql-client) or set binDir`
+                : undefined,
+          },
+        ),
+      );
+    });
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve();
+      else {
+        const status = signal === null ? `exit code ${code}` : `signal ${signal}`;
+        const detail = stderr.trim();
+        reject(
+          new LifeboatError('TOOL_FAILED', `${module}: ${command.split('/').pop()} failed (${status})${detail === '' ? '' : `: ${detail}`}`),
+        );
+      }
+    });
+  });
+  return { child, exited, stderr: () => stderr };
+}
+
+/** Runs a tool to completion and returns its stdout. */
+export async function toolOutput(module: string, command: string, args: readonly string[]): Promise<string> {
+  const tool = runTool(module, command, args);
+  let out = '';
+  tool.child.stdout?.setEncoding('utf8');
+  tool.child.stdout?.on('data', (chunk: string) => {
+    out += chunk;
+  });
+  await tool.exited;
+  return out;
+}

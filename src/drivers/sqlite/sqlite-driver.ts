@@ -1,0 +1,160 @@
+// SQLite driver: consistent online copy with the SQLite backup API, integrity_check, atomic restore.
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import Database from 'better-sqlite3';
+import type { TableStats } from '../../catalog/manifest.js';
+import type { SqliteTargetConfig } from '../../config/schema.js';
+import { LifeboatError } from '../../errors.js';
+import type { DestinationState, DumpSession, Driver, RestoreOptions } from '../driver.js';
+
+export class SqliteDriver implements Driver {
+  readonly name = 'sqlite';
+  readonly #config: SqliteTargetConfig;
+
+  constructor(config: SqliteTargetConfig) {
+    this.#config = config;
+  }
+
+  async dump(signal?: AbortSignal): Promise<DumpSession> {
+    const path = this.#config.path;
+    if (!existsSync(path)) {
+      throw new LifeboatError('SOURCE', `sqlite: open ${path}: no such file`, {
+        hint: `check targets "${this.#config.name}" path`,
+      });
+    }
+    const workDir = await mkdtemp(join(tmpdir(), 'lifeboat-sqlite-'));
+    const copy = join(workDir, 'database.sqlite3');
+    const cleanup = () => rm(workDir, { recursive: true, force: true });
+    try {
+      const source = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        // The backup API restarts when another connection writes, so the copy is one consistent state.
+        await source.backup(copy);
+      } finally {
+        source.close();
+      }
+      signal?.throwIfAborted();
+      const snapshotAt = new Date();
+      const { stats, version, problems } = inspectCopy(copy, true);
+      if (problems.length > 0) {
+        throw new LifeboatError('INTEGRITY', `sqlite: integrity_check of the copy of ${path}: ${problems.join('; ')}`);
+      }
+      const stream = createReadStream(copy);
+      const done = new Promise<void>((resolveDone, reject) => {
+        stream.once('close', resolveDone);
+        stream.once('error', reject);
+      }).finally(cleanup);
+      done.catch(() => undefined);
+      return {
+        stream,
+        fileName: 'database.sqlite3',
+        format: 'sqlite3',
+        snapshotAt,
+        source: { path, sqliteVersion: version },
+        stats: { tables: stats },
+        done,
+        abort: () => stream.destroy(),
+      };
+    } catch (error) {
+      await cleanup();
+      if (error instanceof LifeboatError) throw error;
+      throw new LifeboatError('SOURCE', `sqlite: back up ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async inspectDestination(destination?: string): Promise<DestinationState> {
+    const path = resolve(destination ?? this.#config.path);
+    let size = 0;
+    try {
+      size = (await stat(path)).size;
+    } catch {
+      return { description: path, hasData: false, detail: 'file does not exist' };
+    }
+    if (size === 0) return { description: path, hasData: false, detail: 'empty file' };
+    let tables = 0;
+    try {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        tables = listTables(db).length;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return { description: path, hasData: true, detail: `${size} bytes, not a readable SQLite database` };
+    }
+    return { description: path, hasData: true, detail: `${size} bytes, ${tables} tables` };
+  }
+
+  async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
+    const path = resolve(destination ?? this.#config.path);
+    const temp = join(dirname(path), `.${basename(path)}.lifeboat-restore-${randomBytes(4).toString('hex')}`);
+    try {
+      await pipeline(raw, createWriteStream(temp, { flags: 'wx' }), { signal: options.signal });
+      const { problems } = inspectCopy(temp, false);
+      if (problems.length > 0) {
+        throw new LifeboatError('INTEGRITY', `sqlite: integrity_check of the restored file: ${problems.join('; ')}`);
+      }
+      const state = await this.inspectDestination(path);
+      if (state.hasData && !options.force) {
+        throw new LifeboatError('DESTINATION_NOT_EMPTY', `sqlite: restore into ${path}: destination holds data (${state.detail})`, {
+          hint: 'add --force to replace it, or --to another path',
+        });
+      }
+      // A stale WAL beside the new file would be replayed onto it: remove it first.
+      await rm(`${path}-wal`, { force: true });
+      await rm(`${path}-shm`, { force: true });
+      await rename(temp, path);
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async checkDump(raw: Readable): Promise<string[]> {
+    const workDir = await mkdtemp(join(tmpdir(), 'lifeboat-verify-'));
+    try {
+      const file = join(workDir, 'database.sqlite3');
+      await pipeline(raw, createWriteStream(file));
+      return inspectCopy(file, false).problems.map((p) => `integrity_check: ${p}`);
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+}
+
+function listTables(db: Database.Database): string[] {
+  return db
+    .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .pluck()
+    .all() as string[];
+}
+
+/** Runs integrity_check and counts rows; with `standalone`, turns the copy into a rollback-journal file. */
+function inspectCopy(file: string, standalone: boolean): { stats: TableStats[]; version: string; problems: string[] } {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { fileMustExist: true, readonly: !standalone });
+  } catch (error) {
+    return { stats: [], version: '', problems: [(error as Error).message] };
+  }
+  try {
+    if (standalone) db.pragma('journal_mode = DELETE');
+    const result = db.pragma('integrity_check') as { integrity_check: string }[];
+    const problems = result.map((row) => row.integrity_check).filter((line) => line !== 'ok');
+    if (problems.length > 0) return { stats: [], version: '', problems };
+    const stats = listTables(db).map((name) => ({
+      name,
+      rows: Number(db.prepare(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`).pluck().get()),
+    }));
+    const version = String(db.prepare('SELECT sqlite_version()').pluck().get());
+    return { stats, version, problems: [] };
+  } catch (error) {
+    return { stats: [], version: '', problems: [(error as Error).message] };
+  } finally {
+    db.close();
+  }
+}

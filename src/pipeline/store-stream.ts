@@ -1,0 +1,43 @@
+// The backup pipeline: dump stream -> SHA-256 of raw bytes -> gzip -> SHA-256 of stored bytes -> storage.
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, constants as zlibConstants } from 'node:zlib';
+import type { Storage } from '../storage/storage.js';
+import { type Digest, DigestTap } from './digest-tap.js';
+
+export interface StoredDigests {
+  readonly raw: Digest;
+  readonly stored: Digest;
+}
+
+export interface StoreStreamOptions {
+  readonly signal?: AbortSignal;
+  /** Called as raw bytes flow, with the running total. */
+  readonly onProgress?: (rawBytes: number) => void;
+  readonly gzipLevel?: number;
+}
+
+/**
+ * Streams `source` compressed into `storage` under `key`, end to end with back-pressure: no temporary
+ * copy, memory bounded by the stream buffers and the upload's part queue. Rejects, leaving no object,
+ * when the source, the compressor or the store fails.
+ */
+export async function storeStream(
+  storage: Storage,
+  key: string,
+  source: Readable,
+  options: StoreStreamOptions = {},
+): Promise<StoredDigests> {
+  const rawTap = new DigestTap(options.onProgress);
+  const gzip = createGzip({ level: options.gzipLevel ?? 6, chunkSize: 64 * 1024, memLevel: zlibConstants.Z_DEFAULT_MEMLEVEL });
+  const storedTap = new DigestTap();
+  const flowing = pipeline(source, rawTap, gzip, storedTap, { signal: options.signal });
+  const storing = storage.put(key, storedTap, { signal: options.signal, contentType: 'application/gzip' });
+  const [flowed, stored] = await Promise.allSettled([flowing, storing]);
+  if (flowed.status === 'rejected') {
+    await storing.catch(() => undefined);
+    throw flowed.reason;
+  }
+  if (stored.status === 'rejected') throw stored.reason;
+  return { raw: rawTap.digest, stored: storedTap.digest };
+}

@@ -1,0 +1,189 @@
+// S3 storage (AWS S3, MinIO, other S3-compatible servers) with multipart upload through lib-storage.
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+import type { S3StorageConfig } from '../../config/schema.js';
+import { LifeboatError } from '../../errors.js';
+import { notFound } from '../local/local-storage.js';
+import { assertSafeKey, type PutOptions, type Storage, type StoredObject } from '../storage.js';
+
+const MiB = 1024 * 1024;
+
+export class S3Storage implements Storage {
+  readonly location: string;
+  readonly #client: S3Client;
+  readonly #config: S3StorageConfig;
+
+  constructor(config: S3StorageConfig, client?: S3Client) {
+    this.#config = config;
+    this.location = `s3://${config.bucket}/${config.prefix}`;
+    this.#client = client ?? new S3Client(clientConfig(config));
+  }
+
+  #key(key: string): string {
+    assertSafeKey(key);
+    return `${this.#config.prefix}${key}`;
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
+    const upload = new Upload({
+      client: this.#client,
+      queueSize: this.#config.queueSize,
+      partSize: this.#config.partSizeMiB * MiB,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.#config.bucket,
+        Key: this.#key(key),
+        Body: body,
+        ContentType: options.contentType ?? 'application/octet-stream',
+        ServerSideEncryption: this.#config.serverSideEncryption,
+        SSEKMSKeyId: this.#config.sseKmsKeyId,
+        StorageClass: this.#config.storageClass as never,
+      },
+    });
+    // A failing source stream must stop the upload; lib-storage would otherwise wait on it.
+    let sourceError: unknown;
+    const onSourceError = (error: unknown) => {
+      sourceError = error;
+      void upload.abort();
+    };
+    if (!Buffer.isBuffer(body)) body.once('error', onSourceError);
+    const onAbort = () => void upload.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (options.signal?.aborted) throw options.signal.reason;
+      await upload.done();
+      if (sourceError !== undefined) throw sourceError;
+    } catch (error) {
+      // A single-part upload that failed after PutObject was sent, or an aborted one, may leave an object.
+      await this.delete([key]).catch(() => undefined);
+      throw sourceError ?? (options.signal?.aborted ? options.signal.reason : this.#wrap('write', key, error));
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (!Buffer.isBuffer(body)) body.off('error', onSourceError);
+    }
+  }
+
+  async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    try {
+      const result = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }),
+        { abortSignal: options.signal },
+      );
+      return result.Body as Readable;
+    } catch (error) {
+      if (isNotFound(error)) throw notFound(key, this.location, error);
+      throw this.#wrap('read', key, error);
+    }
+  }
+
+  async head(key: string): Promise<{ size: number } | undefined> {
+    try {
+      const result = await this.#client.send(new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }));
+      return { size: result.ContentLength ?? 0 };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.#wrap('head', key, error);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    let token: string | undefined;
+    do {
+      let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
+      try {
+        page = await this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: this.#config.bucket,
+            Prefix: `${this.#config.prefix}${prefix}`,
+            ContinuationToken: token,
+          }),
+        );
+      } catch (error) {
+        throw this.#wrap('list', prefix, error);
+      }
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        yield { key: object.Key.slice(this.#config.prefix.length), size: object.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let start = 0; start < keys.length; start += 1000) {
+      const batch = keys.slice(start, start + 1000);
+      try {
+        const result = await this.#client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.#config.bucket,
+            Delete: { Objects: batch.map((key) => ({ Key: this.#key(key) })), Quiet: true },
+          }),
+        );
+        const failed = result.Errors ?? [];
+        if (failed.length > 0) {
+          throw new Error(failed.map((e) => `${e.Key}: ${e.Code} ${e.Message}`).join('; '));
+        }
+      } catch (error) {
+        throw this.#wrap('delete', batch.join(', '), error);
+      }
+    }
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.#config.bucket }));
+    } catch (error) {
+      throw this.#wrap('reach bucket', this.#config.bucket, error);
+    }
+  }
+
+  #wrap(verb: string, key: string, error: unknown): LifeboatError {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const name = (error as Error).name ?? 'Error';
+    const detail = (error as Error).message || name;
+    let hint: string | undefined;
+    if (status === 403 || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
+      hint = 'check storage.accessKeyId and the secret key';
+    } else if (status === 404 || name === 'NoSuchBucket') {
+      hint = `create the bucket "${this.#config.bucket}" or fix storage.bucket`;
+    } else if (status === undefined) {
+      hint = `check that ${this.#config.endpoint ?? 'the S3 endpoint'} is reachable`;
+    }
+    return new LifeboatError('STORAGE', `storage: ${verb} ${key} at ${this.location}: ${name}: ${detail}`, {
+      cause: error,
+      hint,
+    });
+  }
+}
+
+/** Client settings that work with AWS and with S3-compatible servers. */
+export function clientConfig(config: S3StorageConfig): S3ClientConfig {
+  return {
+    region: config.region,
+    endpoint: config.endpoint,
+    forcePathStyle: config.forcePathStyle,
+    // Since 3.729 the SDK adds CRC checksums to every request; many S3-compatible servers reject them.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 4,
+    credentials:
+      config.accessKeyId !== undefined && config.secretAccessKey !== undefined
+        ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, sessionToken: config.sessionToken }
+        : undefined,
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  const name = (error as Error).name;
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return name === 'NoSuchKey' || name === 'NotFound' || status === 404;
+}

@@ -1,0 +1,40 @@
+// The storage interface: every backend (local folder, S3) implements these few methods.
+import type { Readable } from 'node:stream';
+
+/** One stored object, as listed. */
+export interface StoredObject {
+  /** Key relative to the storage prefix, e.g. "app-db/20260101T030000Z-a1b2c3/manifest.json". */
+  readonly key: string;
+  readonly size: number;
+}
+
+export interface PutOptions {
+  /** Aborting stops the upload and leaves no object behind. */
+  readonly signal?: AbortSignal;
+  readonly contentType?: string;
+}
+
+/** A place that holds backups. Keys are relative to the configured prefix and use "/" separators. */
+export interface Storage {
+  /** Human-readable location, without secrets, for messages. */
+  readonly location: string;
+  /** Stores the whole stream under `key`, or nothing at all if the stream or the store fails. */
+  put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void>;
+  /** Opens a stored object for reading; rejects with a NotFound LifeboatError when absent. */
+  get(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+  /** Size of a stored object, or undefined when absent. */
+  head(key: string): Promise<{ size: number } | undefined>;
+  /** Every object whose key starts with `prefix`, in key order, following pagination. */
+  list(prefix: string): AsyncIterable<StoredObject>;
+  /** Deletes the given keys; absent keys are not an error. */
+  delete(keys: readonly string[]): Promise<void>;
+  /** Checks that the store answers (bucket exists, folder writable). */
+  check(): Promise<void>;
+}
+
+/** Object keys are built from validated names only; this guards against traversal anyway. */
+export function assertSafeKey(key: string): void {
+  if (key === '' || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.')) {
+    throw new Error(`storage: unsafe object key ${JSON.stringify(key)}`);
+  }
+}
