@@ -22,8 +22,12 @@ export class S3Storage implements Storage {
   readonly #client: S3Client;
   readonly #config: S3StorageConfig;
 
-  constructor(config: S3StorageConfig, client?: S3Client) {
+  readonly #pageSize: number | undefined;
+
+  /** `pageSize` lowers the listing page size (tests exercise pagination with it). */
+  constructor(config: S3StorageConfig, client?: S3Client, options: { pageSize?: number } = {}) {
     this.#config = config;
+    this.#pageSize = options.pageSize;
     this.location = `s3://${config.bucket}/${config.prefix}`;
     this.#client = client ?? new S3Client(clientConfig(config));
   }
@@ -105,6 +109,7 @@ export class S3Storage implements Storage {
             Bucket: this.#config.bucket,
             Prefix: `${this.#config.prefix}${prefix}`,
             ContinuationToken: token,
+            MaxKeys: this.#pageSize,
           }),
         );
       } catch (error) {

@@ -1,0 +1,65 @@
+// A real MinIO server as a local process on a free port, built by scripts/install-test-servers.sh.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort, waitFor } from './free-port.js';
+
+export interface S3Server {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly bucket: string;
+}
+
+export function minioBinary(): string {
+  const path = process.env.LIFEBOAT_MINIO_BIN ?? join(homedir(), '.cache', 'lifeboat', 'minio', 'bin', 'minio');
+  if (!existsSync(path)) {
+    throw new Error(`harness: no MinIO binary at ${path}; run scripts/install-test-servers.sh (see .ci/run)`);
+  }
+  return path;
+}
+
+export async function startMinio(): Promise<{ server: S3Server; stop: () => Promise<void> }> {
+  const binary = minioBinary();
+  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-minio-'));
+  const port = await freePort();
+  const consolePort = await freePort();
+  const accessKeyId = 'lifeboat-test';
+  const secretAccessKey = 'lifeboat-test-secret-key';
+  const child = spawn(binary, ['server', join(dir, 'data'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
+    env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-8000);
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor('MinIO', async () => {
+      if (child.exitCode !== null) throw new Error(`minio exited: ${log}`);
+      const response = await fetch(`${endpoint}/minio/health/ready`);
+      return response.ok;
+    }, 60_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  const server: S3Server = { endpoint, region: 'us-east-1', accessKeyId, secretAccessKey, bucket: 'lifeboat-test' };
+  const client = new S3Client({ endpoint, region: server.region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  await client.send(new CreateBucketCommand({ Bucket: server.bucket }));
+  client.destroy();
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { server, stop };
+}

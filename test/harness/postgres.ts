@@ -1,0 +1,115 @@
+// A throwaway PostgreSQL cluster: initdb + postgres on a free port in a temporary folder (not the system service).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort, waitFor } from './free-port.js';
+
+export interface PostgresServer {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly binDir: string;
+  readonly version: string;
+}
+
+/** The newest Debian PostgreSQL server binaries, or $LIFEBOAT_PG_BINDIR. */
+export function postgresBinDir(): string {
+  const fromEnv = process.env.LIFEBOAT_PG_BINDIR;
+  if (fromEnv !== undefined) return fromEnv;
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  if (newest === undefined) {
+    throw new Error('harness: no PostgreSQL server found under /usr/lib/postgresql; run `apt-get install postgresql` (see .ci/run)');
+  }
+  return join(root, newest, 'bin');
+}
+
+/** Starts a cluster with password (scram) authentication; returns it and a stop function. */
+export async function startPostgres(): Promise<{ server: PostgresServer; stop: () => Promise<void> }> {
+  const binDir = postgresBinDir();
+  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-pg-'));
+  const data = join(dir, 'data');
+  const password = 'lifeboat-test-secret';
+  const pwfile = join(dir, 'pwfile');
+  await writeFile(pwfile, `${password}\n`);
+  // PostgreSQL refuses to run as root: run it as the "postgres" system user when we are root.
+  const ids = process.getuid?.() === 0 ? systemUser('postgres') : undefined;
+  if (ids !== undefined) {
+    await chown(dir, ids.uid, ids.gid);
+    await chown(pwfile, ids.uid, ids.gid);
+  }
+  await chmod(dir, 0o700);
+  const asUser = ids === undefined ? {} : { uid: ids.uid, gid: ids.gid };
+  execFileSync(
+    join(binDir, 'initdb'),
+    ['-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C', '--no-sync'],
+    { stdio: 'pipe', ...asUser },
+  );
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    join(binDir, 'postgres'),
+    ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', dir, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=60'],
+    { stdio: ['ignore', 'ignore', 'pipe'], ...asUser },
+  );
+  let log = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-8000);
+  });
+  const server: PostgresServer = { host: '127.0.0.1', port, user: 'postgres', password, binDir, version: binDir.split('/').at(-2) ?? '' };
+  try {
+    await waitFor('PostgreSQL', async () => {
+      if (child.exitCode !== null) throw new Error(`postgres exited: ${log}`);
+      const client = new pg.Client({ host: server.host, port, user: 'postgres', password, database: 'postgres' });
+      client.on('error', () => undefined);
+      await client.connect();
+      await client.end();
+      return true;
+    }, 60_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { server, stop };
+}
+
+function systemUser(name: string): { uid: number; gid: number } {
+  try {
+    const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
+    return { uid, gid };
+  } catch {
+    throw new Error(`harness: running as root needs the "${name}" system user (created by Debian's postgresql package)`);
+  }
+}
+
+/** A client of the test server (superuser), to a given database. */
+export async function pgClient(server: PostgresServer, database = 'postgres'): Promise<pg.Client> {
+  const client = new pg.Client({ host: server.host, port: server.port, user: server.user, password: server.password, database });
+  await client.connect();
+  return client;
+}
+
+/** Creates a fresh database with a unique name, so test files can run in parallel. */
+export async function createDatabase(server: PostgresServer, prefix: string): Promise<string> {
+  const name = `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
+  const client = await pgClient(server);
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  return name;
+}
