@@ -105,10 +105,11 @@ function formatIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const path = formatPath(issue.path);
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator !== undefined) {
     const key = String(issue.discriminator);
-    const value = valueAt(raw, [...issue.path, key]);
+    const at = issue.path.at(-1) === key ? issue.path : [...issue.path, key];
+    const value = valueAt(raw, at);
     const options = key === 'driver' ? DRIVER_NAMES : STORAGE_TYPES;
     const what = value === undefined ? `missing "${key}"` : `unknown ${key} ${JSON.stringify(value)}`;
-    return `${formatPath([...issue.path, key])}: ${what} (expected one of: ${options.join(', ')})`;
+    return `${formatPath(at)}: ${what} (expected one of: ${options.join(', ')})`;
   }
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key`).join('\n');

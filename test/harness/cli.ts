@@ -1,0 +1,50 @@
+// Runs the built `lifeboat` command as a user would, and writes configs into temporary folders.
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunningCli {
+  readonly child: ReturnType<typeof spawn>;
+  readonly result: Promise<CliResult>;
+}
+
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, LIFEBOAT_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const result = new Promise<CliResult>((resolve) => {
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, result };
+}
+
+export function runCli(args: readonly string[], env?: NodeJS.ProcessEnv): Promise<CliResult> {
+  return startCli(args, env).result;
+}
+
+/** A temporary folder holding `lifeboat.yaml` with the given content; returns the folder and config path. */
+export async function writeConfig(config: unknown): Promise<{ dir: string; path: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-it-'));
+  const path = join(dir, 'lifeboat.yaml');
+  await writeFile(path, typeof config === 'string' ? config : stringify(config));
+  return { dir, path };
+}
