@@ -31,7 +31,7 @@ export async function verifyAndRecord(storage: Storage, target: TargetConfig, ma
           ),
         };
   // Manifests are never rewritten: each verification is its own object beside the manifest.
-  const stamp = merged.verifiedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = merged.verifiedAt.replace(/[-:]/g, '');
   await storage
     .put(`${backupPrefix(manifest.target, manifest.id)}verify-${stamp}.json`, Buffer.from(`${JSON.stringify(merged, null, 2)}\n`), {
       contentType: 'application/json',

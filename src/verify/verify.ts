@@ -66,9 +66,19 @@ export async function checkArtifact(
       );
     }
   } catch (error) {
+    // A damaged byte usually breaks decompression first: say whether the stored bytes differ too.
+    const stored = await storedDigest(storage, artifact.key, signal).catch(() => undefined);
+    if (stored !== undefined) problems.push(...compareDigest(artifact.key, 'stored', artifact, stored));
     problems.push(`${artifact.key}: ${describeError(error)}`);
   }
   return { key: artifact.key, ok: problems.length === 0, problems };
+}
+
+async function storedDigest(storage: Storage, key: string, signal?: AbortSignal): Promise<Digest> {
+  const tap = new DigestTap();
+  tap.resume();
+  await pipeline(await storage.get(key, { signal }), tap, { signal });
+  return tap.digest;
 }
 
 /** Verifies every artifact of a backup. */

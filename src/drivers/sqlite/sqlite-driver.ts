@@ -12,6 +12,8 @@ import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
 import type { DestinationState, DumpSession, Driver, RestoreOptions } from '../driver.js';
 
+const ALL_PAGES = 0x7fffffff;
+
 export class SqliteDriver implements Driver {
   readonly name = 'sqlite';
   readonly #config: SqliteTargetConfig;
@@ -33,8 +35,9 @@ export class SqliteDriver implements Driver {
     try {
       const source = new Database(path, { readonly: true, fileMustExist: true });
       try {
-        // The backup API restarts when another connection writes, so the copy is one consistent state.
-        await source.backup(copy);
+        // All pages in one step, under one read transaction: the copy is one consistent state, and a
+        // busy writer cannot force endless restarts (in WAL mode it is not blocked either).
+        await source.backup(copy, { progress: () => ALL_PAGES });
       } finally {
         source.close();
       }
