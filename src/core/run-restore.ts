@@ -5,6 +5,7 @@ import type { TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import { IntegrityError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { byteCounter } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
 import { checkArtifact } from '../verify/verify.js';
 
@@ -102,14 +103,8 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
       storage,
       artifact,
       (raw) => {
-        if (request.onProgress !== undefined) {
-          let total = 0;
-          raw.on('data', (chunk: Buffer) => {
-            total += chunk.length;
-            request.onProgress?.(total);
-          });
-        }
-        return driver.restore(raw, request.to, { force: request.force, signal: request.signal });
+        const input = request.onProgress === undefined ? raw : raw.pipe(byteCounter(request.onProgress));
+        return driver.restore(input, request.to, { force: request.force, signal: request.signal });
       },
       request.signal,
     );

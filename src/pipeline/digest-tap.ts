@@ -36,3 +36,15 @@ export class DigestTap extends Transform {
     return this.#digest;
   }
 }
+
+/** A pass-through stream that reports the running byte count (for progress lines). */
+export function byteCounter(onBytes: (totalBytes: number) => void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      total += chunk.length;
+      onBytes(total);
+      callback(null, chunk);
+    },
+  });
+}

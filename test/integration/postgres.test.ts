@@ -1,0 +1,231 @@
+// PostgreSQL end to end through the CLI against a real server and a real S3-compatible store.
+import { readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { runCli, startCli, writeConfig } from '../harness/cli.js';
+import { freePort } from '../harness/free-port.js';
+import { createDatabase, pgClient } from '../harness/postgres.js';
+
+const pg = inject('postgres');
+const s3 = inject('s3');
+
+const SCHEMA = `
+  CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, born date, vip boolean, profile jsonb);
+  CREATE TABLE orders (id bigserial PRIMARY KEY, customer int REFERENCES customers(id), total numeric(12,2),
+                       placed timestamptz NOT NULL, note text, tags text[]);
+  CREATE SCHEMA audit;
+  CREATE TABLE audit.events (at timestamptz, what text);`;
+
+async function snapshot(database: string): Promise<Record<string, unknown[]>> {
+  const client = await pgClient(pg, database);
+  try {
+    const out: Record<string, unknown[]> = {};
+    for (const table of ['customers', 'orders', 'audit.events']) {
+      out[table] = (await client.query(`SELECT * FROM ${table} ORDER BY 1, 2`)).rows;
+    }
+    return out;
+  } finally {
+    await client.end();
+  }
+}
+
+async function sql(database: string, text: string): Promise<void> {
+  const client = await pgClient(pg, database);
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+function url(database: string, password?: string): string {
+  return `postgres://${pg.user}${password === undefined ? '' : `:${password}`}@${pg.host}:${pg.port}/${database}`;
+}
+
+async function s3Keys(prefix: string): Promise<string[]> {
+  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  try {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
+    return (page.Contents ?? []).map((o) => o.Key ?? '');
+  } finally {
+    client.destroy();
+  }
+}
+
+async function configFor(database: string, extra: Record<string, unknown> = {}) {
+  const prefix = `it-${Math.random().toString(36).slice(2)}/`;
+  const { dir, path } = await writeConfig({
+    storage: {
+      type: 's3',
+      bucket: s3.bucket,
+      prefix,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKeyFile: './s3_secret',
+    },
+    targets: [{ name: 'app-db', driver: 'postgres', url: url(database), passwordFile: './pg_password', ...extra }],
+  });
+  await writeFile(join(dir, 's3_secret'), `${s3.secretAccessKey}\n`);
+  await writeFile(join(dir, 'pg_password'), `${pg.password}\n`);
+  return { dir, path, prefix };
+}
+
+describe('postgres backups to S3 through the CLI', () => {
+  let database: string;
+  let config: string;
+  let prefix: string;
+  let bigDatabase: string;
+
+  beforeAll(async () => {
+    bigDatabase = await createDatabase(pg, 'big');
+    // Large enough (about 90 MB of dump) that a backup is still running when the tests interrupt it.
+    await sql(bigDatabase, `CREATE TABLE blob AS SELECT g AS id, md5(g::text) || repeat(md5((g * 7)::text), 6) AS payload FROM generate_series(1, 400000) g`);
+    database = await createDatabase(pg, 'app');
+    ({ path: config, prefix } = await configFor(database));
+    await sql(database, SCHEMA);
+  });
+
+  it('backs up several states and restores each by point in time, row for row', async () => {
+    const states: { id: string; at: string; data: Record<string, unknown[]> }[] = [];
+    for (let round = 0; round < 3; round += 1) {
+      await sql(
+        database,
+        `INSERT INTO customers (name, born, vip, profile)
+           SELECT 'customer ' || g || ' r${round}', date '1980-01-01' + g, g % 2 = 0, jsonb_build_object('round', ${round}, 'g', g)
+           FROM generate_series(1, 200) g;
+         INSERT INTO orders (customer, total, placed, note, tags)
+           SELECT (SELECT max(id) FROM customers) - (g % 200), g * 1.25, timestamptz '2026-01-01' + g * interval '1 minute',
+                  repeat('x', g % 50), ARRAY['t' || (g % 3), 'round${round}']
+           FROM generate_series(1, 2000) g;
+         UPDATE customers SET vip = NOT vip WHERE id % 7 = ${round};
+         DELETE FROM orders WHERE id % 11 = ${round};
+         INSERT INTO audit.events VALUES (now(), 'round ${round}');`,
+      );
+      const result = await runCli(['--config', config, 'backup', 'app-db']);
+      expect(result.code, result.stderr).toBe(0);
+      const id = result.stdout.split('\t')[0] as string;
+      states.push({ id, at: new Date().toISOString(), data: await snapshot(database) });
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    const keys = await s3Keys(`${prefix}app-db/`);
+    for (const state of states) {
+      expect(keys).toContain(`${prefix}app-db/${state.id}/manifest.json`);
+      expect(keys).toContain(`${prefix}app-db/${state.id}/dump.pgcustom.gz`);
+    }
+    const list = JSON.parse((await runCli(['--config', config, 'list', '--json'])).stdout) as { id: string; stats: { tables: { name: string; rows: number }[] }; source: { database: string } }[];
+    expect(list.map((m) => m.id)).toEqual(states.map((s) => s.id).reverse());
+    expect(list[0]?.source.database).toBe(database);
+    expect(list[0]?.stats.tables.find((t) => t.name === 'public.customers')?.rows).toBe(600);
+
+    for (const state of states) {
+      const scratch = await createDatabase(pg, 'restore');
+      const restored = await runCli(['--config', config, 'restore', 'app-db', '--point-in-time', state.at, '--to', url(scratch)]);
+      expect(restored.code, restored.stderr).toBe(0);
+      expect(restored.stdout).toContain(`backup:      ${state.id}`);
+      expect(await snapshot(scratch)).toEqual(state.data);
+    }
+
+    // Back into the live target: refused without --force, replaced with it.
+    const refused = await runCli(['--config', config, 'restore', 'app-db', '--backup', states[0]?.id ?? '']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/destination postgres@127\.0\.0\.1:\d+\/app_\w+ holds data/);
+    const forced = await runCli(['--config', config, 'restore', 'app-db', '--backup', states[0]?.id ?? '', '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await snapshot(database)).toEqual(states[0]?.data);
+    expect((await runCli(['--config', config, 'verify', 'app-db', '--all'])).code).toBe(0);
+  });
+
+  it('restores a plain-SQL-format backup and with parallel pg_restore jobs', async () => {
+    for (const extra of [{ format: 'plain' }, { restoreJobs: 2 }]) {
+      const { path } = await configFor(database, extra);
+      const backup = await runCli(['--config', path, 'backup']);
+      expect(backup.code, backup.stderr).toBe(0);
+      const scratch = await createDatabase(pg, 'restore');
+      const restored = await runCli(['--config', path, 'restore', 'app-db', '--to', url(scratch)]);
+      expect(restored.code, restored.stderr).toBe(0);
+      expect(await snapshot(scratch)).toEqual(await snapshot(database));
+    }
+  });
+
+  it('a pg_dump whose connection is lost half way leaves no manifest and no partial objects, and says why', async () => {
+    const { path, prefix: failPrefix } = await configFor(bigDatabase);
+    const running = startCli(['--config', path, 'backup', 'app-db']);
+    const client = await pgClient(pg);
+    let terminated = 0;
+    try {
+      const deadline = Date.now() + 30_000;
+      while (terminated === 0 && Date.now() < deadline) {
+        const result = await client.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY %'",
+        );
+        terminated = result.rowCount ?? 0;
+      }
+    } finally {
+      await client.end();
+    }
+    expect(terminated).toBe(1);
+    const result = await running.result;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/Error: backup app-db: (dump|upload): postgres: pg_dump failed \(exit code 1\): .*terminating connection due to administrator command/s);
+    expect(await s3Keys(failPrefix)).toEqual([]);
+  });
+
+  it('SIGTERM half way through a backup aborts it cleanly: no objects, no pg_dump left', async () => {
+    const big = bigDatabase;
+    const { dir, path } = await writeConfig({
+      storage: { type: 'local', path: './store' },
+      targets: [{ name: 'big', driver: 'postgres', url: url(big, pg.password) }],
+    });
+    const running = startCli(['--config', path, 'backup', 'big']);
+    const store = join(dir, 'store');
+    const deadline = Date.now() + 30_000;
+    // Wait until bytes are being written to the store, then interrupt.
+    while (Date.now() < deadline) {
+      const partial = (() => {
+        try {
+          return readdirSync(store, { recursive: true }).some((f) => String(f).includes('.lifeboat-tmp-'));
+        } catch {
+          return false;
+        }
+      })();
+      if (partial) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    running.child.kill('SIGTERM');
+    const result = await running.result;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('interrupted (received SIGTERM)');
+    expect(readdirSync(store, { recursive: true }).filter((f) => !String(f).match(/^big(\/\d{8}T\d{6}Z-[0-9a-f]{6})?$/))).toEqual([]);
+    const client = await pgClient(pg);
+    try {
+      await expect
+        .poll(async () => (await client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat'")).rows[0].n, { timeout: 10_000 })
+        .toBe(0);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('a wrong password and an unreachable server give clear errors', async () => {
+    const { path: wrong, dir } = await configFor(database);
+    await writeFile(join(dir, 'pg_password'), 'not-the-password\n');
+    const denied = await runCli(['--config', wrong, 'backup']);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain(`Error: backup app-db: dump: postgres: connect to postgres@127.0.0.1:${pg.port}/${database}: password authentication failed for user "postgres"`);
+    expect(denied.stderr).toContain('Try: check the password (passwordFile) and user of this target');
+    expect(denied.stderr + denied.stdout).not.toContain('not-the-password');
+
+    const closedPort = await freePort();
+    const { path: unreachable } = await writeConfig({
+      storage: { type: 'local', path: './store' },
+      targets: [{ name: 'app-db', driver: 'postgres', host: '127.0.0.1', port: closedPort, user: 'postgres', database: 'x' }],
+    });
+    const down = await runCli(['--config', unreachable, 'backup']);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`postgres: connect to postgres@127.0.0.1:${closedPort}/x: server unreachable (ECONNREFUSED)`);
+  });
+});
