@@ -6,7 +6,11 @@ export type Logger = pino.Logger;
 /** Level from LIFEBOAT_LOG_LEVEL (default "info"); "silent" turns logs off. */
 export function createLogger(level = process.env.LIFEBOAT_LOG_LEVEL ?? 'info'): Logger {
   return pino(
-    { level, base: { app: 'lifeboat' }, redact: { paths: ['*.password', '*.secretAccessKey', '*.PGPASSWORD'], censor: '<redacted>' } },
+    {
+      level,
+      base: { app: 'lifeboat' },
+      redact: { paths: ['*.password', '*.secretAccessKey', '*.PGPASSWORD'], censor: '<redacted>' },
+    },
     pino.destination({ fd: 2, sync: true }),
   );
 }

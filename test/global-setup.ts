@@ -1,6 +1,6 @@
 // Starts the real servers once for the whole suite and hands their addresses to the test files.
 import type { TestProject } from 'vitest/node';
-import { startMinio, type S3Server } from './harness/minio.js';
+import { type S3Server, startMinio } from './harness/minio.js';
 import { type PostgresServer, startPostgres } from './harness/postgres.js';
 
 declare module 'vitest' {

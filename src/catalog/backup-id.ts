@@ -5,7 +5,10 @@ export const BACKUP_ID = /^(\d{8}T\d{6}Z)-([0-9a-f]{6})$/;
 
 /** A new id for a backup started at `startedAt`, e.g. "20260101T030000Z-a1b2c3". */
 export function newBackupId(startedAt: Date, random: () => string = () => randomBytes(3).toString('hex')): string {
-  const stamp = startedAt.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  const stamp = startedAt
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
   return `${stamp}-${random()}`;
 }
 

@@ -26,7 +26,9 @@ export async function listBackupIds(storage: Storage, target: string): Promise<s
 export async function listBackups(storage: Storage, target: string): Promise<Manifest[]> {
   const ids = await listBackupIds(storage, target);
   const manifests = await Promise.all(ids.map((id) => readManifest(storage, target, id)));
-  return manifests.sort((a, b) => (a.snapshotAt < b.snapshotAt ? 1 : a.snapshotAt > b.snapshotAt ? -1 : a.id < b.id ? 1 : -1));
+  return manifests.sort((a, b) =>
+    a.snapshotAt < b.snapshotAt ? 1 : a.snapshotAt > b.snapshotAt ? -1 : a.id < b.id ? 1 : -1,
+  );
 }
 
 /** The newest backup whose data is from `at` or before, from a newest-first list. */

@@ -4,7 +4,11 @@ import { LifeboatError } from '../errors.js';
 import { type CommandContext, selectTargets } from './context.js';
 import { startProgress } from './progress.js';
 
-export async function backupCommand(ctx: CommandContext, names: string[], options: { json?: boolean }): Promise<number> {
+export async function backupCommand(
+  ctx: CommandContext,
+  names: string[],
+  options: { json?: boolean },
+): Promise<number> {
   const targets = selectTargets(ctx.config, names);
   const verifyUpload = ctx.config.storage.verifyUpload;
   const results = [];

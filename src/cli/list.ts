@@ -4,7 +4,11 @@ import type { Manifest } from '../catalog/manifest.js';
 import { type CommandContext, selectTargets } from './context.js';
 import { formatBytes } from './progress.js';
 
-export async function listCommand(ctx: CommandContext, name: string | undefined, options: { json?: boolean }): Promise<number> {
+export async function listCommand(
+  ctx: CommandContext,
+  name: string | undefined,
+  options: { json?: boolean },
+): Promise<number> {
   const targets = selectTargets(ctx.config, name === undefined ? [] : [name]);
   const all: Manifest[] = [];
   for (const target of targets) all.push(...(await listBackups(ctx.storage, target.name)));
@@ -29,6 +33,11 @@ export async function listCommand(ctx: CommandContext, name: string | undefined,
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   for (const row of [header, ...rows]) {
-    process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
   }
 }

@@ -25,14 +25,18 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('back up the named targets (all when none named) and print the new backup ids')
     .argument('[targets...]')
     .addOption(json)
-    .action(async (targets: string[], options) => setExit(await backupCommand(createContext(global()), targets, options)));
+    .action(async (targets: string[], options) =>
+      setExit(await backupCommand(createContext(global()), targets, options)),
+    );
 
   program
     .command('list')
     .description('list committed backups, newest first')
     .argument('[target]')
     .addOption(json)
-    .action(async (target: string | undefined, options) => setExit(await listCommand(createContext(global()), target, options)));
+    .action(async (target: string | undefined, options) =>
+      setExit(await listCommand(createContext(global()), target, options)),
+    );
 
   program
     .command('verify')
@@ -40,7 +44,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<id-or-target>', 'a backup id, or a target (its newest backup)')
     .option('--all', 'every backup of the target')
     .addOption(json)
-    .action(async (subject: string, options) => setExit(await verifyCommand(createContext(global()), subject, options)));
+    .action(async (subject: string, options) =>
+      setExit(await verifyCommand(createContext(global()), subject, options)),
+    );
 
   program
     .command('restore')

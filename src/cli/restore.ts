@@ -42,7 +42,9 @@ export async function restoreCommand(ctx: CommandContext, name: string, flags: R
   }).finally(() => progress.stop());
   if (flags.json) {
     const { backup, ...rest } = result;
-    process.stdout.write(`${JSON.stringify({ ...rest, backupId: backup.id, snapshotAt: backup.snapshotAt }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ...rest, backupId: backup.id, snapshotAt: backup.snapshotAt }, null, 2)}\n`,
+    );
     return 0;
   }
   const size = result.backup.artifacts.reduce((sum, a) => sum + a.rawSize, 0);

@@ -145,7 +145,11 @@ export function redactConfig(value: unknown): unknown {
     return Object.fromEntries(
       Object.entries(value).map(([key, item]) => [
         key,
-        SECRET_KEYS.has(key) && item !== undefined ? '<redacted>' : key === 'url' ? redactUrl(item) : redactConfig(item),
+        SECRET_KEYS.has(key) && item !== undefined
+          ? '<redacted>'
+          : key === 'url'
+            ? redactUrl(item)
+            : redactConfig(item),
       ]),
     );
   }

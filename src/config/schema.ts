@@ -64,7 +64,10 @@ const postgresTarget = z
   .strictObject({
     name: targetName,
     driver: z.literal('postgres'),
-    url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
     host: z.string().optional(),
     port: z.number().int().min(1).max(65535).optional(),
     user: z.string().optional(),
@@ -97,18 +100,30 @@ export const configSchema = z
     const seen = new Set<string>();
     config.targets.forEach((target, index) => {
       if (seen.has(target.name)) {
-        ctx.addIssue({ code: 'custom', path: ['targets', index, 'name'], message: `duplicate target name "${target.name}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', index, 'name'],
+          message: `duplicate target name "${target.name}"`,
+        });
       }
       seen.add(target.name);
     });
     if (config.storage.type === 's3') {
       const s3 = config.storage;
       if (s3.secretAccessKey !== undefined && s3.secretAccessKeyFile !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['storage', 'secretAccessKeyFile'], message: 'set secretAccessKey or secretAccessKeyFile, not both' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['storage', 'secretAccessKeyFile'],
+          message: 'set secretAccessKey or secretAccessKeyFile, not both',
+        });
       }
       const hasSecret = s3.secretAccessKey !== undefined || s3.secretAccessKeyFile !== undefined;
       if ((s3.accessKeyId === undefined) !== !hasSecret) {
-        ctx.addIssue({ code: 'custom', path: ['storage', 'accessKeyId'], message: 'accessKeyId and a secret key go together (or omit both for the default chain)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['storage', 'accessKeyId'],
+          message: 'accessKeyId and a secret key go together (or omit both for the default chain)',
+        });
       }
     }
   });

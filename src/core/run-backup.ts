@@ -1,15 +1,16 @@
 // One backup of one target: dump -> pipeline -> store -> confirm -> manifest (the commit marker, last).
-import type { TargetConfig } from '../config/schema.js';
+
 import { newBackupId } from '../catalog/backup-id.js';
 import { backupPrefix, type Manifest, manifestKey, serializeManifest } from '../catalog/manifest.js';
+import type { TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import type { DumpSession } from '../drivers/driver.js';
 import { describeError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { storeStream } from '../pipeline/store-stream.js';
 import type { Storage } from '../storage/storage.js';
-import { TOOL } from '../version.js';
 import { checkArtifact, compareDigest } from '../verify/verify.js';
+import { TOOL } from '../version.js';
 
 export interface BackupOptions {
   readonly storage: Storage;
@@ -85,7 +86,10 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
     await session?.done.catch(() => undefined);
     const removed = await removeBackupObjects(storage, target.name, id);
     const cause = signal?.aborted ? `interrupted (${describeError(signal.reason)})` : describeError(error);
-    log.error({ event: 'backup.end', result: 'failure', stage, error: cause, removedObjects: removed }, 'backup failed');
+    log.error(
+      { event: 'backup.end', result: 'failure', stage, error: cause, removedObjects: removed },
+      'backup failed',
+    );
     throw new LifeboatError('BACKUP_FAILED', `backup ${target.name}: ${stage}: ${cause}`, {
       cause: error,
       hint: error instanceof LifeboatError ? error.hint : undefined,

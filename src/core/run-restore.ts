@@ -40,7 +40,10 @@ export interface RestoreResult extends RestorePlan {
 }
 
 /** Chooses the backup a restore request means. */
-export async function chooseBackup(storage: Storage, request: Pick<RestoreRequest, 'target' | 'pointInTime' | 'backupId'>): Promise<Manifest> {
+export async function chooseBackup(
+  storage: Storage,
+  request: Pick<RestoreRequest, 'target' | 'pointInTime' | 'backupId'>,
+): Promise<Manifest> {
   const name = request.target.name;
   if (request.backupId !== undefined) return readManifest(storage, name, request.backupId);
   const backups = await listBackups(storage, name);

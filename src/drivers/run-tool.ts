@@ -55,7 +55,10 @@ export function runTool(
         const status = signal === null ? `exit code ${code}` : `signal ${signal}`;
         const detail = stderr.trim();
         reject(
-          new LifeboatError('TOOL_FAILED', `${module}: ${command.split('/').pop()} failed (${status})${detail === '' ? '' : `: ${detail}`}`),
+          new LifeboatError(
+            'TOOL_FAILED',
+            `${module}: ${command.split('/').pop()} failed (${status})${detail === '' ? '' : `: ${detail}`}`,
+          ),
         );
       }
     });

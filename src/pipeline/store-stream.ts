@@ -29,7 +29,11 @@ export async function storeStream(
   options: StoreStreamOptions = {},
 ): Promise<StoredDigests> {
   const rawTap = new DigestTap(options.onProgress);
-  const gzip = createGzip({ level: options.gzipLevel ?? 6, chunkSize: 64 * 1024, memLevel: zlibConstants.Z_DEFAULT_MEMLEVEL });
+  const gzip = createGzip({
+    level: options.gzipLevel ?? 6,
+    chunkSize: 64 * 1024,
+    memLevel: zlibConstants.Z_DEFAULT_MEMLEVEL,
+  });
   const storedTap = new DigestTap();
   const flowing = pipeline(source, rawTap, gzip, storedTap, { signal: options.signal });
   const storing = storage.put(key, storedTap, { signal: options.signal, contentType: 'application/gzip' });

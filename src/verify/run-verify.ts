@@ -7,7 +7,11 @@ import type { Storage } from '../storage/storage.js';
 import { type VerifyResult, verifyBackup } from './verify.js';
 
 /** Verifies one backup (with the driver's deep check where it has one) and stores the result. */
-export async function verifyAndRecord(storage: Storage, target: TargetConfig, manifest: Manifest): Promise<VerifyResult> {
+export async function verifyAndRecord(
+  storage: Storage,
+  target: TargetConfig,
+  manifest: Manifest,
+): Promise<VerifyResult> {
   const driver = createDriver(target);
   const deep = driver.checkDump?.bind(driver);
   let deepProblems: string[] = [];
@@ -33,9 +37,13 @@ export async function verifyAndRecord(storage: Storage, target: TargetConfig, ma
   // Manifests are never rewritten: each verification is its own object beside the manifest.
   const stamp = merged.verifiedAt.replace(/[-:]/g, '');
   await storage
-    .put(`${backupPrefix(manifest.target, manifest.id)}verify-${stamp}.json`, Buffer.from(`${JSON.stringify(merged, null, 2)}\n`), {
-      contentType: 'application/json',
-    })
+    .put(
+      `${backupPrefix(manifest.target, manifest.id)}verify-${stamp}.json`,
+      Buffer.from(`${JSON.stringify(merged, null, 2)}\n`),
+      {
+        contentType: 'application/json',
+      },
+    )
     .catch(() => undefined);
   return merged;
 }

@@ -90,7 +90,8 @@ export function describeStorage(name: string, fixture: StorageFixture): void {
         read() {
           pushed += 256 * 1024;
           // The abort arrives from outside, as a signal handler would deliver it.
-          if (pushed > 8 * 1024 * 1024 && !controller.signal.aborted) setImmediate(() => controller.abort(new Error('stop now')));
+          if (pushed > 8 * 1024 * 1024 && !controller.signal.aborted)
+            setImmediate(() => controller.abort(new Error('stop now')));
           this.push(randomBytes(256 * 1024));
         },
       });

@@ -30,27 +30,54 @@ export async function startMinio(): Promise<{ server: S3Server; stop: () => Prom
   const consolePort = await freePort();
   const accessKeyId = 'lifeboat-test';
   const secretAccessKey = 'lifeboat-test-secret-key';
-  const child = spawn(binary, ['server', join(dir, 'data'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
-    env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    binary,
+    [
+      'server',
+      join(dir, 'data'),
+      '--address',
+      `127.0.0.1:${port}`,
+      '--console-address',
+      `127.0.0.1:${consolePort}`,
+      '--quiet',
+    ],
+    {
+      env: {
+        ...process.env,
+        MINIO_ROOT_USER: accessKeyId,
+        MINIO_ROOT_PASSWORD: secretAccessKey,
+        MINIO_BROWSER: 'off',
+        MINIO_UPDATE: 'off',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let log = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-8000);
   });
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    await waitFor('MinIO', async () => {
-      if (child.exitCode !== null) throw new Error(`minio exited: ${log}`);
-      const response = await fetch(`${endpoint}/minio/health/ready`);
-      return response.ok;
-    }, 60_000);
+    await waitFor(
+      'MinIO',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`minio exited: ${log}`);
+        const response = await fetch(`${endpoint}/minio/health/ready`);
+        return response.ok;
+      },
+      60_000,
+    );
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
   const server: S3Server = { endpoint, region: 'us-east-1', accessKeyId, secretAccessKey, bucket: 'lifeboat-test' };
-  const client = new S3Client({ endpoint, region: server.region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  const client = new S3Client({
+    endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId, secretAccessKey },
+  });
   await client.send(new CreateBucketCommand({ Bucket: server.bucket }));
   client.destroy();
   const stop = async () => {

@@ -1,5 +1,5 @@
 // A throwaway PostgreSQL cluster: initdb + postgres on a free port in a temporary folder (not the system service).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,9 @@ export function postgresBinDir(): string {
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   if (newest === undefined) {
-    throw new Error('harness: no PostgreSQL server found under /usr/lib/postgresql; run `apt-get install postgresql` (see .ci/run)');
+    throw new Error(
+      'harness: no PostgreSQL server found under /usr/lib/postgresql; run `apt-get install postgresql` (see .ci/run)',
+    );
   }
   return join(root, newest, 'bin');
 }
@@ -47,29 +49,67 @@ export async function startPostgres(): Promise<{ server: PostgresServer; stop: (
   const asUser = ids === undefined ? {} : { uid: ids.uid, gid: ids.gid };
   execFileSync(
     join(binDir, 'initdb'),
-    ['-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C', '--no-sync'],
+    [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=scram-sha-256',
+      `--pwfile=${pwfile}`,
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+    ],
     { stdio: 'pipe', ...asUser },
   );
   const port = await freePort();
   const child: ChildProcess = spawn(
     join(binDir, 'postgres'),
-    ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', dir, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=60'],
+    [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-k',
+      dir,
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=60',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], ...asUser },
   );
   let log = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-8000);
   });
-  const server: PostgresServer = { host: '127.0.0.1', port, user: 'postgres', password, binDir, version: binDir.split('/').at(-2) ?? '' };
+  const server: PostgresServer = {
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password,
+    binDir,
+    version: binDir.split('/').at(-2) ?? '',
+  };
   try {
-    await waitFor('PostgreSQL', async () => {
-      if (child.exitCode !== null) throw new Error(`postgres exited: ${log}`);
-      const client = new pg.Client({ host: server.host, port, user: 'postgres', password, database: 'postgres' });
-      client.on('error', () => undefined);
-      await client.connect();
-      await client.end();
-      return true;
-    }, 60_000);
+    await waitFor(
+      'PostgreSQL',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`postgres exited: ${log}`);
+        const client = new pg.Client({ host: server.host, port, user: 'postgres', password, database: 'postgres' });
+        client.on('error', () => undefined);
+        await client.connect();
+        await client.end();
+        return true;
+      },
+      60_000,
+    );
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -91,13 +131,21 @@ function systemUser(name: string): { uid: number; gid: number } {
     const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
     return { uid, gid };
   } catch {
-    throw new Error(`harness: running as root needs the "${name}" system user (created by Debian's postgresql package)`);
+    throw new Error(
+      `harness: running as root needs the "${name}" system user (created by Debian's postgresql package)`,
+    );
   }
 }
 
 /** A client of the test server (superuser), to a given database. */
 export async function pgClient(server: PostgresServer, database = 'postgres'): Promise<pg.Client> {
-  const client = new pg.Client({ host: server.host, port: server.port, user: server.user, password: server.password, database });
+  const client = new pg.Client({
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: server.password,
+    database,
+  });
   await client.connect();
   return client;
 }

@@ -45,7 +45,12 @@ function url(database: string, password?: string): string {
 }
 
 async function s3Keys(prefix: string): Promise<string[]> {
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
   try {
     const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
     return (page.Contents ?? []).map((o) => o.Key ?? '');
@@ -83,7 +88,10 @@ describe('postgres backups to S3 through the CLI', () => {
   beforeAll(async () => {
     bigDatabase = await createDatabase(pg, 'big');
     // Large enough (about 90 MB of dump) that a backup is still running when the tests interrupt it.
-    await sql(bigDatabase, `CREATE TABLE blob AS SELECT g AS id, md5(g::text) || repeat(md5((g * 7)::text), 6) AS payload FROM generate_series(1, 400000) g`);
+    await sql(
+      bigDatabase,
+      `CREATE TABLE blob AS SELECT g AS id, md5(g::text) || repeat(md5((g * 7)::text), 6) AS payload FROM generate_series(1, 400000) g`,
+    );
     database = await createDatabase(pg, 'app');
     ({ path: config, prefix } = await configFor(database));
     await sql(database, SCHEMA);
@@ -116,14 +124,27 @@ describe('postgres backups to S3 through the CLI', () => {
       expect(keys).toContain(`${prefix}app-db/${state.id}/manifest.json`);
       expect(keys).toContain(`${prefix}app-db/${state.id}/dump.pgcustom.gz`);
     }
-    const list = JSON.parse((await runCli(['--config', config, 'list', '--json'])).stdout) as { id: string; stats: { tables: { name: string; rows: number }[] }; source: { database: string } }[];
+    const list = JSON.parse((await runCli(['--config', config, 'list', '--json'])).stdout) as {
+      id: string;
+      stats: { tables: { name: string; rows: number }[] };
+      source: { database: string };
+    }[];
     expect(list.map((m) => m.id)).toEqual(states.map((s) => s.id).reverse());
     expect(list[0]?.source.database).toBe(database);
     expect(list[0]?.stats.tables.find((t) => t.name === 'public.customers')?.rows).toBe(600);
 
     for (const state of states) {
       const scratch = await createDatabase(pg, 'restore');
-      const restored = await runCli(['--config', config, 'restore', 'app-db', '--point-in-time', state.at, '--to', url(scratch)]);
+      const restored = await runCli([
+        '--config',
+        config,
+        'restore',
+        'app-db',
+        '--point-in-time',
+        state.at,
+        '--to',
+        url(scratch),
+      ]);
       expect(restored.code, restored.stderr).toBe(0);
       expect(restored.stdout).toContain(`backup:      ${state.id}`);
       expect(await snapshot(scratch)).toEqual(state.data);
@@ -170,7 +191,9 @@ describe('postgres backups to S3 through the CLI', () => {
     expect(terminated).toBe(1);
     const result = await running.result;
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/Error: backup app-db: (dump|upload): postgres: pg_dump failed \(exit code 1\): .*terminating connection due to administrator command/s);
+    expect(result.stderr).toMatch(
+      /Error: backup app-db: (dump|upload): postgres: pg_dump failed \(exit code 1\): .*terminating connection due to administrator command/s,
+    );
     expect(await s3Keys(failPrefix)).toEqual([]);
   });
 
@@ -199,11 +222,18 @@ describe('postgres backups to S3 through the CLI', () => {
     const result = await running.result;
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('interrupted (received SIGTERM)');
-    expect(readdirSync(store, { recursive: true }).filter((f) => !String(f).match(/^big(\/\d{8}T\d{6}Z-[0-9a-f]{6})?$/))).toEqual([]);
+    expect(
+      readdirSync(store, { recursive: true }).filter((f) => !String(f).match(/^big(\/\d{8}T\d{6}Z-[0-9a-f]{6})?$/)),
+    ).toEqual([]);
     const client = await pgClient(pg);
     try {
       await expect
-        .poll(async () => (await client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat'")).rows[0].n, { timeout: 10_000 })
+        .poll(
+          async () =>
+            (await client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat'"))
+              .rows[0].n,
+          { timeout: 10_000 },
+        )
         .toBe(0);
     } finally {
       await client.end();
@@ -215,17 +245,23 @@ describe('postgres backups to S3 through the CLI', () => {
     await writeFile(join(dir, 'pg_password'), 'not-the-password\n');
     const denied = await runCli(['--config', wrong, 'backup']);
     expect(denied.code).toBe(1);
-    expect(denied.stderr).toContain(`Error: backup app-db: dump: postgres: connect to postgres@127.0.0.1:${pg.port}/${database}: password authentication failed for user "postgres"`);
+    expect(denied.stderr).toContain(
+      `Error: backup app-db: dump: postgres: connect to postgres@127.0.0.1:${pg.port}/${database}: password authentication failed for user "postgres"`,
+    );
     expect(denied.stderr).toContain('Try: check the password (passwordFile) and user of this target');
     expect(denied.stderr + denied.stdout).not.toContain('not-the-password');
 
     const closedPort = await freePort();
     const { path: unreachable } = await writeConfig({
       storage: { type: 'local', path: './store' },
-      targets: [{ name: 'app-db', driver: 'postgres', host: '127.0.0.1', port: closedPort, user: 'postgres', database: 'x' }],
+      targets: [
+        { name: 'app-db', driver: 'postgres', host: '127.0.0.1', port: closedPort, user: 'postgres', database: 'x' },
+      ],
     });
     const down = await runCli(['--config', unreachable, 'backup']);
     expect(down.code).toBe(1);
-    expect(down.stderr).toContain(`postgres: connect to postgres@127.0.0.1:${closedPort}/x: server unreachable (ECONNREFUSED)`);
+    expect(down.stderr).toContain(
+      `postgres: connect to postgres@127.0.0.1:${closedPort}/x: server unreachable (ECONNREFUSED)`,
+    );
   });
 });

@@ -82,7 +82,16 @@ describe('sqlite backups through the CLI', () => {
       expect(rows(to)).toEqual(state.rows);
     }
 
-    const tooEarly = await runCli(['--config', config, 'restore', 'shop', '--point-in-time', '2000-01-01T00:00:00Z', '--to', join(dir, 'x.db')]);
+    const tooEarly = await runCli([
+      '--config',
+      config,
+      'restore',
+      'shop',
+      '--point-in-time',
+      '2000-01-01T00:00:00Z',
+      '--to',
+      join(dir, 'x.db'),
+    ]);
     expect(tooEarly.code).toBe(1);
     expect(tooEarly.stderr).toContain('no backup with data from 2000-01-01T00:00:00.000Z or before');
   });
@@ -109,7 +118,9 @@ describe('sqlite backups through the CLI', () => {
     expect(written).toBeGreaterThan(0);
     const [manifest] = JSON.parse(result.stdout) as { id: string; stats: { tables: { rows: number }[] } }[];
     const to = join(dir, 'concurrent.db');
-    expect((await runCli(['--config', config, 'restore', 'shop', '--backup', manifest?.id ?? '', '--to', to])).code).toBe(0);
+    expect(
+      (await runCli(['--config', config, 'restore', 'shop', '--backup', manifest?.id ?? '', '--to', to])).code,
+    ).toBe(0);
     const copy = new Database(to, { readonly: true });
     expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
     const count = copy.prepare('SELECT count(*) FROM orders').pluck().get() as number;
@@ -170,7 +181,9 @@ describe('sqlite backups through the CLI', () => {
     });
     const result = await runCli(['--config', missing, 'backup']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`Error: backup gone: dump: sqlite: open ${join(missingDir, 'nope.db')}: no such file`);
+    expect(result.stderr).toContain(
+      `Error: backup gone: dump: sqlite: open ${join(missingDir, 'nope.db')}: no such file`,
+    );
     expect(filesUnder(join(missingDir, 'store'))).toEqual([]);
   });
 });
@@ -187,7 +200,10 @@ describe('CLI usage and configuration errors', () => {
     const missing = await runCli(['--config', '/nonexistent/lifeboat.yaml', 'list']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('config: read /nonexistent/lifeboat.yaml: no such file');
-    const { path } = await writeConfig({ storage: { type: 'local', path: 's' }, targets: [{ name: 'a', driver: 'sqlite', path: 'a.db' }] });
+    const { path } = await writeConfig({
+      storage: { type: 'local', path: 's' },
+      targets: [{ name: 'a', driver: 'sqlite', path: 'a.db' }],
+    });
     const unknown = await runCli(['--config', path, 'backup', 'b']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown target "b" (configured: a)');
@@ -205,6 +221,7 @@ describe('CLI usage and configuration errors', () => {
     const result = await runCli(['--config', path, 'config', 'check'], { S3_SECRET: 'from-env-secret' });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('secretAccessKey: <redacted>');
-    for (const secret of ['from-env-secret', 'inurl', 'pw-value']) expect(result.stdout + result.stderr).not.toContain(secret);
+    for (const secret of ['from-env-secret', 'inurl', 'pw-value'])
+      expect(result.stdout + result.stderr).not.toContain(secret);
   });
 });

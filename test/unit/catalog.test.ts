@@ -16,7 +16,17 @@ function manifest(id: string, snapshotAt: string): Manifest {
     source: {},
     tool: { name: 'lifeboat', version: '0.1.0' },
     stats: { tables: [{ name: 't', rows: 3 }] },
-    artifacts: [{ key: `db/${id}/database.sqlite3.gz`, format: 'sqlite3', compression: 'gzip', size: 10, sha256: 'a'.repeat(64), rawSize: 20, rawSha256: 'b'.repeat(64) }],
+    artifacts: [
+      {
+        key: `db/${id}/database.sqlite3.gz`,
+        format: 'sqlite3',
+        compression: 'gzip',
+        size: 10,
+        sha256: 'a'.repeat(64),
+        rawSize: 20,
+        rawSha256: 'b'.repeat(64),
+      },
+    ],
   };
 }
 
@@ -66,7 +76,9 @@ describe('manifest', () => {
   });
   it('names the key and the field at fault', () => {
     const bad = { ...manifest('20260101T030000Z-000001', '2026-01-01T03:00:00.000Z'), artifacts: [] };
-    expect(() => parseManifest(JSON.stringify(bad), 'db/x/manifest.json')).toThrow('catalog: parse db/x/manifest.json: artifacts:');
+    expect(() => parseManifest(JSON.stringify(bad), 'db/x/manifest.json')).toThrow(
+      'catalog: parse db/x/manifest.json: artifacts:',
+    );
     expect(() => parseManifest('{not json', 'db/x/manifest.json')).toThrow(/not JSON/);
     expect(() => parseManifest(JSON.stringify({ schemaVersion: 2 }), 'k')).toThrow(/schemaVersion/);
   });

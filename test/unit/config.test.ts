@@ -75,9 +75,9 @@ targets:
     expect(issuesOf('storage: { type: ftp }\ntargets: [{ name: a, driver: sqlite, path: a }]')).toEqual([
       'storage.type: unknown type "ftp" (expected one of: local, s3)',
     ]);
-    expect(issuesOf('storage: { type: local, path: "${NOPE}" }\ntargets: [{ name: a, driver: sqlite, path: a }]')).toEqual([
-      'storage.path: environment variable NOPE is not set',
-    ]);
+    expect(
+      issuesOf('storage: { type: local, path: "${NOPE}" }\ntargets: [{ name: a, driver: sqlite, path: a }]'),
+    ).toEqual(['storage.path: environment variable NOPE is not set']);
   });
 
   it('reports YAML syntax errors', () => {
@@ -92,13 +92,18 @@ storage: { type: s3, bucket: backups, accessKeyId: AKIA, secretAccessKeyFile: s3
 targets:
   - { name: db, driver: postgres, url: "postgres://u@h/db", passwordFile: /nonexistent/pg_password }
 `;
-    expect(() => parseConfig(text, { baseDir: dir })).toThrow('targets[0].passwordFile: read secret file /nonexistent/pg_password: ENOENT');
+    expect(() => parseConfig(text, { baseDir: dir })).toThrow(
+      'targets[0].passwordFile: read secret file /nonexistent/pg_password: ENOENT',
+    );
     const config = parseConfig(text.replace(', passwordFile: /nonexistent/pg_password', ''), { baseDir: dir });
     expect(config.storage.type === 's3' && config.storage.secretAccessKey).toBe('very-secret');
   });
 
   it('redacts every secret and URL password when shown', () => {
-    const config = parseConfig(valid.replace('app@db', 'app:urlpass@db'), { env: { PG_PASSWORD: 's3cret' }, baseDir: '/b' });
+    const config = parseConfig(valid.replace('app@db', 'app:urlpass@db'), {
+      env: { PG_PASSWORD: 's3cret' },
+      baseDir: '/b',
+    });
     const shown = JSON.stringify(redactConfig(config));
     expect(shown).not.toContain('s3cret');
     expect(shown).not.toContain('urlpass');

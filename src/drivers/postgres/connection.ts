@@ -72,9 +72,10 @@ export async function connect(c: PgConnection): Promise<pg.Client> {
     user: c.user,
     database: c.database,
     password: c.password,
-    ssl: c.sslmode === undefined || c.sslmode === 'disable' || c.sslmode === 'prefer' || c.sslmode === 'allow'
-      ? false
-      : { rejectUnauthorized: c.sslmode === 'verify-ca' || c.sslmode === 'verify-full' },
+    ssl:
+      c.sslmode === undefined || c.sslmode === 'disable' || c.sslmode === 'prefer' || c.sslmode === 'allow'
+        ? false
+        : { rejectUnauthorized: c.sslmode === 'verify-ca' || c.sslmode === 'verify-full' },
     connectionTimeoutMillis: 10_000,
     application_name: 'lifeboat',
   });
@@ -92,10 +93,14 @@ export function explainConnectError(error: unknown, c: PgConnection): LifeboatEr
   const err = error as NodeJS.ErrnoException & { code?: string };
   const where = describeConnection(c);
   if (err.code === '28P01' || /password authentication failed/.test(err.message)) {
-    return new LifeboatError('AUTH', `postgres: connect to ${where}: password authentication failed for user "${c.user}"`, {
-      cause: error,
-      hint: 'check the password (passwordFile) and user of this target',
-    });
+    return new LifeboatError(
+      'AUTH',
+      `postgres: connect to ${where}: password authentication failed for user "${c.user}"`,
+      {
+        cause: error,
+        hint: 'check the password (passwordFile) and user of this target',
+      },
+    );
   }
   if (err.code === '3D000') {
     return new LifeboatError('SOURCE', `postgres: connect to ${where}: database "${c.database}" does not exist`, {
@@ -103,11 +108,20 @@ export function explainConnectError(error: unknown, c: PgConnection): LifeboatEr
       hint: `create it first (createdb ${c.database}) or fix the database name`,
     });
   }
-  if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EHOSTUNREACH' || /timeout/i.test(err.message)) {
-    return new LifeboatError('UNREACHABLE', `postgres: connect to ${where}: server unreachable (${err.code ?? err.message})`, {
-      cause: error,
-      hint: 'check host and port, and that PostgreSQL is running and accepts connections',
-    });
+  if (
+    err.code === 'ECONNREFUSED' ||
+    err.code === 'ENOTFOUND' ||
+    err.code === 'EHOSTUNREACH' ||
+    /timeout/i.test(err.message)
+  ) {
+    return new LifeboatError(
+      'UNREACHABLE',
+      `postgres: connect to ${where}: server unreachable (${err.code ?? err.message})`,
+      {
+        cause: error,
+        hint: 'check host and port, and that PostgreSQL is running and accepts connections',
+      },
+    );
   }
   return new LifeboatError('SOURCE', `postgres: connect to ${where}: ${err.message}`, { cause: error });
 }

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { PostgresTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import type { DestinationState, DumpSession, Driver, RestoreOptions } from '../driver.js';
+import type { DestinationState, Driver, DumpSession, RestoreOptions } from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
 import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
 
@@ -107,13 +107,31 @@ export class PostgresDriver implements Driver {
     const env = libpqEnv(connection);
     if (this.#config.format === 'plain') {
       const psql = toolPath('psql', this.#config.binDir);
-      await feed(runTool('postgres', psql, ['--no-psqlrc', '--quiet', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--file=-'], { env, stdin: 'pipe', stdout: 'ignore' }), raw, options.signal);
+      await feed(
+        runTool(
+          'postgres',
+          psql,
+          ['--no-psqlrc', '--quiet', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--file=-'],
+          { env, stdin: 'pipe', stdout: 'ignore' },
+        ),
+        raw,
+        options.signal,
+      );
       return;
     }
     const pgRestore = toolPath('pg_restore', this.#config.binDir);
-    const common = ['--exit-on-error', '--no-password', ...(state.hasData ? ['--clean', '--if-exists'] : []), `--dbname=${connection.database}`];
+    const common = [
+      '--exit-on-error',
+      '--no-password',
+      ...(state.hasData ? ['--clean', '--if-exists'] : []),
+      `--dbname=${connection.database}`,
+    ];
     if (this.#config.restoreJobs <= 1) {
-      await feed(runTool('postgres', pgRestore, [...common, '--single-transaction'], { env, stdin: 'pipe', stdout: 'ignore' }), raw, options.signal);
+      await feed(
+        runTool('postgres', pgRestore, [...common, '--single-transaction'], { env, stdin: 'pipe', stdout: 'ignore' }),
+        raw,
+        options.signal,
+      );
       return;
     }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
@@ -121,7 +139,10 @@ export class PostgresDriver implements Driver {
     try {
       const file = join(workDir, 'dump.pgcustom');
       await pipeline(raw, createWriteStream(file), { signal: options.signal });
-      const tool = runTool('postgres', pgRestore, [...common, `--jobs=${this.#config.restoreJobs}`, file], { env, stdout: 'ignore' });
+      const tool = runTool('postgres', pgRestore, [...common, `--jobs=${this.#config.restoreJobs}`, file], {
+        env,
+        stdout: 'ignore',
+      });
       await tool.exited;
     } finally {
       await rm(workDir, { recursive: true, force: true });
@@ -157,7 +178,8 @@ function quoteIdent(name: string): string {
 async function toolMajor(command: string): Promise<number> {
   const out = await toolOutput('postgres', command, ['--version']);
   const match = /(\d+)(?:\.\d+)?/.exec(out);
-  if (match?.[1] === undefined) throw new LifeboatError('TOOL_VERSION', `postgres: read version of ${command}: "${out.trim()}"`);
+  if (match?.[1] === undefined)
+    throw new LifeboatError('TOOL_VERSION', `postgres: read version of ${command}: "${out.trim()}"`);
   return Number(match[1]);
 }
 

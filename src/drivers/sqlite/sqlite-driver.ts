@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import type { DestinationState, DumpSession, Driver, RestoreOptions } from '../driver.js';
+import type { DestinationState, Driver, DumpSession, RestoreOptions } from '../driver.js';
 
 const ALL_PAGES = 0x7fffffff;
 
@@ -104,9 +104,13 @@ export class SqliteDriver implements Driver {
       }
       const state = await this.inspectDestination(path);
       if (state.hasData && !options.force) {
-        throw new LifeboatError('DESTINATION_NOT_EMPTY', `sqlite: restore into ${path}: destination holds data (${state.detail})`, {
-          hint: 'add --force to replace it, or --to another path',
-        });
+        throw new LifeboatError(
+          'DESTINATION_NOT_EMPTY',
+          `sqlite: restore into ${path}: destination holds data (${state.detail})`,
+          {
+            hint: 'add --force to replace it, or --to another path',
+          },
+        );
       }
       // A stale WAL beside the new file would be replayed onto it: remove it first.
       await rm(`${path}-wal`, { force: true });
@@ -151,7 +155,12 @@ function inspectCopy(file: string, standalone: boolean): { stats: TableStats[]; 
     if (problems.length > 0) return { stats: [], version: '', problems };
     const stats = listTables(db).map((name) => ({
       name,
-      rows: Number(db.prepare(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`).pluck().get()),
+      rows: Number(
+        db
+          .prepare(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`)
+          .pluck()
+          .get(),
+      ),
     }));
     const version = String(db.prepare('SELECT sqlite_version()').pluck().get());
     return { stats, version, problems: [] };

@@ -1,4 +1,6 @@
 // S3 storage (AWS S3, MinIO, other S3-compatible servers) with multipart upload through lib-storage.
+
+import type { Readable } from 'node:stream';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -9,7 +11,6 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Readable } from 'node:stream';
 import type { S3StorageConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
 import { notFound } from '../local/local-storage.js';
@@ -91,7 +92,9 @@ export class S3Storage implements Storage {
 
   async head(key: string): Promise<{ size: number } | undefined> {
     try {
-      const result = await this.#client.send(new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }));
+      const result = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }),
+      );
       return { size: result.ContentLength ?? 0 };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -182,7 +185,11 @@ export function clientConfig(config: S3StorageConfig): S3ClientConfig {
     maxAttempts: 4,
     credentials:
       config.accessKeyId !== undefined && config.secretAccessKey !== undefined
-        ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, sessionToken: config.sessionToken }
+        ? {
+            accessKeyId: config.accessKeyId,
+            secretAccessKey: config.secretAccessKey,
+            sessionToken: config.sessionToken,
+          }
         : undefined,
   };
 }
