@@ -1,0 +1,241 @@
+// `npm run bench`: PostgreSQL backup and restore throughput and memory, Lifeboat against the shell
+// snippets people paste into cron, all measured in this run on this machine. Prints figures, asserts nothing.
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startMinio } from '../test/harness/minio.js';
+import { createDatabase, pgClient, startPostgres } from '../test/harness/postgres.js';
+
+const SCALE = Number(process.env.LIFEBOAT_BENCH_SCALE ?? 60); // pgbench scale: 60 is about 1 GB with the text table
+const RUNS = Number(process.env.LIFEBOAT_BENCH_RUNS ?? 3);
+const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+
+interface Measure {
+  seconds: number;
+  peakRssKiB: number;
+  storedBytes: number;
+}
+
+/** Runs a chain of processes (argument arrays, piped in node, never a shell), timing it and its peak RSS. */
+async function chain(commands: string[][], env: NodeJS.ProcessEnv, output?: string, input?: string): Promise<Measure> {
+  const started = process.hrtime.bigint();
+  const rssFiles: string[] = [];
+  const children = await Promise.all(
+    commands.map(async (argv, i) => {
+      const rss = join(tmpdir(), `lifeboat-bench-rss-${process.pid}-${i}-${Date.now()}`);
+      rssFiles.push(rss);
+      return spawn('/usr/bin/time', ['-f', '%M', '-o', rss, ...argv], {
+        env: { ...process.env, ...env },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+    }),
+  );
+  for (let i = 0; i + 1 < children.length; i += 1)
+    children[i]?.stdout?.pipe(children[i + 1]?.stdin as NodeJS.WritableStream);
+  const first = children[0];
+  if (input !== undefined) createReadStream(input).pipe(first?.stdin as NodeJS.WritableStream);
+  else first?.stdin?.end();
+  const last = children[children.length - 1];
+  if (output !== undefined) last?.stdout?.pipe(createWriteStream(output));
+  else last?.stdout?.resume();
+  const codes = await Promise.all(children.map((c) => new Promise<number | null>((r) => c.on('close', r))));
+  if (codes.some((code) => code !== 0))
+    throw new Error(`bench: ${commands.map((c) => c[0]).join(' | ')} failed: ${codes}`);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const peakRssKiB = Math.max(...rssFiles.map((f) => Number(readFileSync(f, 'utf8').trim().split('\n').pop())));
+  await Promise.all(rssFiles.map((f) => rm(f, { force: true })));
+  return { seconds, peakRssKiB, storedBytes: output === undefined ? 0 : statSync(output).size };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+async function repeat(label: string, run: () => Promise<Measure>): Promise<Measure & { label: string }> {
+  const results: Measure[] = [];
+  for (let i = 0; i < RUNS; i += 1) results.push(await run());
+  return {
+    label,
+    seconds: median(results.map((r) => r.seconds)),
+    peakRssKiB: Math.max(...results.map((r) => r.peakRssKiB)),
+    storedBytes: results.at(-1)?.storedBytes ?? 0,
+  };
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'lifeboat-bench-'));
+  const [{ server: pg, stop: stopPg }, { server: s3, stop: stopS3 }] = await Promise.all([
+    startPostgres(),
+    startMinio(),
+  ]);
+  try {
+    const database = await createDatabase(pg, 'bench');
+    const env = {
+      PGHOST: pg.host,
+      PGPORT: String(pg.port),
+      PGUSER: pg.user,
+      PGPASSWORD: pg.password,
+      PGDATABASE: database,
+    };
+    process.stdout.write(`bench: generating pgbench scale ${SCALE} plus a text/JSON table in ${database}\n`);
+    await chain([[join(pg.binDir, 'pgbench'), '-i', '-q', '-s', String(SCALE), '--unlogged-tables']], env);
+    const client = await pgClient(pg, database);
+    await client.query(`CREATE TABLE events AS
+      SELECT g AS id, now() - g * interval '1 second' AS at,
+             jsonb_build_object('user', 'user' || (g % 5000), 'action', (ARRAY['login','view','buy','logout'])[1 + g % 4],
+                                'path', '/items/' || (g % 100000), 'ms', g % 997) AS payload,
+             md5(g::text) || ' ' || repeat('lorem ipsum dolor sit amet ', 1 + g % 5) AS note
+      FROM generate_series(1, ${SCALE * 20000}) g`);
+    const size = Number((await client.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s);
+    await client.end();
+    process.stdout.write(`bench: database size ${(size / 1e6).toFixed(0)} MB, ${RUNS} runs each, median wall time\n\n`);
+
+    const dumpFile = join(work, 'dump.pgcustom');
+    const rawDump = await chain([['pg_dump', '--format=custom', '--compress=0']], env, dumpFile);
+    const rawBytes = rawDump.storedBytes;
+    const configFor = async (name: string, storage: object) => {
+      const path = join(work, `${name}.yaml`);
+      await writeFile(
+        path,
+        stringify({
+          storage,
+          targets: [
+            {
+              name: 'bench',
+              driver: 'postgres',
+              host: pg.host,
+              port: pg.port,
+              user: pg.user,
+              database,
+              password: pg.password,
+            },
+          ],
+        }),
+      );
+      return path;
+    };
+    const localConfig = await configFor('local', { type: 'local', path: join(work, 'store') });
+    const s3Config = await configFor('s3', {
+      type: 's3',
+      bucket: s3.bucket,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+    });
+    const node = process.execPath;
+    const quiet = { LIFEBOAT_LOG_LEVEL: 'warn' };
+    const storedSize = async (config: string) => {
+      const out = await new Promise<string>((resolve) => {
+        const child = spawn(node, [CLI, '--config', config, 'list', '--json'], { env: { ...process.env, ...quiet } });
+        let text = '';
+        child.stdout.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        child.on('close', () => resolve(text));
+      });
+      return (JSON.parse(out) as { artifacts: { size: number }[] }[])[0]?.artifacts[0]?.size ?? 0;
+    };
+    const cores = String(cpus().length);
+    const backups = [
+      await repeat('pg_dump > /dev/null (floor)', () => chain([['pg_dump', '--format=custom', '--compress=0']], env)),
+      await repeat('pg_dump | gzip -6 > file', () =>
+        chain(
+          [
+            ['pg_dump', '--format=custom', '--compress=0'],
+            ['gzip', '-6'],
+          ],
+          env,
+          join(work, 'f.gz'),
+        ),
+      ),
+      await repeat(`pg_dump | pigz -p ${cores} > file`, () =>
+        chain(
+          [
+            ['pg_dump', '--format=custom', '--compress=0'],
+            ['pigz', '-6', '-p', cores],
+          ],
+          env,
+          join(work, 'p.gz'),
+        ),
+      ),
+      {
+        ...(await repeat('lifeboat backup (local)', () =>
+          chain([[node, CLI, '--config', localConfig, 'backup']], quiet),
+        )),
+        storedBytes: await storedSize(localConfig),
+      },
+      {
+        ...(await repeat('lifeboat backup (S3/MinIO)', () =>
+          chain([[node, CLI, '--config', s3Config, 'backup']], quiet),
+        )),
+        storedBytes: await storedSize(s3Config),
+      },
+    ];
+    const floor = backups[0]?.seconds ?? 1;
+    const script = backups[1]?.seconds ?? 1;
+    const row = (cells: string[]) =>
+      `${cells[0]?.padEnd(34)}${cells
+        .slice(1)
+        .map((c) => c.padStart(12))
+        .join('')}\n`;
+    process.stdout.write(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output\n`);
+    process.stdout.write(row(['command', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', 'x floor', 'x gzip']));
+    for (const b of backups) {
+      process.stdout.write(
+        row([
+          b.label,
+          b.seconds.toFixed(2),
+          (rawBytes / 1e6 / b.seconds).toFixed(1),
+          b.storedBytes ? (b.storedBytes / 1e6).toFixed(1) : '-',
+          (b.peakRssKiB / 1024).toFixed(0),
+          (b.seconds / floor).toFixed(2),
+          (b.seconds / script).toFixed(2),
+        ]),
+      );
+    }
+
+    const restoreInto = async () => {
+      const target = await createDatabase(pg, 'restore');
+      return `postgres://${pg.user}:${pg.password}@${pg.host}:${pg.port}/${target}`;
+    };
+    const jobs = String(cpus().length);
+    const restores = [
+      await repeat(`pg_restore --jobs ${jobs} (local file)`, async () => {
+        const url = new URL(await restoreInto());
+        return chain([['pg_restore', `--jobs=${jobs}`, `--dbname=${url.pathname.slice(1)}`, dumpFile]], env);
+      }),
+      await repeat('lifeboat restore (S3/MinIO)', async () =>
+        chain([[node, CLI, '--config', s3Config, 'restore', 'bench', '--to', await restoreInto()]], quiet),
+      ),
+    ];
+    const base = restores[0]?.seconds ?? 1;
+    process.stdout.write(`\nrestore\n${row(['command', 'wall s', 'MB/s', '', 'peak RSS MB', 'x pg_restore', ''])}`);
+    for (const r of restores) {
+      process.stdout.write(
+        row([
+          r.label,
+          r.seconds.toFixed(2),
+          (rawBytes / 1e6 / r.seconds).toFixed(1),
+          '',
+          (r.peakRssKiB / 1024).toFixed(0),
+          (r.seconds / base).toFixed(2),
+          '',
+        ]),
+      );
+    }
+  } finally {
+    await Promise.all([stopPg(), stopS3()]);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
