@@ -1,11 +1,11 @@
 // A real MinIO server as a local process on a free port, built by scripts/install-test-servers.sh.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort, waitFor } from './free-port.js';
+import { freePort, stopper, waitFor } from './free-port.js';
 
 export interface S3Server {
   readonly endpoint: string;
@@ -80,13 +80,5 @@ export async function startMinio(): Promise<{ server: S3Server; stop: () => Prom
   });
   await client.send(new CreateBucketCommand({ Bucket: server.bucket }));
   client.destroy();
-  const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  return { server, stop };
+  return { server, stop: stopper(child, 'SIGTERM', dir) };
 }

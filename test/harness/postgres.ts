@@ -1,11 +1,11 @@
 // A throwaway PostgreSQL cluster: initdb + postgres on a free port in a temporary folder (not the system service).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, waitFor } from './free-port.js';
+import { freePort, stopper, waitFor } from './free-port.js';
 
 export interface PostgresServer {
   readonly host: string;
@@ -114,15 +114,7 @@ export async function startPostgres(): Promise<{ server: PostgresServer; stop: (
     child.kill('SIGKILL');
     throw error;
   }
-  const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
-      await exited;
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  return { server, stop };
+  return { server, stop: stopper(child, 'SIGINT', dir) };
 }
 
 function systemUser(name: string): { uid: number; gid: number } {
