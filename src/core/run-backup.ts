@@ -9,7 +9,7 @@ import { describeError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { storeStream } from '../pipeline/store-stream.js';
 import type { Storage } from '../storage/storage.js';
-import { checkArtifact, compareDigest } from '../verify/verify.js';
+import { compareDigest, storedDigest } from '../verify/verify.js';
 import { TOOL } from '../version.js';
 
 export interface BackupOptions {
@@ -103,14 +103,15 @@ async function confirmStored(
   mode: 'checksum' | 'size',
   signal?: AbortSignal,
 ): Promise<void> {
-  if (mode === 'checksum') {
-    const check = await checkArtifact(storage, artifact, undefined, signal);
-    if (!check.ok) throw new LifeboatError('INTEGRITY', `stored object does not match: ${check.problems.join('; ')}`);
-    return;
-  }
-  const head = await storage.head(artifact.key);
-  if (head === undefined) throw new LifeboatError('INTEGRITY', `${artifact.key}: not found after upload`);
-  const problems = compareDigest(artifact.key, 'stored', artifact, { size: head.size, sha256: artifact.sha256 });
+  // Reading back the stored bytes proves what the store holds; the raw digest was taken on the way in.
+  const actual =
+    mode === 'checksum'
+      ? await storedDigest(storage, artifact.key, signal)
+      : await storage.head(artifact.key).then((head) => {
+          if (head === undefined) throw new LifeboatError('INTEGRITY', `${artifact.key}: not found after upload`);
+          return { size: head.size, sha256: artifact.sha256 };
+        });
+  const problems = compareDigest(artifact.key, 'stored', artifact, actual);
   if (problems.length > 0) throw new LifeboatError('INTEGRITY', problems.join('; '));
 }
 

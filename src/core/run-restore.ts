@@ -3,11 +3,11 @@ import { chooseBackupAt, listBackups, readManifest } from '../catalog/catalog.js
 import type { Manifest } from '../catalog/manifest.js';
 import type { TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
-import { IntegrityError, LifeboatError } from '../errors.js';
+import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { byteCounter } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
-import { checkArtifact } from '../verify/verify.js';
+import { checkArtifact, compareDigest, storedDigest } from '../verify/verify.js';
 
 export interface RestoreRequest {
   readonly storage: Storage;
@@ -91,12 +91,16 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
   if (request.dryRun) return { ...plan, restored: false, durationMs: Date.now() - started };
   const log = logger.child({ target: target.name, id: backup.id, destination: state.description });
   log.info({ event: 'restore.start' }, 'restore started');
-  // First pass: prove every stored byte matches the manifest before the destination is touched.
+  // First pass: prove every stored byte matches the manifest before the destination is touched. The
+  // second pass checks the uncompressed bytes too, as they flow into the destination.
   for (const artifact of backup.artifacts) {
-    const check = await checkArtifact(storage, artifact, undefined, request.signal);
-    if (!check.ok) {
+    const problems = await storedDigest(storage, artifact.key, request.signal).then(
+      (actual) => compareDigest(artifact.key, 'stored', artifact, actual),
+      (error: unknown) => [`${artifact.key}: ${describeError(error)}`],
+    );
+    if (problems.length > 0) {
       throw new IntegrityError(
-        `restore ${target.name}: backup ${backup.id} failed verification, destination untouched: ${check.problems.join('; ')}`,
+        `restore ${target.name}: backup ${backup.id} failed verification, destination untouched: ${problems.join('; ')}`,
         'restore an older backup with --backup ID (see `lifeboat list`)',
       );
     }

@@ -74,7 +74,8 @@ export async function checkArtifact(
   return { key: artifact.key, ok: problems.length === 0, problems };
 }
 
-async function storedDigest(storage: Storage, key: string, signal?: AbortSignal): Promise<Digest> {
+/** Size and SHA-256 of the stored bytes of one object, without decompressing them. */
+export async function storedDigest(storage: Storage, key: string, signal?: AbortSignal): Promise<Digest> {
   const tap = new DigestTap();
   tap.resume();
   await pipeline(await storage.get(key, { signal }), tap, { signal });
