@@ -182,7 +182,7 @@ async function main(): Promise<void> {
     const row = (cells: string[]) =>
       `${cells[0]?.padEnd(34)}${cells
         .slice(1)
-        .map((c) => c.padStart(12))
+        .map((c) => c.padStart(13))
         .join('')}\n`;
     process.stdout.write(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output\n`);
     process.stdout.write(row(['command', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', 'x floor', 'x gzip']));
