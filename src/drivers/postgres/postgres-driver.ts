@@ -34,14 +34,7 @@ export class PostgresDriver implements Driver {
     const client = await connect(connection);
     try {
       const serverNum = Number((await client.query('SHOW server_version_num')).rows[0].server_version_num);
-      const serverMajor = Math.floor(serverNum / 10000);
-      if (dumpMajor < serverMajor) {
-        throw new LifeboatError(
-          'TOOL_VERSION',
-          `postgres: dump ${describeConnection(connection)}: pg_dump ${dumpMajor} is older than the server (${serverMajor})`,
-          { hint: `install postgresql-client-${serverMajor} or newer, or set binDir` },
-        );
-      }
+      assertDumpCanRead(dumpMajor, serverNum, describeConnection(connection));
       // One snapshot for stats and dump: the row counts in the manifest describe exactly the dumped data.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const head = await client.query(
@@ -172,6 +165,18 @@ async function countRows(client: pg.Client): Promise<TableStats[]> {
 
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** pg_dump refuses, or silently mis-dumps, servers newer than itself: refuse first, with a way out. */
+export function assertDumpCanRead(dumpMajor: number, serverVersionNum: number, where: string): void {
+  const serverMajor = Math.floor(serverVersionNum / 10000);
+  if (dumpMajor < serverMajor) {
+    throw new LifeboatError(
+      'TOOL_VERSION',
+      `postgres: dump ${where}: pg_dump ${dumpMajor} is older than the server (${serverMajor})`,
+      { hint: `install postgresql-client-${serverMajor} or newer, or set binDir` },
+    );
+  }
 }
 
 /** Major version of a PostgreSQL client tool, from `--version`. */
