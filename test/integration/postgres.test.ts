@@ -240,6 +240,35 @@ describe('postgres backups to S3 through the CLI', () => {
     }
   });
 
+  it('a store that refuses (wrong S3 secret, missing bucket) fails the backup with the cause and a hint', async () => {
+    const { path: badSecret, dir } = await configFor(database);
+    await writeFile(join(dir, 's3_secret'), 'not-the-secret\n');
+    const refused = await runCli(['--config', badSecret, 'backup']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /Error: backup app-db: upload: storage: write app-db\/\S+\/dump\.pgcustom\.gz at s3:\/\/lifeboat-test\/it-\w+\/: SignatureDoesNotMatch/,
+    );
+    expect(refused.stderr).toContain('Try: check storage.accessKeyId and the secret key');
+    expect(refused.stderr + refused.stdout).not.toContain('not-the-secret');
+
+    const { path: noBucket } = await writeConfig({
+      storage: {
+        type: 's3',
+        bucket: 'no-such-bucket',
+        endpoint: s3.endpoint,
+        region: s3.region,
+        forcePathStyle: true,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+      },
+      targets: [{ name: 'app-db', driver: 'postgres', url: url(database, pg.password) }],
+    });
+    const missing = await runCli(['--config', noBucket, 'backup']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('NoSuchBucket');
+    expect(missing.stderr).toContain('Try: create the bucket "no-such-bucket" or fix storage.bucket');
+  });
+
   it('a wrong password and an unreachable server give clear errors', async () => {
     const { path: wrong, dir } = await configFor(database);
     await writeFile(join(dir, 'pg_password'), 'not-the-password\n');
