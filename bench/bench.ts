@@ -66,6 +66,36 @@ async function repeat(label: string, run: () => Promise<Measure>): Promise<Measu
   };
 }
 
+/** Prints one table: wall time, throughput of dump bytes, stored size, peak RSS and ratios to baselines. */
+function printResults(
+  title: string,
+  results: readonly (Measure & { label: string })[],
+  rawBytes: number,
+  baselines: readonly [string, number][],
+): void {
+  const row = (cells: string[]) =>
+    `${cells[0]?.padEnd(34)}${cells
+      .slice(1)
+      .map((c) => c.padStart(13))
+      .join('')}\n`;
+  process.stdout.write(`${title}\n`);
+  process.stdout.write(
+    row(['command', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', ...baselines.map(([name]) => `x ${name}`)]),
+  );
+  for (const r of results) {
+    process.stdout.write(
+      row([
+        r.label,
+        r.seconds.toFixed(2),
+        (rawBytes / 1e6 / r.seconds).toFixed(1),
+        r.storedBytes ? (r.storedBytes / 1e6).toFixed(1) : '-',
+        (r.peakRssKiB / 1024).toFixed(0),
+        ...baselines.map(([, seconds]) => (r.seconds / seconds).toFixed(2)),
+      ]),
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'lifeboat-bench-'));
   const [{ server: pg, stop: stopPg }, { server: s3, stop: stopS3 }] = await Promise.all([
@@ -177,32 +207,15 @@ async function main(): Promise<void> {
         storedBytes: await storedSize(s3Config),
       },
     ];
-    const floor = backups[0]?.seconds ?? 1;
-    const script = backups[1]?.seconds ?? 1;
-    const row = (cells: string[]) =>
-      `${cells[0]?.padEnd(34)}${cells
-        .slice(1)
-        .map((c) => c.padStart(13))
-        .join('')}\n`;
-    process.stdout.write(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output\n`);
-    process.stdout.write(row(['command', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', 'x floor', 'x gzip']));
-    for (const b of backups) {
-      process.stdout.write(
-        row([
-          b.label,
-          b.seconds.toFixed(2),
-          (rawBytes / 1e6 / b.seconds).toFixed(1),
-          b.storedBytes ? (b.storedBytes / 1e6).toFixed(1) : '-',
-          (b.peakRssKiB / 1024).toFixed(0),
-          (b.seconds / floor).toFixed(2),
-          (b.seconds / script).toFixed(2),
-        ]),
-      );
-    }
+    printResults(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output`, backups, rawBytes, [
+      ['floor', backups[0]?.seconds ?? 1],
+      ['gzip', backups[1]?.seconds ?? 1],
+    ]);
 
     const restoreInto = async () => {
       const target = await createDatabase(pg, 'restore');
-      return `postgres://${pg.user}:${pg.password}@${pg.host}:${pg.port}/${target}`;
+      // No password in the URL: the target's password is used, so no secret reaches argv.
+      return `postgres://${pg.user}@${pg.host}:${pg.port}/${target}`;
     };
     const jobs = String(cpus().length);
     const restores = [
@@ -214,21 +227,7 @@ async function main(): Promise<void> {
         chain([[node, CLI, '--config', s3Config, 'restore', 'bench', '--to', await restoreInto()]], quiet),
       ),
     ];
-    const base = restores[0]?.seconds ?? 1;
-    process.stdout.write(`\nrestore\n${row(['command', 'wall s', 'MB/s', '', 'peak RSS MB', 'x pg_restore', ''])}`);
-    for (const r of restores) {
-      process.stdout.write(
-        row([
-          r.label,
-          r.seconds.toFixed(2),
-          (rawBytes / 1e6 / r.seconds).toFixed(1),
-          '',
-          (r.peakRssKiB / 1024).toFixed(0),
-          (r.seconds / base).toFixed(2),
-          '',
-        ]),
-      );
-    }
+    printResults('\nrestore', restores, rawBytes, [['pg_restore', restores[0]?.seconds ?? 1]]);
   } finally {
     await Promise.all([stopPg(), stopS3()]);
     await rm(work, { recursive: true, force: true });
