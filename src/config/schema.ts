@@ -84,6 +84,13 @@ const postgresTarget = z
       .default(1)
       .describe('pg_restore --jobs; above 1 the dump is first written to a temporary file.'),
     binDir: z.string().optional().describe('Folder with pg_dump, pg_restore and psql; default: PATH.'),
+    lockTimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .default(300)
+      .describe('Fail instead of waiting longer than this for a table lock (e.g. held by a migration).'),
     extraDumpArgs: z.array(z.string().regex(/^--?[A-Za-z]/, 'must be an option')).default([]),
   })
   .describe('A PostgreSQL database, dumped with pg_dump.');

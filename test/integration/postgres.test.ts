@@ -240,6 +240,24 @@ describe('postgres backups to S3 through the CLI', () => {
     }
   });
 
+  it('a table locked by another session fails the backup after lockTimeoutSeconds, naming the table', async () => {
+    const { path, prefix: lockPrefix } = await configFor(database, { lockTimeoutSeconds: 1 });
+    const blocker = await pgClient(pg, database);
+    try {
+      await blocker.query('BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+      const result = await runCli(['--config', path, 'backup', 'app-db']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        'Error: backup app-db: dump: postgres: count rows of public.orders: table lock not granted within 1 s',
+      );
+      expect(result.stderr).toContain('Try: another session holds a conflicting lock');
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+    expect(await s3Keys(lockPrefix)).toEqual([]);
+  });
+
   it('a store that refuses (wrong S3 secret, missing bucket) fails the backup with the cause and a hint', async () => {
     const { path: badSecret, dir } = await configFor(database);
     await writeFile(join(dir, 's3_secret'), 'not-the-secret\n');

@@ -37,15 +37,18 @@ export class PostgresDriver implements Driver {
       assertDumpCanRead(dumpMajor, serverNum, describeConnection(connection));
       // One snapshot for stats and dump: the row counts in the manifest describe exactly the dumped data.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const lockTimeout = this.#config.lockTimeoutSeconds;
+      await client.query(`SET LOCAL lock_timeout = '${lockTimeout}s'`);
       const head = await client.query(
         'SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version',
       );
       const { snapshot, at, db, version } = head.rows[0];
-      const stats = await countRows(client);
+      const stats = await countRows(client, lockTimeout);
       const plain = this.#config.format === 'plain';
+      const lockArg = `--lock-wait-timeout=${lockTimeout * 1000}`;
       const args = plain
-        ? ['--format=plain', '--clean', '--if-exists', `--snapshot=${snapshot}`, ...this.#config.extraDumpArgs]
-        : ['--format=custom', '--compress=0', `--snapshot=${snapshot}`, ...this.#config.extraDumpArgs];
+        ? ['--format=plain', '--clean', '--if-exists', `--snapshot=${snapshot}`, lockArg, ...this.#config.extraDumpArgs]
+        : ['--format=custom', '--compress=0', `--snapshot=${snapshot}`, lockArg, ...this.#config.extraDumpArgs];
       const tool = runTool('postgres', pgDump, args, { env: libpqEnv(connection) });
       const onAbort = () => tool.child.kill('SIGTERM');
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -152,12 +155,19 @@ async function feed(tool: ReturnType<typeof runTool>, raw: Readable, signal?: Ab
   if (wrote.status === 'rejected') throw wrote.reason;
 }
 
-async function countRows(client: pg.Client): Promise<TableStats[]> {
+async function countRows(client: pg.Client, lockTimeoutSeconds: number): Promise<TableStats[]> {
   const tables = (await client.query(USER_TABLES)).rows as { schema: string; name: string }[];
   const stats: TableStats[] = [];
   for (const table of tables) {
     const ident = `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
-    const count = await client.query(`SELECT count(*)::bigint AS n FROM ${ident}`);
+    const count = await client.query(`SELECT count(*)::bigint AS n FROM ${ident}`).catch((error: { code?: string }) => {
+      if (error.code !== '55P03') throw error;
+      throw new LifeboatError(
+        'LOCKED',
+        `postgres: count rows of ${table.schema}.${table.name}: table lock not granted within ${lockTimeoutSeconds} s`,
+        { hint: 'another session holds a conflicting lock (a migration?); retry later or raise lockTimeoutSeconds' },
+      );
+    });
     stats.push({ name: `${table.schema}.${table.name}`, rows: Number(count.rows[0].n) });
   }
   return stats;
