@@ -1,5 +1,6 @@
 // The storage interface: every backend (local folder, S3) implements these few methods.
 import type { Readable } from 'node:stream';
+import { LifeboatError } from '../errors.js';
 
 /** One stored object, as listed. */
 export interface StoredObject {
@@ -37,4 +38,9 @@ export function assertSafeKey(key: string): void {
   if (key === '' || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.')) {
     throw new Error(`storage: unsafe object key ${JSON.stringify(key)}`);
   }
+}
+
+/** The error every backend gives for a missing object (code NOT_FOUND). */
+export function notFound(key: string, location: string, cause?: unknown): LifeboatError {
+  return new LifeboatError('NOT_FOUND', `storage: read ${key} from ${location}: no such object`, { cause });
 }

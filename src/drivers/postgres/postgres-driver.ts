@@ -11,7 +11,7 @@ import type { PostgresTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
 import type { DestinationState, Driver, DumpSession, RestoreOptions } from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
-import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
+import { connect, connectionFromConfig, describeConnection, libpqEnv } from './connection.js';
 
 const USER_TABLES = `
   SELECT n.nspname AS schema, c.relname AS name
@@ -197,5 +197,3 @@ async function toolMajor(command: string): Promise<number> {
     throw new LifeboatError('TOOL_VERSION', `postgres: read version of ${command}: "${out.trim()}"`);
   return Number(match[1]);
 }
-
-export type { PgConnection };

@@ -6,8 +6,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LocalStorageConfig } from '../../config/schema.js';
-import { LifeboatError } from '../../errors.js';
-import { assertSafeKey, type PutOptions, type Storage, type StoredObject } from '../storage.js';
+import { assertSafeKey, notFound, type PutOptions, type Storage, type StoredObject } from '../storage.js';
 
 const TEMP_MARK = '.lifeboat-tmp-';
 
@@ -86,10 +85,6 @@ export class LocalStorage implements Storage {
   async check(): Promise<void> {
     await mkdir(this.#root, { recursive: true });
   }
-}
-
-export function notFound(key: string, location: string, cause?: unknown): LifeboatError {
-  return new LifeboatError('NOT_FOUND', `storage: read ${key} from ${location}: no such object`, { cause });
 }
 
 async function walk(dir: string, visit: (file: string, size: number) => Promise<void>): Promise<void> {

@@ -13,8 +13,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3StorageConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import { notFound } from '../local/local-storage.js';
-import { assertSafeKey, type PutOptions, type Storage, type StoredObject } from '../storage.js';
+import { assertSafeKey, notFound, type PutOptions, type Storage, type StoredObject } from '../storage.js';
 
 const MiB = 1024 * 1024;
 
