@@ -4,7 +4,14 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { configSchema, DRIVER_NAMES, type LifeboatConfig, SECRET_KEYS, STORAGE_TYPES } from './schema.js';
+import {
+  configSchema,
+  DRIVER_NAMES,
+  type LifeboatConfig,
+  SECRET_KEYS,
+  STORAGE_TYPES,
+  type WebhookConfig,
+} from './schema.js';
 
 /** Where the config file is: --config, else LIFEBOAT_CONFIG, else ./lifeboat.yaml. */
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -87,10 +94,17 @@ function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string
   if (config.storage.type === 's3' && config.storage.secretAccessKeyFile !== undefined) {
     config.storage.secretAccessKey = read(config.storage.secretAccessKeyFile, 'storage.secretAccessKeyFile');
   }
+  const readHooks = (hooks: WebhookConfig[] | undefined, at: string) => {
+    hooks?.forEach((hook, index) => {
+      if (hook.urlFile !== undefined) hook.url = read(hook.urlFile, `${at}.webhooks[${index}].urlFile`);
+    });
+  };
+  readHooks(config.defaults.webhooks, 'defaults');
   config.targets.forEach((target, index) => {
     if (target.driver === 'postgres' && target.passwordFile !== undefined) {
       target.password = read(target.passwordFile, `targets[${index}].passwordFile`);
     }
+    readHooks(target.webhooks, `targets[${index}]`);
   });
 }
 
@@ -149,7 +163,9 @@ export function redactConfig(value: unknown): unknown {
           ? '<redacted>'
           : key === 'url'
             ? redactUrl(item)
-            : redactConfig(item),
+            : key === 'webhooks' && Array.isArray(item)
+              ? item.map((hook) => ({ ...hook, url: redactWebhookUrl(hook.url) }))
+              : redactConfig(item),
       ]),
     );
   }
@@ -164,6 +180,16 @@ function redactUrl(value: unknown): unknown {
     return url.toString();
   } catch {
     return value;
+  }
+}
+
+/** Webhook URLs often carry their token in the path: only the origin is shown. */
+export function redactWebhookUrl(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return `${new URL(value).origin}/<redacted>`;
+  } catch {
+    return '<redacted>';
   }
 }
 

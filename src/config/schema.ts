@@ -1,5 +1,7 @@
 // The one configuration schema: types are inferred from it and the JSON Schema is generated from it.
 import { z } from 'zod';
+import { isTimeZone, scheduleProblem } from '../scheduler/schedule.js';
+import { DURATION } from './duration.js';
 
 /** Target names become parts of object keys and paths, so they are restricted. */
 export const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -48,6 +50,57 @@ const s3Storage = z
 
 export const storageSchema = z.discriminatedUnion('type', [localStorage, s3Storage]);
 
+const duration = z.string().regex(DURATION, 'must be a duration like "30s", "5m", "1h30m" or "7d"');
+const timezone = z.string().refine(isTimeZone, 'unknown IANA time zone (e.g. "UTC", "Europe/Berlin")');
+const count = z.number().int().min(0).max(100_000).optional();
+
+export const retentionSchema = z
+  .strictObject({
+    last: count.describe('Keep the newest N backups.'),
+    daily: count.describe('Keep the newest backup of each of the newest N days that have backups.'),
+    weekly: count.describe('Likewise for ISO weeks (Monday to Sunday).'),
+    monthly: count.describe('Likewise for calendar months.'),
+    yearly: count.describe('Likewise for calendar years.'),
+    timezone: timezone.optional().describe("Time zone of day/week/month/year boundaries (default: the schedule's)."),
+  })
+  .describe('GFS retention in the sense of `restic forget`; a backup kept by any rule stays.');
+
+const webhookSchema = z
+  .strictObject({
+    url: z.url().optional().describe('Receives a JSON POST; may hold a token, so it is redacted when shown.'),
+    urlFile: z.string().min(1).optional().describe('File holding the URL (Docker secrets).'),
+    on: z
+      .array(z.enum(['failure', 'success']))
+      .min(1)
+      .default(['failure'])
+      .describe('Which run results are sent.'),
+    timeout: duration.default('10s'),
+    retries: z.number().int().min(0).max(10).default(2),
+  })
+  .refine((hook) => (hook.url === undefined) !== (hook.urlFile === undefined), 'set exactly one of url or urlFile')
+  .describe('A webhook told about runs; its failure never fails a backup.');
+
+/** Scheduling and retention settings: per target, with defaults under `defaults:`. */
+const runSettings = {
+  schedule: z
+    .string()
+    .optional()
+    .describe(
+      'Cron pattern, 5 fields or 6 with seconds first, e.g. "0 3 * * *"; the daemon runs only scheduled targets.',
+    ),
+  timezone: timezone.optional().describe('IANA time zone of the schedule (default UTC).'),
+  jitter: duration.optional().describe('Random delay up to this before each scheduled run, to spread targets.'),
+  timeout: duration.optional().describe('A run taking longer is aborted and counts as failed (default 12h).'),
+  retries: z.number().int().min(0).max(20).optional().describe('Retries of a failed run (default 2).'),
+  retryDelay: duration.optional().describe('First retry delay, doubled each time (default 1m).'),
+  catchUp: z
+    .boolean()
+    .optional()
+    .describe('At start-up, run once when a due time passed while the daemon was down (default true).'),
+  retention: retentionSchema.optional(),
+  webhooks: z.array(webhookSchema).optional().describe('Targets get the webhooks of `defaults` and their own.'),
+};
+
 const targetName = z
   .string()
   .regex(TARGET_NAME, 'must match [a-z0-9][a-z0-9_-]{0,62} (it becomes part of object keys)');
@@ -57,6 +110,7 @@ const sqliteTarget = z
     name: targetName,
     driver: z.literal('sqlite'),
     path: z.string().min(1).describe('The live database file.'),
+    ...runSettings,
   })
   .describe('A SQLite database file, copied online with the SQLite backup API.');
 
@@ -92,6 +146,7 @@ const postgresTarget = z
       .default(300)
       .describe('Fail instead of waiting longer than this for a table lock (e.g. held by a migration).'),
     extraDumpArgs: z.array(z.string().regex(/^--?[A-Za-z]/, 'must be an option')).default([]),
+    ...runSettings,
   })
   .describe('A PostgreSQL database, dumped with pg_dump.');
 
@@ -101,9 +156,40 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional(),
     storage: storageSchema,
+    defaults: z.strictObject(runSettings).prefault({}).describe('Settings every target inherits unless it sets them.'),
+    daemon: z
+      .strictObject({
+        concurrency: z.number().int().min(1).max(64).default(1).describe('Runs at once across all targets.'),
+        shutdownGracePeriod: duration
+          .default('60s')
+          .describe('On SIGTERM, running work may finish within this; then it is aborted cleanly.'),
+        incompleteGracePeriod: duration
+          .default('24h')
+          .describe('Objects without a manifest, and multipart uploads, older than this are removed by prune.'),
+      })
+      .prefault({}),
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        listen: z
+          .string()
+          .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. "0.0.0.0:9464"')
+          .default('0.0.0.0:9464')
+          .describe('Address of /metrics, /healthz and /readyz (port 0 picks a free port).'),
+      })
+      .prefault({}),
     targets: z.array(targetSchema).min(1, 'needs at least one target'),
   })
   .superRefine((config, ctx) => {
+    const checkSchedule = (settings: RunSettings, path: (string | number)[]) => {
+      if (settings.schedule === undefined) return;
+      const problem = scheduleProblem(settings.schedule, settings.timezone ?? config.defaults.timezone ?? 'UTC');
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'schedule'], message: `invalid cron pattern: ${problem}` });
+      }
+    };
+    checkSchedule(config.defaults, ['defaults']);
+    config.targets.forEach((target, index) => checkSchedule(target, ['targets', index]));
     const seen = new Set<string>();
     config.targets.forEach((target, index) => {
       if (seen.has(target.name)) {
@@ -136,6 +222,9 @@ export const configSchema = z
   });
 
 export type LifeboatConfig = z.infer<typeof configSchema>;
+export type RunSettings = z.infer<z.ZodObject<typeof runSettings>>;
+export type RetentionConfig = z.infer<typeof retentionSchema>;
+export type WebhookConfig = z.infer<typeof webhookSchema>;
 export type StorageConfig = z.infer<typeof storageSchema>;
 export type TargetConfig = z.infer<typeof targetSchema>;
 export type SqliteTargetConfig = z.infer<typeof sqliteTarget>;

@@ -29,6 +29,11 @@ export interface Storage {
   list(prefix: string): AsyncIterable<StoredObject>;
   /** Deletes the given keys; absent keys are not an error. */
   delete(keys: readonly string[]): Promise<void>;
+  /**
+   * Removes what interrupted writes left under `prefix` before `olderThan` (temporary files, unfinished
+   * multipart uploads) and returns how many it removed. Such leftovers are never listed as objects.
+   */
+  removeStaleUploads(prefix: string, olderThan: Date): Promise<number>;
   /** Checks that the store answers (bucket exists, folder writable). */
   check(): Promise<void>;
 }

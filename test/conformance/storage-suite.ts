@@ -99,6 +99,34 @@ export function describeStorage(name: string, fixture: StorageFixture): void {
       expect(await keysOf(storage)).toEqual([]);
     });
 
+    it('finds and removes the leftover of an unfinished write, and only when it is older than asked', async () => {
+      const storage = await fixture.make();
+      const controller = new AbortController();
+      let sent = 0;
+      // 12 MiB, then the source stalls: the write is under way (a temp file, or a multipart upload) but unfinished.
+      const stalled = new Readable({
+        read() {
+          if (sent < 12 * 1024 * 1024) {
+            sent += 1024 * 1024;
+            this.push(randomBytes(1024 * 1024));
+          }
+        },
+      });
+      const writing = storage.put('stale/1/blob.gz', stalled, { signal: controller.signal }).catch((e: unknown) => e);
+      await storage.put('stale/2/kept', Buffer.from('kept'));
+      expect(await storage.removeStaleUploads('stale/', new Date(Date.now() - 3_600_000))).toBe(0);
+      let removed = 0;
+      for (let i = 0; i < 100 && removed === 0; i += 1) {
+        removed = await storage.removeStaleUploads('stale/', new Date(Date.now() + 60_000));
+        if (removed === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(removed).toBe(1);
+      expect(await storage.removeStaleUploads('stale/', new Date(Date.now() + 60_000))).toBe(0);
+      controller.abort(new Error('stop'));
+      await writing;
+      expect(await keysOf(storage, 'stale/')).toEqual(['stale/2/kept']);
+    });
+
     it('refuses keys that would escape the store', async () => {
       const storage = await fixture.make();
       await expect(storage.put('../outside', Buffer.from('x'))).rejects.toThrow(/unsafe object key/);

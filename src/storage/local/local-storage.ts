@@ -8,7 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import type { LocalStorageConfig } from '../../config/schema.js';
 import { assertSafeKey, notFound, type PutOptions, type Storage, type StoredObject } from '../storage.js';
 
-const TEMP_MARK = '.lifeboat-tmp-';
+/** Marks a file being written; such files are not listed and are removed by removeStaleUploads. */
+export const TEMP_MARK = '.lifeboat-tmp-';
 
 export class LocalStorage implements Storage {
   readonly location: string;
@@ -80,6 +81,20 @@ export class LocalStorage implements Storage {
       await rm(path, { force: true });
       await removeEmptyParents(dirname(path), this.#root);
     }
+  }
+
+  async removeStaleUploads(prefix: string, olderThan: Date): Promise<number> {
+    let removed = 0;
+    await walk(this.#root, async (file) => {
+      const key = relative(this.#root, file).split(sep).join('/');
+      if (!key.startsWith(prefix) || !key.includes(TEMP_MARK)) return;
+      const info = await stat(file).catch(() => undefined);
+      if (info === undefined || info.mtimeMs >= olderThan.getTime()) return;
+      await rm(file, { force: true });
+      await removeEmptyParents(dirname(file), this.#root);
+      removed += 1;
+    });
+    return removed;
   }
 
   async check(): Promise<void> {

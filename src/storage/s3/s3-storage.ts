@@ -2,10 +2,12 @@
 
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
@@ -143,6 +145,48 @@ export class S3Storage implements Storage {
         throw this.#wrap('delete', batch.join(', '), error);
       }
     }
+  }
+
+  async removeStaleUploads(prefix: string, olderThan: Date): Promise<number> {
+    // MinIO lists multipart uploads only for an exact key or for the whole bucket, so the whole bucket is
+    // listed and filtered here.
+    const wanted = `${this.#config.prefix}${prefix}`;
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let page: import('@aws-sdk/client-s3').ListMultipartUploadsCommandOutput;
+      try {
+        page = await this.#client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.#config.bucket,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+      } catch (error) {
+        throw this.#wrap('list multipart uploads', prefix, error);
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === undefined || upload.UploadId === undefined || !upload.Key.startsWith(wanted)) continue;
+        if (upload.Initiated === undefined || upload.Initiated.getTime() >= olderThan.getTime()) continue;
+        try {
+          await this.#client.send(
+            new AbortMultipartUploadCommand({
+              Bucket: this.#config.bucket,
+              Key: upload.Key,
+              UploadId: upload.UploadId,
+            }),
+          );
+        } catch (error) {
+          throw this.#wrap('abort multipart upload', upload.Key, error);
+        }
+        removed += 1;
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    return removed;
   }
 
   async check(): Promise<void> {
