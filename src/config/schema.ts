@@ -189,9 +189,9 @@ export const configSchema = z
       }
     };
     checkSchedule(config.defaults, ['defaults']);
-    config.targets.forEach((target, index) => checkSchedule(target, ['targets', index]));
     const seen = new Set<string>();
     config.targets.forEach((target, index) => {
+      checkSchedule(target, ['targets', index]);
       if (seen.has(target.name)) {
         ctx.addIssue({
           code: 'custom',
