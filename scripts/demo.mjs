@@ -1,26 +1,27 @@
-// `npm start`: Lifeboat's main job on the embedded default, with no servers: back up the bundled demo
-// SQLite database to ./var/backups, then list and verify what was stored.
-import { spawnSync } from 'node:child_process';
+// `npm start`: the Lifeboat daemon on the embedded default, with no servers: the bundled demo SQLite database
+// is backed up every 10 seconds to ./var/backups, pruned by its retention policy, with metrics on.
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const config = fileURLToPath(new URL('../config/demo.yaml', import.meta.url));
 
-function lifeboat(...args) {
-  process.stdout.write(`\n$ lifeboat --config config/demo.yaml ${args.join(' ')}\n`);
-  const result = spawnSync(process.execPath, [cli, '--config', config, ...args], {
-    cwd: root,
-    stdio: 'inherit',
-    env: { LIFEBOAT_LOG_LEVEL: 'warn', ...process.env },
-  });
-  if (result.status !== 0) process.exit(result.status ?? 1);
-}
-
-lifeboat('backup');
-lifeboat('list');
-lifeboat('verify', 'demo');
 process.stdout.write(
-  '\nThe demo database is backed up, listed and verified. Backups are in ./var/backups/demo/.\n' +
-    'Try: node dist/src/cli/main.js --config config/demo.yaml restore demo --to /tmp/demo-restored.db\n',
+  [
+    'Lifeboat daemon on config/demo.yaml (stop it with Ctrl-C):',
+    '  backs up   config/demo/app.db (SQLite) every 10 seconds, keeps the newest 6 plus one per day',
+    '  into       ./var/backups/demo/<id>/ (manifest.json is written last)',
+    '  metrics    http://127.0.0.1:9464/metrics   health http://127.0.0.1:9464/healthz   /readyz',
+    '  meanwhile  node dist/src/cli/main.js --config config/demo.yaml list',
+    '             node dist/src/cli/main.js --config config/demo.yaml verify demo',
+    '             node dist/src/cli/main.js --config config/demo.yaml restore demo --to /tmp/demo-restored.db',
+    '             node dist/src/cli/main.js --config config/demo.yaml prune --dry-run',
+    '',
+  ].join('\n'),
 );
+
+const child = spawn(process.execPath, [cli, '--config', config, 'daemon'], { cwd: root, stdio: 'inherit' });
+// Ctrl-C reaches the daemon too (same process group); it stops gracefully and this script exits with it.
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)));

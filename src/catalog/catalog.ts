@@ -3,7 +3,7 @@ import { text } from 'node:stream/consumers';
 import { LifeboatError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { isBackupId } from './backup-id.js';
-import { MANIFEST_NAME, type Manifest, manifestKey, parseManifest } from './manifest.js';
+import { backupPrefix, MANIFEST_NAME, type Manifest, manifestKey, parseManifest } from './manifest.js';
 
 /** Reads the manifest of one backup. */
 export async function readManifest(storage: Storage, target: string, id: string): Promise<Manifest> {
@@ -24,11 +24,36 @@ export async function listBackupIds(storage: Storage, target: string): Promise<s
 
 /** Manifests of every committed backup of `target`, newest first. */
 export async function listBackups(storage: Storage, target: string): Promise<Manifest[]> {
-  const ids = await listBackupIds(storage, target);
-  const manifests = await Promise.all(ids.map((id) => readManifest(storage, target, id)));
+  return readManifests(storage, target, await listBackupIds(storage, target));
+}
+
+/** Reads the manifests of `ids` (at most 8 at a time), newest first; any unreadable one rejects the whole. */
+export async function readManifests(storage: Storage, target: string, ids: readonly string[]): Promise<Manifest[]> {
+  const manifests: Manifest[] = [];
+  for (let start = 0; start < ids.length; start += 8) {
+    const batch = ids.slice(start, start + 8);
+    manifests.push(...(await Promise.all(batch.map((id) => readManifest(storage, target, id)))));
+  }
   return manifests.sort((a, b) =>
     a.snapshotAt < b.snapshotAt ? 1 : a.snapshotAt > b.snapshotAt ? -1 : a.id < b.id ? 1 : -1,
   );
+}
+
+/** Every backup folder of `target` with its objects, committed or not, in id order. */
+export async function listBackupFolders(
+  storage: Storage,
+  target: string,
+): Promise<{ id: string; committed: boolean; keys: string[] }[]> {
+  const folders = new Map<string, { id: string; committed: boolean; keys: string[] }>();
+  for await (const object of storage.list(`${target}/`)) {
+    const [, id = ''] = object.key.split('/');
+    if (!isBackupId(id)) continue;
+    const folder = folders.get(id) ?? { id, committed: false, keys: [] };
+    folder.keys.push(object.key);
+    if (object.key === `${target}/${id}/${MANIFEST_NAME}`) folder.committed = true;
+    folders.set(id, folder);
+  }
+  return [...folders.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
 /** The newest backup whose data is from `at` or before, from a newest-first list. */
@@ -44,4 +69,17 @@ export async function findBackup(storage: Storage, targets: readonly string[], i
   throw new LifeboatError('NOT_FOUND', `catalog: find backup ${id}: no committed backup with that id`, {
     hint: 'run `lifeboat list` to see the backups',
   });
+}
+
+/**
+ * Deletes every object of one backup and returns how many. The manifest goes first, so a crash half way
+ * never leaves a manifest pointing at missing data; what remains is an incomplete folder that prune removes.
+ */
+export async function deleteBackup(storage: Storage, target: string, id: string): Promise<number> {
+  const keys: string[] = [];
+  for await (const object of storage.list(backupPrefix(target, id))) keys.push(object.key);
+  const manifest = manifestKey(target, id);
+  if (keys.includes(manifest)) await storage.delete([manifest]);
+  await storage.delete(keys.filter((key) => key !== manifest));
+  return keys.length;
 }

@@ -54,3 +54,13 @@ export function findTarget(config: LifeboatConfig, name: string): TargetConfig {
   }
   return target;
 }
+
+/** An ISO 8601 time given to `flag`; a usage error naming the flag otherwise. */
+export function parseTimeFlag(flag: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const time = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
+  if (Number.isNaN(time.getTime())) {
+    throw new UsageError(`${flag}: "${text}" is not an ISO 8601 time`, 'use e.g. 2026-11-22T03:00:00Z');
+  }
+  return time;
+}

@@ -6,7 +6,9 @@ import { TOOL } from '../version.js';
 import { backupCommand } from './backup.js';
 import { configCheckCommand } from './config-check.js';
 import { createContext, type GlobalOptions } from './context.js';
+import { daemonCommand } from './daemon.js';
 import { listCommand } from './list.js';
+import { pruneCommand } from './prune.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 
@@ -59,6 +61,22 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--dry-run', 'print the plan and change nothing')
     .addOption(json)
     .action(async (target: string, options) => setExit(await restoreCommand(createContext(global()), target, options)));
+
+  program
+    .command('prune')
+    .description('delete backups the retention policy no longer keeps, and leftovers of interrupted runs')
+    .argument('[target]')
+    .option('--dry-run', 'print the decision and delete nothing')
+    .option('--now <iso8601>', 'evaluate the policy at this instant instead of now')
+    .addOption(json)
+    .action(async (target: string | undefined, options) =>
+      setExit(await pruneCommand(createContext(global()), target, options)),
+    );
+
+  program
+    .command('daemon')
+    .description('run every scheduled target on its cron schedule, with retention, metrics and health endpoints')
+    .action(async () => setExit(await daemonCommand(createContext(global()))));
 
   const config = program.command('config').description('configuration tools');
   config

@@ -1,7 +1,7 @@
 // `lifeboat restore TARGET [--point-in-time T] [--backup ID] [--to DEST] [--force] [--dry-run]`.
 import { runRestore } from '../core/run-restore.js';
 import { UsageError } from '../errors.js';
-import { type CommandContext, findTarget } from './context.js';
+import { type CommandContext, findTarget, parseTimeFlag } from './context.js';
 import { formatBytes, formatDuration, startProgress } from './progress.js';
 
 export interface RestoreFlags {
@@ -11,15 +11,6 @@ export interface RestoreFlags {
   force?: boolean;
   dryRun?: boolean;
   json?: boolean;
-}
-
-export function parsePointInTime(text: string | undefined): Date | undefined {
-  if (text === undefined) return undefined;
-  const time = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
-  if (Number.isNaN(time.getTime())) {
-    throw new UsageError(`--point-in-time: "${text}" is not an ISO 8601 time`, 'use e.g. 2026-11-22T03:00:00Z');
-  }
-  return time;
 }
 
 export async function restoreCommand(ctx: CommandContext, name: string, flags: RestoreFlags): Promise<number> {
@@ -32,7 +23,7 @@ export async function restoreCommand(ctx: CommandContext, name: string, flags: R
     storage: ctx.storage,
     target,
     logger: ctx.logger,
-    pointInTime: parsePointInTime(flags.pointInTime),
+    pointInTime: parseTimeFlag('--point-in-time', flags.pointInTime),
     backupId: flags.backup,
     to: flags.to,
     force: flags.force === true,

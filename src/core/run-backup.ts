@@ -1,6 +1,7 @@
 // One backup of one target: dump -> pipeline -> store -> confirm -> manifest (the commit marker, last).
 
 import { newBackupId } from '../catalog/backup-id.js';
+import { deleteBackup } from '../catalog/catalog.js';
 import { backupPrefix, type Manifest, manifestKey, serializeManifest } from '../catalog/manifest.js';
 import type { TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
@@ -23,6 +24,26 @@ export interface BackupOptions {
 }
 
 type Stage = 'dump' | 'upload' | 'confirm' | 'commit';
+
+/** A backup run failed; nothing of it is committed, and `cleanedUp` says whether its partial objects are gone. */
+export class BackupFailedError extends LifeboatError {
+  override readonly name = 'BackupFailedError';
+  readonly id: string;
+  readonly stage: Stage;
+  readonly cleanedUp: boolean;
+  readonly interrupted: boolean;
+
+  constructor(
+    message: string,
+    details: { id: string; stage: Stage; cleanedUp: boolean; interrupted: boolean; cause: unknown; hint?: string },
+  ) {
+    super('BACKUP_FAILED', message, { cause: details.cause, hint: details.hint });
+    this.id = details.id;
+    this.stage = details.stage;
+    this.cleanedUp = details.cleanedUp;
+    this.interrupted = details.interrupted;
+  }
+}
 
 /** Makes one backup; resolves to its manifest, or rejects having removed every object it wrote. */
 export async function runBackup(options: BackupOptions): Promise<Manifest> {
@@ -90,7 +111,11 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
       { event: 'backup.end', result: 'failure', stage, error: cause, removedObjects: removed },
       'backup failed',
     );
-    throw new LifeboatError('BACKUP_FAILED', `backup ${target.name}: ${stage}: ${cause}`, {
+    throw new BackupFailedError(`backup ${target.name}: ${stage}: ${cause}`, {
+      id,
+      stage,
+      cleanedUp: removed >= 0,
+      interrupted: signal?.aborted === true,
       cause: error,
       hint: error instanceof LifeboatError ? error.hint : undefined,
     });
@@ -115,16 +140,7 @@ async function confirmStored(
   if (problems.length > 0) throw new LifeboatError('INTEGRITY', problems.join('; '));
 }
 
-/** Removes every object under a backup's folder (partial uploads of a failed run). */
-export async function removeBackupObjects(storage: Storage, target: string, id: string): Promise<number> {
-  try {
-    const keys: string[] = [];
-    for await (const object of storage.list(backupPrefix(target, id))) keys.push(object.key);
-    // The manifest goes first, so a crash half way never leaves a manifest pointing at missing data.
-    keys.sort((a, b) => Number(b.endsWith('manifest.json')) - Number(a.endsWith('manifest.json')));
-    await storage.delete(keys);
-    return keys.length;
-  } catch {
-    return -1;
-  }
+/** Removes what a failed run stored; -1 when that failed too (prune removes it later). */
+async function removeBackupObjects(storage: Storage, target: string, id: string): Promise<number> {
+  return deleteBackup(storage, target, id).catch(() => -1);
 }

@@ -1,0 +1,56 @@
+// `lifeboat prune [TARGET] [--dry-run] [--json] [--now ISO8601]`: apply retention, explain every decision.
+import { parseDuration } from '../config/duration.js';
+import { type PruneReport, runPrune } from '../core/run-prune.js';
+import { LifeboatError } from '../errors.js';
+import { effectiveSettings } from '../scheduler/settings.js';
+import { type CommandContext, parseTimeFlag, selectTargets } from './context.js';
+
+export interface PruneFlags {
+  dryRun?: boolean;
+  json?: boolean;
+  now?: string;
+}
+
+export async function pruneCommand(ctx: CommandContext, name: string | undefined, flags: PruneFlags): Promise<number> {
+  const now = parseTimeFlag('--now', flags.now) ?? new Date();
+  const targets = selectTargets(ctx.config, name === undefined ? [] : [name]);
+  const reports: PruneReport[] = [];
+  let failed = 0;
+  for (const target of targets) {
+    try {
+      const report = await runPrune({
+        storage: ctx.storage,
+        target: target.name,
+        policy: effectiveSettings(ctx.config, target).retention,
+        now,
+        incompleteGraceMs: parseDuration(ctx.config.daemon.incompleteGracePeriod),
+        dryRun: flags.dryRun === true,
+        logger: ctx.logger,
+      });
+      reports.push(report);
+      if (!flags.json) printReport(report);
+    } catch (error) {
+      failed += 1;
+      const hint = error instanceof LifeboatError && error.hint !== undefined ? `\nTry: ${error.hint}` : '';
+      process.stderr.write(`Error: ${(error as Error).message}${hint}\n`);
+    }
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+  return failed === 0 ? 0 : 1;
+}
+
+function printReport(report: PruneReport): void {
+  const verb = report.dryRun ? 'would delete' : 'deleted';
+  process.stdout.write(
+    `${report.target}: keep ${report.keep.length}, ${verb} ${report.delete.length}` +
+      (report.incomplete.length > 0 ? `, incomplete ${report.incomplete.length}` : '') +
+      (report.dryRun ? ' (dry run: nothing changed)' : '') +
+      '\n',
+  );
+  for (const k of report.keep) process.stdout.write(`  keep    ${k.id}  ${k.reasons.join('; ')}\n`);
+  for (const d of report.delete) process.stdout.write(`  delete  ${d.id}\n`);
+  for (const i of report.incomplete) {
+    process.stdout.write(`  remove  ${i.id}  incomplete: no manifest, ${i.objects} object(s)\n`);
+  }
+  if (report.staleUploads > 0) process.stdout.write(`  removed ${report.staleUploads} unfinished upload(s)\n`);
+}

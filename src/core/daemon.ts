@@ -1,0 +1,289 @@
+// The daemon: every scheduled target on its cron schedule, prune after each successful backup, metrics and
+// health over HTTP, webhooks, and a graceful stop.
+//
+// Lifecycle: created -> starting -> running -> stopping (no new runs; running ones finish within the grace
+// period, then are aborted cleanly) -> stopped. A failure while starting ends in `failed`.
+import { backupIdTime } from '../catalog/backup-id.js';
+import { listBackupIds, listBackups } from '../catalog/catalog.js';
+import { parseDuration } from '../config/duration.js';
+import type { LifeboatConfig, TargetConfig } from '../config/schema.js';
+import { ConfigError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { LifeboatMetrics } from '../metrics/metrics.js';
+import { type HealthServer, startHealthServer } from '../metrics/server.js';
+import { notifyWebhooks } from '../notify/webhook.js';
+import { type Clock, systemClock } from '../scheduler/clock.js';
+import { type RunContext, Scheduler, type StopResult } from '../scheduler/scheduler.js';
+import { type EffectiveSettings, effectiveSettings } from '../scheduler/settings.js';
+import type { Storage } from '../storage/storage.js';
+import { BackupFailedError, runBackup } from './run-backup.js';
+import { runPrune } from './run-prune.js';
+
+export type DaemonState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+export interface DaemonOptions {
+  readonly config: LifeboatConfig;
+  readonly storage: Storage;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+}
+
+export interface DaemonStopResult extends StopResult {
+  /** True when every run ended by itself or was aborted with its partial objects removed. */
+  readonly clean: boolean;
+}
+
+interface Scheduled {
+  readonly target: TargetConfig;
+  readonly settings: EffectiveSettings;
+}
+
+export class Daemon {
+  readonly #options: DaemonOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #targets = new Map<string, Scheduled>();
+  readonly metrics: LifeboatMetrics;
+  #scheduler: Scheduler | undefined;
+  #server: HealthServer | undefined;
+  #state: DaemonState = 'created';
+  #uncleanAborts = 0;
+  #readiness: { at: number; ready: boolean; detail: string } | undefined;
+
+  constructor(options: DaemonOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger.child({ component: 'daemon' });
+    options.config.targets.forEach((target) => {
+      const settings = effectiveSettings(options.config, target);
+      if (settings.schedule !== undefined) this.#targets.set(target.name, { target, settings });
+    });
+    if (this.#targets.size === 0) {
+      throw new ConfigError(
+        ['targets: no target has a schedule, so the daemon would do nothing'],
+        'set `schedule:` on a target (e.g. "0 3 * * *") or under `defaults:`',
+      );
+    }
+    const now = new Date(this.#clock.now());
+    this.metrics = new LifeboatMetrics(
+      [...this.#targets.values()].map(({ target, settings }) => ({
+        name: target.name,
+        intervalSeconds: settings.schedule?.intervalSeconds(now),
+      })),
+      () => this.#clock.now(),
+    );
+  }
+
+  get state(): DaemonState {
+    return this.#state;
+  }
+
+  /** The bound address of /metrics, /healthz and /readyz, once started (undefined when metrics are off). */
+  get url(): string | undefined {
+    return this.#server?.url;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'created') throw new Error(`daemon: start: already ${this.#state}`);
+    this.#state = 'starting';
+    const { config } = this.#options;
+    try {
+      if (config.metrics.enabled) {
+        this.#server = await startHealthServer({
+          listen: config.metrics.listen,
+          registry: this.metrics.registry,
+          alive: () => this.#state === 'starting' || this.#state === 'running',
+          readiness: () => this.#ready(),
+        });
+      }
+      const catchUp: string[] = [];
+      for (const { target, settings } of this.#targets.values()) {
+        await this.#refreshCatalog(target.name);
+        if (settings.catchUp && (await this.#missedRun(target.name, settings))) catchUp.push(target.name);
+      }
+      this.#scheduler = new Scheduler({
+        jobs: [...this.#targets.values()].map(({ target, settings }) => ({
+          name: target.name,
+          schedule: settings.schedule as NonNullable<EffectiveSettings['schedule']>,
+          jitterMs: settings.jitterMs,
+          timeoutMs: settings.timeoutMs,
+          retries: settings.retries,
+          retryDelayMs: settings.retryDelayMs,
+        })),
+        run: (name, context) => this.#run(name, context),
+        concurrency: config.daemon.concurrency,
+        logger: this.#log,
+        clock: this.#clock,
+        onSkip: (name) => this.metrics.recordSkip(name),
+      });
+      this.#scheduler.start(catchUp);
+      this.#state = 'running';
+      this.#log.info(
+        {
+          event: 'daemon.start',
+          metrics: this.#server === undefined ? 'off' : `${this.#server.url}/metrics`,
+          storage: this.#options.storage.location,
+          concurrency: config.daemon.concurrency,
+          targets: [...this.#targets.values()].map(({ target, settings }) => ({
+            target: target.name,
+            schedule: settings.schedule?.pattern,
+            timezone: settings.timezone,
+            next: this.#scheduler?.nextDue(target.name)?.toISOString(),
+            catchUp: catchUp.includes(target.name),
+          })),
+        },
+        'daemon started',
+      );
+    } catch (error) {
+      this.#state = 'failed';
+      await this.#server?.close();
+      throw error;
+    }
+  }
+
+  /** Stops scheduling, gives running work the grace period, then aborts it cleanly. */
+  async stop(reason: string): Promise<DaemonStopResult> {
+    if (this.#state !== 'running') {
+      await this.#server?.close();
+      this.#state = this.#state === 'failed' ? 'failed' : 'stopped';
+      return { finished: 0, aborted: 0, dropped: 0, clean: true };
+    }
+    this.#state = 'stopping';
+    const graceMs = parseDuration(this.#options.config.daemon.shutdownGracePeriod);
+    this.#log.info(
+      { event: 'daemon.stopping', reason, running: this.#scheduler?.running ?? [], graceMs },
+      'daemon stopping',
+    );
+    const result = (await this.#scheduler?.stop(graceMs)) ?? { finished: 0, aborted: 0, dropped: 0 };
+    await this.#server?.close();
+    this.#state = 'stopped';
+    const clean = this.#uncleanAborts === 0;
+    this.#log.info({ event: 'daemon.stopped', ...result, clean }, 'daemon stopped');
+    return { ...result, clean };
+  }
+
+  async #run(name: string, context: RunContext): Promise<void> {
+    const scheduled = this.#targets.get(name);
+    if (scheduled === undefined) return;
+    const { target, settings } = scheduled;
+    const { storage, config } = this.#options;
+    const logger = this.#options.logger.child({ reason: context.reason, attempt: context.attempt });
+    const started = this.#clock.now();
+    try {
+      const manifest = await runBackup({
+        storage,
+        target,
+        logger,
+        verifyUpload: config.storage.verifyUpload,
+        signal: context.signal,
+        now: () => new Date(this.#clock.now()),
+      });
+      const artifacts = manifest.artifacts;
+      const storedBytes = artifacts.reduce((sum, a) => sum + a.size, 0);
+      const durationSeconds = (this.#clock.now() - started) / 1000;
+      this.metrics.recordRun(name, 'success', {
+        durationSeconds,
+        storedBytes,
+        rawBytes: artifacts.reduce((sum, a) => sum + a.rawSize, 0),
+      });
+      await this.#prune(name, settings);
+      await this.#refreshCatalog(name);
+      await this.#notify(settings, {
+        id: manifest.id,
+        target: name,
+        result: 'success',
+        error: undefined,
+        durationSeconds,
+        storedBytes,
+      });
+    } catch (error) {
+      if (error instanceof BackupFailedError && error.interrupted && !error.cleanedUp) this.#uncleanAborts += 1;
+      const durationSeconds = (this.#clock.now() - started) / 1000;
+      this.metrics.recordRun(name, 'failure', { durationSeconds });
+      await this.#notify(settings, {
+        id: error instanceof BackupFailedError ? error.id : undefined,
+        target: name,
+        result: 'failure',
+        error: describeError(error),
+        durationSeconds,
+        storedBytes: undefined,
+      });
+      throw error;
+    }
+  }
+
+  async #prune(name: string, settings: EffectiveSettings): Promise<void> {
+    try {
+      const report = await runPrune({
+        storage: this.#options.storage,
+        target: name,
+        policy: settings.retention,
+        now: new Date(this.#clock.now()),
+        incompleteGraceMs: parseDuration(this.#options.config.daemon.incompleteGracePeriod),
+        dryRun: false,
+        logger: this.#options.logger,
+      });
+      if (report.delete.length > 0) this.metrics.recordRetention(name, report.delete.length);
+    } catch (error) {
+      this.metrics.recordPruneFailure(name);
+      this.#log.error({ event: 'prune.failed', target: name, error: describeError(error) }, 'prune failed');
+    }
+  }
+
+  async #notify(
+    settings: EffectiveSettings,
+    notice: Omit<Parameters<typeof notifyWebhooks>[1], 'event' | 'finishedAt'>,
+  ): Promise<void> {
+    if (settings.webhooks.length === 0) return;
+    await notifyWebhooks(
+      settings.webhooks,
+      { event: 'backup', finishedAt: new Date(this.#clock.now()).toISOString(), ...notice },
+      { logger: this.#log, onFailure: () => this.metrics.recordWebhookFailure(notice.target) },
+    );
+  }
+
+  /** Sets the stored-backup metrics from the catalog; a listing failure is logged and leaves them as they were. */
+  async #refreshCatalog(name: string): Promise<void> {
+    try {
+      const backups = await listBackups(this.#options.storage, name);
+      const newest = backups[0];
+      this.metrics.setCatalog(name, {
+        count: backups.length,
+        bytes: backups.reduce((sum, m) => sum + m.artifacts.reduce((s, a) => s + a.size, 0), 0),
+        newestSnapshotAt: newest === undefined ? undefined : new Date(newest.snapshotAt),
+        newestFinishedAt: newest === undefined ? undefined : new Date(newest.finishedAt),
+      });
+    } catch (error) {
+      this.#log.warn({ event: 'catalog.failed', target: name, error: describeError(error) }, 'cannot list backups');
+    }
+  }
+
+  /** True when a due time passed since the newest backup started (or there is none, or listing fails). */
+  async #missedRun(name: string, settings: EffectiveSettings): Promise<boolean> {
+    try {
+      const newest = (await listBackupIds(this.#options.storage, name)).at(-1);
+      const startedAt = newest === undefined ? undefined : backupIdTime(newest);
+      return settings.schedule?.missedSince(startedAt, new Date(this.#clock.now())) ?? false;
+    } catch {
+      return true;
+    }
+  }
+
+  async #ready(): Promise<{ ready: boolean; detail: string }> {
+    if (this.#state !== 'running') return { ready: false, detail: `daemon ${this.#state}` };
+    const now = this.#clock.now();
+    if (this.#readiness !== undefined && now - this.#readiness.at < 10_000) return this.#readiness;
+    let result: { ready: boolean; detail: string };
+    try {
+      await Promise.race([
+        this.#options.storage.check(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5_000).unref()),
+      ]);
+      result = { ready: true, detail: `ready: config loaded, storage ${this.#options.storage.location} answers` };
+    } catch (error) {
+      result = { ready: false, detail: `not ready: storage: ${describeError(error)}` };
+    }
+    this.#readiness = { at: now, ...result };
+    return result;
+  }
+}

@@ -1,0 +1,94 @@
+// Prune one target: apply its retention policy to the committed backups, then remove what interrupted runs
+// left behind. Nothing is deleted when the listing fails or a manifest cannot be read.
+import { backupIdTime } from '../catalog/backup-id.js';
+import { deleteBackup, listBackupFolders, readManifests } from '../catalog/catalog.js';
+import type { RetentionConfig } from '../config/schema.js';
+import { describeError, LifeboatError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { decideRetention } from '../retention/policy.js';
+import type { Storage } from '../storage/storage.js';
+
+export interface PruneOptions {
+  readonly storage: Storage;
+  readonly target: string;
+  /** Undefined: no policy is configured, every backup is kept. */
+  readonly policy: (RetentionConfig & { timezone: string }) | undefined;
+  /** The instant the policy is evaluated at. */
+  readonly now: Date;
+  /** Folders without a manifest, and unfinished uploads, older than this (by the real clock) are removed. */
+  readonly incompleteGraceMs: number;
+  readonly dryRun: boolean;
+  readonly logger: Logger;
+  /** The real time, for the incomplete-upload grace period (default: the system clock). */
+  readonly wallClock?: () => Date;
+}
+
+export interface PruneReport {
+  readonly target: string;
+  readonly keep: { id: string; reasons: string[] }[];
+  readonly delete: { id: string }[];
+  /** Folders of runs that never committed a manifest, removed (or, in a dry run, to be removed). */
+  readonly incomplete: { id: string; objects: number }[];
+  /** Unfinished multipart uploads or temporary files removed (0 in a dry run: they are not listed). */
+  readonly staleUploads: number;
+  readonly dryRun: boolean;
+}
+
+export async function runPrune(options: PruneOptions): Promise<PruneReport> {
+  const { storage, target, policy, now, dryRun } = options;
+  const wallNow = (options.wallClock ?? (() => new Date()))();
+  const log = options.logger.child({ target });
+  let folders: Awaited<ReturnType<typeof listBackupFolders>>;
+  let manifests: Awaited<ReturnType<typeof readManifests>>;
+  try {
+    folders = await listBackupFolders(storage, target);
+    manifests = await readManifests(
+      storage,
+      target,
+      folders.filter((f) => f.committed).map((f) => f.id),
+    );
+  } catch (error) {
+    throw new LifeboatError('PRUNE_FAILED', `prune ${target}: list backups: ${describeError(error)}; deleted nothing`, {
+      cause: error,
+      hint: error instanceof LifeboatError ? error.hint : undefined,
+    });
+  }
+  const decision =
+    policy === undefined
+      ? {
+          keep: manifests.map((m) => ({ id: m.id, reasons: ['no retention policy configured'] })),
+          delete: [],
+        }
+      : decideRetention(manifests, policy, now);
+  const cutoff = wallNow.getTime() - options.incompleteGraceMs;
+  const incomplete = folders
+    .filter((f) => !f.committed && (backupIdTime(f.id)?.getTime() ?? Number.POSITIVE_INFINITY) < cutoff)
+    .map((f) => ({ id: f.id, objects: f.keys.length }));
+  let staleUploads = 0;
+  if (!dryRun) {
+    for (const { id } of decision.delete) {
+      try {
+        const objects = await deleteBackup(storage, target, id);
+        log.info({ event: 'prune.delete', id, objects }, 'backup deleted by retention');
+      } catch (error) {
+        throw new LifeboatError('PRUNE_FAILED', `prune ${target}: delete backup ${id}: ${describeError(error)}`, {
+          cause: error,
+        });
+      }
+    }
+    for (const { id } of incomplete) {
+      const objects = await deleteBackup(storage, target, id);
+      log.info({ event: 'prune.incomplete', id, objects }, 'incomplete backup removed');
+    }
+    staleUploads = await storage.removeStaleUploads(`${target}/`, new Date(cutoff));
+    if (staleUploads > 0) log.info({ event: 'prune.stale-uploads', count: staleUploads }, 'unfinished uploads removed');
+  }
+  return {
+    target,
+    keep: decision.keep.map((k) => ({ id: k.id, reasons: [...k.reasons] })),
+    delete: decision.delete.map((d) => ({ id: d.id })),
+    incomplete,
+    staleUploads,
+    dryRun,
+  };
+}

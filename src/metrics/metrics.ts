@@ -1,0 +1,212 @@
+// Prometheus metrics of the daemon (prom-client). Every name is documented in the README; the alert rules and
+// the Grafana dashboard use only these.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TOOL } from '../version.js';
+
+export type RunResult = 'success' | 'failure';
+
+/** What the catalog says about a target's stored backups. */
+export interface CatalogFigures {
+  readonly count: number;
+  readonly bytes: number;
+  /** Data time of the newest backup (its `snapshotAt`). */
+  readonly newestSnapshotAt?: Date;
+  /** When the newest backup was committed. */
+  readonly newestFinishedAt?: Date;
+}
+
+export class LifeboatMetrics {
+  readonly registry = new Registry();
+  readonly #now: () => number;
+  readonly #newest = new Map<string, number>();
+  readonly #lastSuccessAt = new Map<string, number>();
+  readonly #lastSuccess: Gauge;
+  readonly #lastAttempt: Gauge;
+  readonly #lastResult: Gauge;
+  readonly #duration: Histogram;
+  readonly #lastStored: Gauge;
+  readonly #lastRaw: Gauge;
+  readonly #runs: Counter;
+  readonly #skipped: Counter;
+  readonly #stored: Gauge;
+  readonly #storedBytes: Gauge;
+  readonly #retentionDeleted: Counter;
+  readonly #pruneFailures: Counter;
+  readonly #webhookFailures: Counter;
+  readonly #interval: Gauge;
+
+  constructor(targets: readonly { name: string; intervalSeconds?: number }[], now: () => number = Date.now) {
+    this.#now = now;
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'lifeboat_build_info',
+      help: 'Always 1; labels carry the Lifeboat and Node.js versions.',
+      labelNames: ['version', 'node_version'],
+      registers,
+    }).set({ version: TOOL.version, node_version: process.versions.node }, 1);
+    const target = ['target'];
+    this.#lastSuccess = new Gauge({
+      name: 'lifeboat_backup_last_success_timestamp_seconds',
+      help: 'When the newest successful backup of the target finished (Unix time).',
+      labelNames: target,
+      registers,
+    });
+    this.#lastAttempt = new Gauge({
+      name: 'lifeboat_backup_last_attempt_timestamp_seconds',
+      help: 'When the last backup run of the target (successful or not) ended (Unix time).',
+      labelNames: target,
+      registers,
+    });
+    this.#lastResult = new Gauge({
+      name: 'lifeboat_backup_last_success',
+      help: 'Result of the last backup run of the target: 1 success, 0 failure.',
+      labelNames: target,
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'lifeboat_backup_duration_seconds',
+      help: 'Duration of backup runs, by result.',
+      labelNames: ['target', 'result'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14_400, 43_200],
+      registers,
+    });
+    this.#lastStored = new Gauge({
+      name: 'lifeboat_backup_last_size_bytes',
+      help: 'Stored (compressed) size of the last successful backup of the target.',
+      labelNames: target,
+      registers,
+    });
+    this.#lastRaw = new Gauge({
+      name: 'lifeboat_backup_last_raw_size_bytes',
+      help: 'Raw (uncompressed dump) size of the last successful backup of the target.',
+      labelNames: target,
+      registers,
+    });
+    this.#runs = new Counter({
+      name: 'lifeboat_backup_runs_total',
+      help: 'Backup runs, by result (a run with retries counts once per attempt).',
+      labelNames: ['target', 'result'],
+      registers,
+    });
+    this.#skipped = new Counter({
+      name: 'lifeboat_backup_skipped_total',
+      help: 'Scheduled runs skipped because the previous run of the target was still going.',
+      labelNames: ['target', 'reason'],
+      registers,
+    });
+    this.#stored = new Gauge({
+      name: 'lifeboat_backups_stored',
+      help: 'Committed backups of the target in storage.',
+      labelNames: target,
+      registers,
+    });
+    this.#storedBytes = new Gauge({
+      name: 'lifeboat_backup_stored_bytes',
+      help: 'Bytes stored for the committed backups of the target.',
+      labelNames: target,
+      registers,
+    });
+    this.#retentionDeleted = new Counter({
+      name: 'lifeboat_retention_deleted_total',
+      help: 'Backups deleted by the retention policy.',
+      labelNames: target,
+      registers,
+    });
+    this.#pruneFailures = new Counter({
+      name: 'lifeboat_prune_failures_total',
+      help: 'Prune runs that failed (and deleted nothing further).',
+      labelNames: target,
+      registers,
+    });
+    this.#webhookFailures = new Counter({
+      name: 'lifeboat_webhook_failures_total',
+      help: 'Webhook deliveries that failed after their retries.',
+      labelNames: target,
+      registers,
+    });
+    this.#interval = new Gauge({
+      name: 'lifeboat_backup_schedule_interval_seconds',
+      help: 'Seconds between two scheduled runs of the target: the yardstick for freshness alerts.',
+      labelNames: target,
+      registers,
+    });
+    const newest = this.#newest;
+    const clock = this.#now;
+    new Gauge({
+      name: 'lifeboat_backup_age_seconds',
+      help: 'Age of the data in the newest backup of the target (now minus its snapshot time); absent without backups.',
+      labelNames: target,
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, at] of newest) this.set({ target: name }, Math.max(0, (clock() - at) / 1000));
+      },
+    });
+    for (const { name, intervalSeconds } of targets) {
+      const t = { target: name };
+      for (const result of ['success', 'failure']) {
+        this.#runs.inc({ ...t, result }, 0);
+        this.#duration.zero({ ...t, result });
+      }
+      this.#skipped.inc({ ...t, reason: 'overlap' }, 0);
+      this.#retentionDeleted.inc(t, 0);
+      this.#pruneFailures.inc(t, 0);
+      this.#webhookFailures.inc(t, 0);
+      this.#stored.set(t, 0);
+      this.#storedBytes.set(t, 0);
+      if (intervalSeconds !== undefined) this.#interval.set(t, intervalSeconds);
+    }
+  }
+
+  /** Records the end of one backup attempt. */
+  recordRun(
+    target: string,
+    result: RunResult,
+    figures: { durationSeconds: number; storedBytes?: number; rawBytes?: number },
+  ): void {
+    const t = { target };
+    const now = this.#now() / 1000;
+    this.#runs.inc({ target, result });
+    this.#duration.observe({ target, result }, figures.durationSeconds);
+    this.#lastAttempt.set(t, now);
+    this.#lastResult.set(t, result === 'success' ? 1 : 0);
+    if (result === 'success') {
+      this.#lastSuccessAt.set(target, now);
+      this.#lastSuccess.set(t, now);
+      if (figures.storedBytes !== undefined) this.#lastStored.set(t, figures.storedBytes);
+      if (figures.rawBytes !== undefined) this.#lastRaw.set(t, figures.rawBytes);
+    }
+  }
+
+  recordSkip(target: string): void {
+    this.#skipped.inc({ target, reason: 'overlap' });
+  }
+
+  recordRetention(target: string, deleted: number): void {
+    this.#retentionDeleted.inc({ target }, deleted);
+  }
+
+  recordPruneFailure(target: string): void {
+    this.#pruneFailures.inc({ target });
+  }
+
+  recordWebhookFailure(target: string): void {
+    this.#webhookFailures.inc({ target });
+  }
+
+  /** Sets the stored-backup figures from the catalog (at start-up and after every run and prune). */
+  setCatalog(target: string, figures: CatalogFigures): void {
+    const t = { target };
+    this.#stored.set(t, figures.count);
+    this.#storedBytes.set(t, figures.bytes);
+    if (figures.newestSnapshotAt === undefined) this.#newest.delete(target);
+    else this.#newest.set(target, figures.newestSnapshotAt.getTime());
+    if (figures.newestFinishedAt !== undefined) {
+      // A later success already recorded by this process wins.
+      const at = Math.max(this.#lastSuccessAt.get(target) ?? 0, figures.newestFinishedAt.getTime() / 1000);
+      this.#lastSuccessAt.set(target, at);
+      this.#lastSuccess.set(t, at);
+    }
+  }
+}
