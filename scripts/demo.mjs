@@ -22,6 +22,7 @@ process.stdout.write(
 );
 
 const child = spawn(process.execPath, [cli, '--config', config, 'daemon'], { cwd: root, stdio: 'inherit' });
-// Ctrl-C reaches the daemon too (same process group); it stops gracefully and this script exits with it.
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+// Ctrl-C reaches the daemon itself (same process group; a second one would force it): only wait for it here.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => child.kill('SIGTERM'));
 child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)));
