@@ -1,6 +1,6 @@
 // Prometheus metrics of the daemon (prom-client). Every name is documented in the README; the alert rules and
 // the Grafana dashboard use only these.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { TOOL } from '../version.js';
 
 export type RunResult = 'success' | 'failure';

@@ -61,7 +61,8 @@ async function deliver(
       if (response.ok) return;
       lastError = `HTTP ${response.status}`;
     } catch (error) {
-      lastError = error instanceof Error && error.name === 'TimeoutError' ? `timed out after ${hook.timeout}` : causeOf(error);
+      lastError =
+        error instanceof Error && error.name === 'TimeoutError' ? `timed out after ${hook.timeout}` : causeOf(error);
     }
   }
   options.onFailure?.();

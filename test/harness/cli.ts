@@ -48,3 +48,44 @@ export async function writeConfig(config: unknown): Promise<{ dir: string; path:
   await writeFile(path, typeof config === 'string' ? config : stringify(config));
   return { dir, path };
 }
+
+export interface RunningDaemon extends RunningCli {
+  /** Base URL of /metrics, /healthz, /readyz. */
+  readonly url: string;
+  /** Sends SIGTERM and waits for the exit. */
+  stop(): Promise<CliResult>;
+  /** Standard error so far. */
+  stderrSoFar(): string;
+}
+
+/** Starts `lifeboat daemon` and waits until it serves metrics (the config should listen on port 0). */
+export async function startDaemon(configPath: string, env: NodeJS.ProcessEnv = {}): Promise<RunningDaemon> {
+  const running = startCli(['--config', configPath, 'daemon'], env);
+  let seen = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /metrics at (http:\/\/\S+)\/metrics/.exec(seen);
+      if (match?.[1] !== undefined) resolve(match[1]);
+    };
+    running.child.stderr?.on('data', onData);
+    running.result.then((r) => reject(new Error(`daemon exited with ${r.code} before serving metrics:\n${r.stderr}`)));
+  });
+  return {
+    ...running,
+    url,
+    stderrSoFar: () => seen,
+    stop: () => {
+      running.child.kill('SIGTERM');
+      return running.result;
+    },
+  };
+}
+
+/** JSON log lines of a run, parsed; other lines are skipped. */
+export function logLines(stderr: string): Record<string, unknown>[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}

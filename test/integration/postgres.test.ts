@@ -2,11 +2,11 @@
 import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startCli, writeConfig } from '../harness/cli.js';
 import { freePort } from '../harness/free-port.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
+import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
 
 const pg = inject('postgres');
 const s3 = inject('s3');
@@ -44,34 +44,10 @@ function url(database: string, password?: string): string {
   return `postgres://${pg.user}${password === undefined ? '' : `:${password}`}@${pg.host}:${pg.port}/${database}`;
 }
 
-async function s3Keys(prefix: string): Promise<string[]> {
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
-  try {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
-    return (page.Contents ?? []).map((o) => o.Key ?? '');
-  } finally {
-    client.destroy();
-  }
-}
-
 async function configFor(database: string, extra: Record<string, unknown> = {}) {
-  const prefix = `it-${Math.random().toString(36).slice(2)}/`;
+  const prefix = randomPrefix();
   const { dir, path } = await writeConfig({
-    storage: {
-      type: 's3',
-      bucket: s3.bucket,
-      prefix,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKeyFile: './s3_secret',
-    },
+    storage: s3StorageConfig(s3, prefix),
     targets: [{ name: 'app-db', driver: 'postgres', url: url(database), passwordFile: './pg_password', ...extra }],
   });
   await writeFile(join(dir, 's3_secret'), `${s3.secretAccessKey}\n`);
@@ -119,7 +95,7 @@ describe('postgres backups to S3 through the CLI', () => {
       states.push({ id, at: new Date().toISOString(), data: await snapshot(database) });
       await new Promise((r) => setTimeout(r, 1100));
     }
-    const keys = await s3Keys(`${prefix}app-db/`);
+    const keys = await s3Keys(s3, `${prefix}app-db/`);
     for (const state of states) {
       expect(keys).toContain(`${prefix}app-db/${state.id}/manifest.json`);
       expect(keys).toContain(`${prefix}app-db/${state.id}/dump.pgcustom.gz`);
@@ -194,7 +170,7 @@ describe('postgres backups to S3 through the CLI', () => {
     expect(result.stderr).toMatch(
       /Error: backup app-db: (dump|upload): postgres: pg_dump failed \(exit code 1\): .*terminating connection due to administrator command/s,
     );
-    expect(await s3Keys(failPrefix)).toEqual([]);
+    expect(await s3Keys(s3, failPrefix)).toEqual([]);
   });
 
   it('SIGTERM half way through a backup aborts it cleanly: no objects, no pg_dump left', async () => {
@@ -255,7 +231,7 @@ describe('postgres backups to S3 through the CLI', () => {
       await blocker.query('ROLLBACK');
       await blocker.end();
     }
-    expect(await s3Keys(lockPrefix)).toEqual([]);
+    expect(await s3Keys(s3, lockPrefix)).toEqual([]);
   });
 
   it('a store that refuses (wrong S3 secret, missing bucket) fails the backup with the cause and a hint', async () => {

@@ -60,7 +60,9 @@ function work(clock: FakeClock, seconds: (job: string, attempt: number) => numbe
       return maxActive;
     },
     times: (name?: string) =>
-      started.filter((s) => name === undefined || s.job === name).map((s) => new Date(s.at).toISOString().slice(11, 19)),
+      started
+        .filter((s) => name === undefined || s.job === name)
+        .map((s) => new Date(s.at).toISOString().slice(11, 19)),
   };
 }
 
