@@ -251,7 +251,7 @@ describe('scheduler', () => {
     const stopping = scheduler.stop(10_000);
     await clock.advance(10_000);
     expect(await stopping).toEqual({ finished: 0, aborted: 1, dropped: 0 });
-    expect((w.started[0]?.context.signal.reason as { code?: string }).code).toBe('SHUTDOWN');
+    expect(w.started[0]?.context.signal.reason).toMatchObject({ code: 'SHUTDOWN' });
     await clock.advance(600_000);
     expect(w.started).toHaveLength(1); // no retry after a stop
   });
