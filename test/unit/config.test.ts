@@ -109,4 +109,85 @@ targets:
     expect(shown).not.toContain('urlpass');
     expect(shown).toContain('<redacted>');
   });
+
+  it('names a bad cron pattern, time zone, duration or retention count by its path', () => {
+    const issues = issuesOf(`
+storage: { type: local, path: x }
+defaults: { schedule: "61 * * * *", jitter: 5 minutes }
+daemon: { shutdownGracePeriod: soon, concurrency: 0 }
+metrics: { listen: "9464" }
+targets:
+  - { name: a, driver: sqlite, path: a.db, timezone: Mars/Olympus, retention: { daily: -1, hourly: 3 } }
+  - { name: b, driver: sqlite, path: b.db, schedule: "* * * *" }
+`);
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        'defaults.schedule: invalid cron pattern: Invalid value for minute: 61',
+        'defaults.jitter: must be a duration like "30s", "5m", "1h30m" or "7d"',
+        'daemon.shutdownGracePeriod: must be a duration like "30s", "5m", "1h30m" or "7d"',
+        'daemon.concurrency: Too small: expected number to be >=1',
+        'metrics.listen: must be host:port, e.g. "0.0.0.0:9464"',
+        'targets[0].timezone: unknown IANA time zone (e.g. "UTC", "Europe/Berlin")',
+        'targets[0].retention.daily: Too small: expected number to be >=0',
+        'targets[0].retention.hourly: unknown key',
+        expect.stringMatching(/^targets\[1\]\.schedule: invalid cron pattern: .*five, six/),
+      ]),
+    );
+  });
+
+  it('fills the daemon, metrics and defaults sections, and target settings inherit from defaults', async () => {
+    const { effectiveSettings } = await import('../../src/scheduler/settings.js');
+    const config = parseConfig(
+      `
+storage: { type: local, path: x }
+defaults: { schedule: "0 3 * * *", timezone: Europe/Berlin, retention: { daily: 7 }, retries: 4 }
+targets:
+  - { name: a, driver: sqlite, path: a.db }
+  - { name: b, driver: sqlite, path: b.db, schedule: "*/5 * * * * *", retries: 0, retention: { last: 3, timezone: UTC } }
+`,
+      { baseDir: '/base' },
+    );
+    expect(config.daemon).toEqual({ concurrency: 1, shutdownGracePeriod: '60s', incompleteGracePeriod: '24h' });
+    expect(config.metrics).toEqual({ enabled: true, listen: '0.0.0.0:9464' });
+    const [a, b] = config.targets.map((t) => effectiveSettings(config, t));
+    expect(a).toMatchObject({
+      timezone: 'Europe/Berlin',
+      retries: 4,
+      timeoutMs: 12 * 3_600_000,
+      retryDelayMs: 60_000,
+      jitterMs: 0,
+      catchUp: true,
+      retention: { daily: 7, timezone: 'Europe/Berlin' },
+    });
+    expect(a?.schedule?.pattern).toBe('0 3 * * *');
+    expect(b).toMatchObject({ retries: 0, retention: { last: 3, timezone: 'UTC' } });
+    expect(b?.schedule?.intervalSeconds(new Date('2026-01-01T00:00:00Z'))).toBe(5);
+  });
+
+  it('reads webhook URLs from files and never shows their path or query', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lifeboat-cfg-'));
+    await writeFile(join(dir, 'hook'), 'https://hooks.example.com/services/T000/B000/XXXXSECRET\n');
+    const config = parseConfig(
+      `
+storage: { type: local, path: x }
+defaults:
+  webhooks: [{ urlFile: ./hook }]
+targets:
+  - name: a
+    driver: sqlite
+    path: a.db
+    webhooks: [{ url: "https://chat.example.org/hook?token=abc123", on: [success, failure] }]
+`,
+      { baseDir: dir },
+    );
+    expect(config.defaults.webhooks?.[0]?.url).toBe('https://hooks.example.com/services/T000/B000/XXXXSECRET');
+    const shown = JSON.stringify(redactConfig(config));
+    expect(shown).not.toContain('XXXXSECRET');
+    expect(shown).not.toContain('abc123');
+    expect(shown).toContain('https://hooks.example.com/<redacted>');
+    expect(issuesOf('storage: { type: local, path: x }\ntargets: [{ name: a, driver: sqlite, path: a.db, webhooks: [{ on: [failure] }] }]')).toEqual([
+      'targets[0].webhooks[0]: set exactly one of url or urlFile',
+    ]);
+  });
 });
+
