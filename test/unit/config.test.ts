@@ -185,9 +185,10 @@ targets:
     expect(shown).not.toContain('XXXXSECRET');
     expect(shown).not.toContain('abc123');
     expect(shown).toContain('https://hooks.example.com/<redacted>');
-    expect(issuesOf('storage: { type: local, path: x }\ntargets: [{ name: a, driver: sqlite, path: a.db, webhooks: [{ on: [failure] }] }]')).toEqual([
-      'targets[0].webhooks[0]: set exactly one of url or urlFile',
-    ]);
+    expect(
+      issuesOf(
+        'storage: { type: local, path: x }\ntargets: [{ name: a, driver: sqlite, path: a.db, webhooks: [{ on: [failure] }] }]',
+      ),
+    ).toEqual(['targets[0].webhooks[0]: set exactly one of url or urlFile']);
   });
 });
-

@@ -39,13 +39,21 @@ async function exported(): Promise<Set<string>> {
 
 describe('alert rules (config/prometheus/alerts.yml)', () => {
   const doc = parse(readFileSync(join(root, 'config/prometheus/alerts.yml'), 'utf8')) as {
-    groups: { name: string; rules: { alert: string; expr: string; for?: string; labels: object; annotations: object }[] }[];
+    groups: {
+      name: string;
+      rules: { alert: string; expr: string; for?: string; labels: object; annotations: object }[];
+    }[];
   };
   const rules = doc.groups.flatMap((g) => g.rules);
 
   it('has the promised alerts, each with an expression, a severity and a summary', () => {
     expect(rules.map((r) => r.alert)).toEqual(
-      expect.arrayContaining(['LifeboatBackupStale', 'LifeboatBackupFailed', 'LifeboatNoBackups', 'LifeboatDaemonDown']),
+      expect.arrayContaining([
+        'LifeboatBackupStale',
+        'LifeboatBackupFailed',
+        'LifeboatNoBackups',
+        'LifeboatDaemonDown',
+      ]),
     );
     for (const rule of rules) {
       expect(rule.expr.length).toBeGreaterThan(0);
@@ -95,7 +103,10 @@ describe('Grafana dashboard (config/grafana/lifeboat.json)', () => {
     for (const panel of dashboard.panels) {
       expect(panel.targets.length, panel.title).toBeGreaterThan(0);
       for (const target of panel.targets) {
-        expect(metricsIn(target.expr).filter((m) => !names.has(m)), panel.title).toEqual([]);
+        expect(
+          metricsIn(target.expr).filter((m) => !names.has(m)),
+          panel.title,
+        ).toEqual([]);
       }
     }
   });
