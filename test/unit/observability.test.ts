@@ -11,7 +11,7 @@ const PROMETHEUS_OWN = new Set(['up']);
 const PROMQL_WORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
 
 /** Metric names an expression selects (functions, keywords, labels, durations and strings removed). */
-export function metricsIn(expr: string): string[] {
+function metricsIn(expr: string): string[] {
   const stripped = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, '')

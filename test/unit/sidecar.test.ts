@@ -56,7 +56,7 @@ describe('Dockerfile', () => {
   });
 
   it('points LIFEBOAT_CONFIG at the path the compose example mounts the config to', () => {
-    const mounted = (compose.services.lifeboat?.configs as { target: string }[])[0]?.target;
+    const mounted = (compose.services.lifeboat?.configs as { target: string }[] | undefined)?.[0]?.target;
     expect(resolveConfigPath(undefined, { LIFEBOAT_CONFIG: env.LIFEBOAT_CONFIG })).toBe(mounted);
     expect(mounted).toBe('/etc/lifeboat/lifeboat.yaml');
   });
