@@ -14,12 +14,24 @@ describe('config/lifeboat.schema.json', () => {
 
   it('documents every key used in config/lifeboat.example.yaml, and the example is valid', () => {
     const text = readFileSync(new URL('../../config/lifeboat.example.yaml', import.meta.url), 'utf8');
-    const env = { S3_ACCESS_KEY: 'AKIAEXAMPLE', S3_SECRET_KEY: 'example-secret', PG_PASSWORD: 'example' };
+    const env = {
+      S3_ACCESS_KEY: 'AKIAEXAMPLE',
+      S3_SECRET_KEY: 'example-secret',
+      PG_PASSWORD: 'example',
+      ALERT_WEBHOOK_URL: 'https://hooks.example.com/x',
+    };
     expect(() => parseConfig(text, { env })).not.toThrow();
     const example = parse(text);
     const storageKeys = new Set(
       published.properties.storage.oneOf.flatMap((o: { properties: object }) => Object.keys(o.properties)),
     );
     for (const key of Object.keys(example.storage)) expect(storageKeys).toContain(key);
+    // Every top-level section and every inheritable setting appears in the example.
+    expect(Object.keys(example).sort()).toEqual(Object.keys(published.properties).sort());
+    for (const section of ['defaults', 'daemon', 'metrics']) {
+      expect(Object.keys(example[section]).sort(), section).toEqual(
+        Object.keys(published.properties[section].properties).sort(),
+      );
+    }
   });
 });
