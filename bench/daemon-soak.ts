@@ -53,7 +53,9 @@ async function main(): Promise<void> {
         rss: sample(text, 'process_resident_memory_bytes'),
         heap: sample(text, 'nodejs_heap_size_used_bytes'),
       });
-      process.stdout.write(`${String(runs).padStart(5)} backups  RSS ${((rows.at(-1)?.rss ?? 0) / 1e6).toFixed(1)} MB\n`);
+      process.stdout.write(
+        `${String(runs).padStart(5)} backups  RSS ${((rows.at(-1)?.rss ?? 0) / 1e6).toFixed(1)} MB\n`,
+      );
       next = runs + Math.max(1, Math.floor(RUNS / 10));
     }
     if (runs >= RUNS) break;

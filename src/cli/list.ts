@@ -1,8 +1,8 @@
 // `lifeboat list [TARGET] [--json]`: committed backups, newest first.
 import { listBackups } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
+import { formatBytes } from '../format.js';
 import { type CommandContext, selectTargets } from './context.js';
-import { formatBytes } from './progress.js';
 
 export async function listCommand(
   ctx: CommandContext,

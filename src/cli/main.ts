@@ -7,8 +7,10 @@ import { backupCommand } from './backup.js';
 import { configCheckCommand } from './config-check.js';
 import { createContext, type GlobalOptions } from './context.js';
 import { daemonCommand } from './daemon.js';
+import { drillCommand } from './drill.js';
 import { listCommand } from './list.js';
 import { pruneCommand } from './prune.js';
+import { reportCommand } from './report.js';
 import { restoreCommand } from './restore.js';
 import { verifyCommand } from './verify.js';
 
@@ -71,6 +73,32 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(json)
     .action(async (target: string | undefined, options) =>
       setExit(await pruneCommand(createContext(global()), target, options)),
+    );
+
+  program
+    .command('drill')
+    .description('test-restore the newest (or a given) backup into a scratch place, check it, measure RPO/RTO')
+    .argument('[targets...]')
+    .option('--backup <id>', 'drill this backup instead of the newest')
+    .option('--report <dir>', 'then write report.md, report.html and report.json into this folder')
+    .addOption(json)
+    .action(async (targets: string[], options) =>
+      setExit(await drillCommand(createContext(global()), targets, options)),
+    );
+
+  program
+    .command('report')
+    .description('RPO/RTO report from the stored backups and drill records')
+    .argument('[targets...]')
+    .option('--since <duration>', 'the window, e.g. 30d or 12h', '30d')
+    .option('--format <format>', 'md, html or json', 'md')
+    .option('--out <file>', 'write to this file instead of standard output')
+    .option(
+      '--bundle <file>',
+      'write an evidence pack (.tar.gz or .zip): reports, drill records, manifests, SHA256SUMS',
+    )
+    .action(async (targets: string[], options) =>
+      setExit(await reportCommand(createContext(global()), targets, options)),
     );
 
   program

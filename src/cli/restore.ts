@@ -1,8 +1,9 @@
 // `lifeboat restore TARGET [--point-in-time T] [--backup ID] [--to DEST] [--force] [--dry-run]`.
 import { runRestore } from '../core/run-restore.js';
 import { UsageError } from '../errors.js';
+import { formatBytes, formatDuration } from '../format.js';
 import { type CommandContext, findTarget, parseTimeFlag } from './context.js';
-import { formatBytes, formatDuration, startProgress } from './progress.js';
+import { startProgress } from './progress.js';
 
 export interface RestoreFlags {
   pointInTime?: string;

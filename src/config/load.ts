@@ -111,7 +111,10 @@ function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string
 function resolvePaths(config: LifeboatConfig, baseDir: string): void {
   if (config.storage.type === 'local') config.storage.path = resolve(baseDir, config.storage.path);
   for (const target of config.targets) {
-    if (target.driver === 'sqlite') target.path = resolve(baseDir, target.path);
+    if (target.driver === 'sqlite') {
+      target.path = resolve(baseDir, target.path);
+      if (target.drill?.to !== undefined) target.drill.to = resolve(baseDir, target.drill.to);
+    }
   }
 }
 

@@ -80,6 +80,53 @@ const webhookSchema = z
   .refine((hook) => (hook.url === undefined) !== (hook.urlFile === undefined), 'set exactly one of url or urlFile')
   .describe('A webhook told about runs; its failure never fails a backup.');
 
+const drillCheck = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$/, 'must be a short name of letters, digits, " ._-"'),
+    sql: z
+      .string()
+      .min(1)
+      .describe('Runs on the restored scratch copy; the first column of the first row is compared.'),
+    expect: z
+      .string()
+      .regex(
+        /^\s*(=|==|!=|>=|<=|>|<)\s*(-?\d+(\.\d+)?|manifest)\s*$/,
+        'must be a comparison like ">= 1000", "= 0" or "= manifest"',
+      )
+      .describe('"<op> <number>" or "= manifest" (equal to the row count the manifest recorded for `table`).'),
+    table: z
+      .string()
+      .optional()
+      .describe('For "= manifest": the table as named in the manifest stats (default: taken from "FROM <table>").'),
+  })
+  .describe('A query on the restored copy with an expectation; a failing check fails the drill.');
+
+const drillSchema = z
+  .strictObject({
+    schedule: z
+      .string()
+      .optional()
+      .describe('Cron pattern of scheduled drills (the daemon runs them; `lifeboat drill` runs them now).'),
+    to: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Scratch place: SQLite, a folder for the temporary copy (default: the system temp folder); PostgreSQL, a ' +
+          'postgres:// URL of the server (and a maintenance database) where lifeboat_drill_<id> is created and ' +
+          "dropped (default: the target's own server).",
+      ),
+    checks: z.array(drillCheck).default([]),
+    objectives: z
+      .strictObject({
+        rpo: duration.optional().describe('Recovery point objective: the newest backup may be at most this old.'),
+        rto: duration.optional().describe('Recovery time objective: download + verify + restore + checks within this.'),
+      })
+      .prefault({}),
+    window: duration.default('30d').describe('Window for the worst RPO (longest gap between backups) in a drill.'),
+  })
+  .describe('Scheduled test restores into a scratch place, with checks and measured RPO/RTO.');
+
 /** Scheduling and retention settings: per target, with defaults under `defaults:`. */
 const runSettings = {
   schedule: z
@@ -110,6 +157,7 @@ const sqliteTarget = z
     name: targetName,
     driver: z.literal('sqlite'),
     path: z.string().min(1).describe('The live database file.'),
+    drill: drillSchema.optional(),
     ...runSettings,
   })
   .describe('A SQLite database file, copied online with the SQLite backup API.');
@@ -146,6 +194,7 @@ const postgresTarget = z
       .default(300)
       .describe('Fail instead of waiting longer than this for a table lock (e.g. held by a migration).'),
     extraDumpArgs: z.array(z.string().regex(/^--?[A-Za-z]/, 'must be an option')).default([]),
+    drill: drillSchema.optional(),
     ...runSettings,
   })
   .describe('A PostgreSQL database, dumped with pg_dump.');
@@ -192,6 +241,12 @@ export const configSchema = z
     const seen = new Set<string>();
     config.targets.forEach((target, index) => {
       checkSchedule(target, ['targets', index]);
+      if (target.drill?.schedule !== undefined) {
+        checkSchedule({ schedule: target.drill.schedule, timezone: target.timezone }, ['targets', index, 'drill']);
+      }
+      const problem = drillTargetProblem(target);
+      if (problem !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['targets', index, 'drill', 'to'], message: problem });
       if (seen.has(target.name)) {
         ctx.addIssue({
           code: 'custom',
@@ -221,7 +276,42 @@ export const configSchema = z
     }
   });
 
+/** A drill must never restore into the live database. */
+function drillTargetProblem(target: z.infer<typeof sqliteTarget> | z.infer<typeof postgresTarget>): string | undefined {
+  const to = target.drill?.to;
+  if (to === undefined) return undefined;
+  if (target.driver === 'sqlite') {
+    return to.replace(/\/+$/, '') === target.path
+      ? 'is the live database file; give a folder for scratch copies'
+      : undefined;
+  }
+  if (!/^postgres(ql)?:\/\//.test(to)) return 'must be a postgres:// URL of the server to restore drills into';
+  const server = (url: string) => {
+    try {
+      const u = new URL(url);
+      return { host: u.hostname, port: u.port || '5432', db: decodeURIComponent(u.pathname.slice(1)) };
+    } catch {
+      return undefined;
+    }
+  };
+  const scratch = server(to);
+  if (scratch === undefined) return 'is not a valid URL';
+  const live = target.url === undefined ? undefined : server(target.url);
+  const liveHost = target.host ?? live?.host;
+  const livePort = String(target.port ?? live?.port ?? '5432');
+  const liveDb = target.database ?? live?.db;
+  if (scratch.db !== '' && scratch.db === liveDb && scratch.host === liveHost && scratch.port === livePort) {
+    return (
+      `is the live database "${liveDb}": drills restore into a scratch database lifeboat_drill_<id> created ` +
+      'on that server; point the URL at a maintenance database such as /postgres'
+    );
+  }
+  return undefined;
+}
+
 export type LifeboatConfig = z.infer<typeof configSchema>;
+export type DrillConfig = z.infer<typeof drillSchema>;
+export type DrillCheckConfig = z.infer<typeof drillCheck>;
 export type RunSettings = z.infer<z.ZodObject<typeof runSettings>>;
 export type RetentionConfig = z.infer<typeof retentionSchema>;
 export type WebhookConfig = z.infer<typeof webhookSchema>;

@@ -11,13 +11,25 @@ import { ConfigError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LifeboatMetrics } from '../metrics/metrics.js';
 import { type HealthServer, startHealthServer } from '../metrics/server.js';
-import { notifyWebhooks } from '../notify/webhook.js';
+import { notifyWebhooks, type RunNotice } from '../notify/webhook.js';
 import { type Clock, systemClock } from '../scheduler/clock.js';
-import { type RunContext, Scheduler, type StopResult } from '../scheduler/scheduler.js';
+import { Schedule } from '../scheduler/schedule.js';
+import { type JobDefinition, type RunContext, Scheduler, type StopResult } from '../scheduler/scheduler.js';
 import { type EffectiveSettings, effectiveSettings } from '../scheduler/settings.js';
 import type { Storage } from '../storage/storage.js';
+import { type DrillRecord, drillRestored, lastDrill } from '../verify/drill-record.js';
+import { runDrill } from '../verify/run-drill.js';
 import { BackupFailedError, runBackup } from './run-backup.js';
 import { runPrune } from './run-prune.js';
+
+function drillFigures(record: DrillRecord) {
+  return {
+    ok: record.ok,
+    finishedAt: new Date(record.finishedAt),
+    timings: record.timings,
+    restored: drillRestored(record),
+  };
+}
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
@@ -36,7 +48,11 @@ export interface DaemonStopResult extends StopResult {
 interface Scheduled {
   readonly target: TargetConfig;
   readonly settings: EffectiveSettings;
+  /** The drill schedule, when the target has one. */
+  readonly drill: Schedule | undefined;
 }
+
+const DRILL_JOB = 'drill:';
 
 export class Daemon {
   readonly #options: DaemonOptions;
@@ -56,19 +72,26 @@ export class Daemon {
     this.#log = options.logger.child({ component: 'daemon' });
     options.config.targets.forEach((target) => {
       const settings = effectiveSettings(options.config, target);
-      if (settings.schedule !== undefined) this.#targets.set(target.name, { target, settings });
+      const drill =
+        target.drill?.schedule === undefined ? undefined : new Schedule(target.drill.schedule, settings.timezone);
+      if (settings.schedule !== undefined || drill !== undefined)
+        this.#targets.set(target.name, { target, settings, drill });
     });
     if (this.#targets.size === 0) {
       throw new ConfigError(
         ['targets: no target has a schedule, so the daemon would do nothing'],
-        'set `schedule:` on a target (e.g. "0 3 * * *") or under `defaults:`',
+        'set `schedule:` on a target (e.g. "0 3 * * *") or under `defaults:`, or `drill.schedule`',
       );
     }
     const now = new Date(this.#clock.now());
+    const seconds = (d: string | undefined) => (d === undefined ? undefined : parseDuration(d) / 1000);
     this.metrics = new LifeboatMetrics(
-      [...this.#targets.values()].map(({ target, settings }) => ({
+      [...this.#targets.values()].map(({ target, settings, drill }) => ({
         name: target.name,
         intervalSeconds: settings.schedule?.intervalSeconds(now),
+        drillIntervalSeconds: drill?.intervalSeconds(now),
+        rpoObjectiveSeconds: seconds(target.drill?.objectives.rpo),
+        rtoObjectiveSeconds: seconds(target.drill?.objectives.rto),
       })),
       () => this.#clock.now(),
     );
@@ -97,24 +120,47 @@ export class Daemon {
         });
       }
       const catchUp: string[] = [];
-      for (const { target, settings } of this.#targets.values()) {
+      for (const { target, settings, drill } of this.#targets.values()) {
         await this.#refreshCatalog(target.name);
+        if (drill !== undefined) await this.#loadLastDrill(target.name);
+        if (settings.schedule === undefined) continue;
         if (settings.catchUp && (await this.#missedRun(target.name, settings))) catchUp.push(target.name);
       }
+      const jobs: JobDefinition[] = [];
+      for (const { target, settings, drill } of this.#targets.values()) {
+        const common = { target: target.name, jitterMs: settings.jitterMs, timeoutMs: settings.timeoutMs };
+        if (settings.schedule !== undefined) {
+          jobs.push({
+            ...common,
+            name: target.name,
+            kind: 'backup',
+            schedule: settings.schedule,
+            retries: settings.retries,
+            retryDelayMs: settings.retryDelayMs,
+          });
+        }
+        // A failed drill is a finding, not a transient error: it is not retried.
+        if (drill !== undefined) {
+          jobs.push({
+            ...common,
+            name: `${DRILL_JOB}${target.name}`,
+            kind: 'drill',
+            schedule: drill,
+            retries: 0,
+            retryDelayMs: 0,
+          });
+        }
+      }
       this.#scheduler = new Scheduler({
-        jobs: [...this.#targets.values()].map(({ target, settings }) => ({
-          name: target.name,
-          schedule: settings.schedule as NonNullable<EffectiveSettings['schedule']>,
-          jitterMs: settings.jitterMs,
-          timeoutMs: settings.timeoutMs,
-          retries: settings.retries,
-          retryDelayMs: settings.retryDelayMs,
-        })),
-        run: (name, context) => this.#run(name, context),
+        jobs,
+        run: (name, context) =>
+          name.startsWith(DRILL_JOB) ? this.#drill(name.slice(DRILL_JOB.length), context) : this.#run(name, context),
         concurrency: config.daemon.concurrency,
         logger: this.#log,
         clock: this.#clock,
-        onSkip: (name) => this.metrics.recordSkip(name),
+        onSkip: (name) => {
+          if (!name.startsWith(DRILL_JOB)) this.metrics.recordSkip(name);
+        },
       });
       this.#scheduler.start(catchUp);
       this.#state = 'running';
@@ -124,12 +170,18 @@ export class Daemon {
           metrics: this.#server === undefined ? 'off' : `${this.#server.url}/metrics`,
           storage: this.#options.storage.location,
           concurrency: config.daemon.concurrency,
-          targets: [...this.#targets.values()].map(({ target, settings }) => ({
+          targets: [...this.#targets.values()].map(({ target, settings, drill }) => ({
             target: target.name,
             schedule: settings.schedule?.pattern,
             timezone: settings.timezone,
             next: this.#scheduler?.nextDue(target.name)?.toISOString(),
             catchUp: catchUp.includes(target.name),
+            ...(drill === undefined
+              ? {}
+              : {
+                  drill: drill.pattern,
+                  nextDrill: this.#scheduler?.nextDue(`${DRILL_JOB}${target.name}`)?.toISOString(),
+                }),
           })),
         },
         'daemon started',
@@ -212,6 +264,42 @@ export class Daemon {
     }
   }
 
+  async #drill(name: string, context: RunContext): Promise<void> {
+    const scheduled = this.#targets.get(name);
+    if (scheduled === undefined) return;
+    const record = await runDrill({
+      storage: this.#options.storage,
+      target: scheduled.target,
+      logger: this.#options.logger.child({ reason: context.reason }),
+      signal: context.signal,
+      now: () => new Date(this.#clock.now()),
+    });
+    this.metrics.recordDrill(name, drillFigures(record), true);
+    await this.#refreshCatalog(name);
+    await this.#notify(scheduled.settings, {
+      event: 'drill',
+      id: record.backup?.id,
+      target: name,
+      result: record.ok ? 'success' : 'failure',
+      error: record.failure === undefined ? undefined : `${record.failure.stage}: ${record.failure.message}`,
+      durationSeconds: record.timings.total,
+      storedBytes: record.backup?.storedBytes,
+    });
+  }
+
+  /** Sets the drill metrics from the newest stored drill record, so they survive restarts. */
+  async #loadLastDrill(name: string): Promise<void> {
+    try {
+      const record = await lastDrill(this.#options.storage, name);
+      if (record !== undefined) this.metrics.recordDrill(name, drillFigures(record), false);
+    } catch (error) {
+      this.#log.warn(
+        { event: 'drills.failed', target: name, error: describeError(error) },
+        'cannot read drill records',
+      );
+    }
+  }
+
   async #prune(name: string, settings: EffectiveSettings): Promise<void> {
     try {
       const report = await runPrune({
@@ -232,7 +320,7 @@ export class Daemon {
 
   async #notify(
     settings: EffectiveSettings,
-    notice: Omit<Parameters<typeof notifyWebhooks>[1], 'event' | 'finishedAt'>,
+    notice: Omit<RunNotice, 'event' | 'finishedAt'> & { event?: RunNotice['event'] },
   ): Promise<void> {
     if (settings.webhooks.length === 0) return;
     await notifyWebhooks(

@@ -36,6 +36,22 @@ export interface DestinationState {
   readonly detail: string;
 }
 
+/** A throwaway restore destination for a drill: empty when created, gone after drop(). */
+export interface Scratch {
+  /** What restore(), inspectRestored() and queryValue() take as destination (may hold a secret). */
+  readonly destination: string;
+  /** For messages and reports, without secrets. */
+  readonly description: string;
+  /** Removes it; safe to call twice. */
+  drop(): Promise<void>;
+}
+
+/** What a restored copy holds: the driver's integrity problems (none: fine) and its tables with row counts. */
+export interface RestoredState {
+  readonly problems: readonly string[];
+  readonly tables: readonly TableStats[];
+}
+
 export interface Driver {
   readonly name: string;
   /** Starts a consistent dump of the live database. */
@@ -46,4 +62,10 @@ export interface Driver {
   restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void>;
   /** Optional deep check of raw dump bytes (e.g. SQLite integrity_check); resolves to problems found. */
   checkDump?(raw: Readable): Promise<string[]>;
+  /** Creates an empty scratch destination for a drill (`to`: the drill's configured place). */
+  createScratch(label: string, to: string | undefined): Promise<Scratch>;
+  /** Integrity check and row counts of a restored destination. */
+  inspectRestored(destination: string): Promise<RestoredState>;
+  /** Runs a query on a restored destination and returns the first column of its first row. */
+  queryValue(destination: string, sql: string): Promise<unknown>;
 }

@@ -15,6 +15,24 @@ export interface CatalogFigures {
   readonly newestFinishedAt?: Date;
 }
 
+/** A target as the metrics see it: schedule intervals and recovery objectives, where configured. */
+export interface MetricTarget {
+  readonly name: string;
+  readonly intervalSeconds?: number;
+  readonly drillIntervalSeconds?: number;
+  readonly rpoObjectiveSeconds?: number;
+  readonly rtoObjectiveSeconds?: number;
+}
+
+/** What the metrics take from one drill record. */
+export interface DrillFigures {
+  readonly ok: boolean;
+  readonly finishedAt: Date;
+  readonly timings: { download: number; verify: number; restore: number; checks: number; total: number };
+  /** False when the drill never got as far as a finished restore (no RTO measured). */
+  readonly restored: boolean;
+}
+
 export class LifeboatMetrics {
   readonly registry = new Registry();
   readonly #now: () => number;
@@ -34,8 +52,16 @@ export class LifeboatMetrics {
   readonly #pruneFailures: Counter;
   readonly #webhookFailures: Counter;
   readonly #interval: Gauge;
+  readonly #drillLast: Gauge;
+  readonly #drillSuccess: Gauge;
+  readonly #drillRto: Gauge;
+  readonly #drillStage: Gauge;
+  readonly #drillRuns: Counter;
+  readonly #rpoObjective: Gauge;
+  readonly #rtoObjective: Gauge;
+  readonly #drillInterval: Gauge;
 
-  constructor(targets: readonly { name: string; intervalSeconds?: number }[], now: () => number = Date.now) {
+  constructor(targets: readonly MetricTarget[], now: () => number = Date.now) {
     this.#now = now;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
@@ -131,8 +157,66 @@ export class LifeboatMetrics {
       labelNames: target,
       registers,
     });
+    this.#drillLast = new Gauge({
+      name: 'lifeboat_drill_last_timestamp_seconds',
+      help: 'When the last drill of the target finished (Unix time); read from storage at start-up.',
+      labelNames: target,
+      registers,
+    });
+    this.#drillSuccess = new Gauge({
+      name: 'lifeboat_drill_last_success',
+      help: 'Result of the last drill of the target: 1 passed, 0 failed.',
+      labelNames: target,
+      registers,
+    });
+    this.#drillRto = new Gauge({
+      name: 'lifeboat_drill_last_rto_seconds',
+      help: 'Measured RTO of the last drill that restored: download + verify + restore + checks.',
+      labelNames: target,
+      registers,
+    });
+    this.#drillStage = new Gauge({
+      name: 'lifeboat_drill_last_stage_seconds',
+      help: 'Seconds per stage (download, verify, restore, checks) of the last drill.',
+      labelNames: ['target', 'stage'],
+      registers,
+    });
+    this.#drillRuns = new Counter({
+      name: 'lifeboat_drill_runs_total',
+      help: 'Drills run by this process, by result.',
+      labelNames: ['target', 'result'],
+      registers,
+    });
+    this.#rpoObjective = new Gauge({
+      name: 'lifeboat_rpo_objective_seconds',
+      help: 'The configured recovery point objective of the target.',
+      labelNames: target,
+      registers,
+    });
+    this.#rtoObjective = new Gauge({
+      name: 'lifeboat_rto_objective_seconds',
+      help: 'The configured recovery time objective of the target.',
+      labelNames: target,
+      registers,
+    });
+    this.#drillInterval = new Gauge({
+      name: 'lifeboat_drill_schedule_interval_seconds',
+      help: 'Seconds between two scheduled drills of the target: the yardstick for overdue drills.',
+      labelNames: target,
+      registers,
+    });
     const newest = this.#newest;
     const clock = this.#now;
+    new Gauge({
+      name: 'lifeboat_rpo_seconds',
+      help: 'Current RPO of the target: the age of the data in its newest backup (same source as lifeboat_backup_age_seconds).',
+      labelNames: target,
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, at] of newest) this.set({ target: name }, Math.max(0, (clock() - at) / 1000));
+      },
+    });
     new Gauge({
       name: 'lifeboat_backup_age_seconds',
       help: 'Age of the data in the newest backup of the target (now minus its snapshot time); absent without backups.',
@@ -157,6 +241,15 @@ export class LifeboatMetrics {
       this.#storedBytes.set(t, 0);
       if (intervalSeconds !== undefined) this.#interval.set(t, intervalSeconds);
     }
+    for (const target of targets) {
+      const t = { target: target.name };
+      if (target.drillIntervalSeconds !== undefined) {
+        this.#drillInterval.set(t, target.drillIntervalSeconds);
+        for (const result of ['success', 'failure']) this.#drillRuns.inc({ ...t, result }, 0);
+      }
+      if (target.rpoObjectiveSeconds !== undefined) this.#rpoObjective.set(t, target.rpoObjectiveSeconds);
+      if (target.rtoObjectiveSeconds !== undefined) this.#rtoObjective.set(t, target.rtoObjectiveSeconds);
+    }
   }
 
   /** Records the end of one backup attempt. */
@@ -176,6 +269,18 @@ export class LifeboatMetrics {
       this.#lastSuccess.set(t, now);
       if (figures.storedBytes !== undefined) this.#lastStored.set(t, figures.storedBytes);
       if (figures.rawBytes !== undefined) this.#lastRaw.set(t, figures.rawBytes);
+    }
+  }
+
+  /** Records a drill: `counted` is false for one read back from storage at start-up. */
+  recordDrill(target: string, drill: DrillFigures, counted: boolean): void {
+    const t = { target };
+    if (counted) this.#drillRuns.inc({ target, result: drill.ok ? 'success' : 'failure' });
+    this.#drillLast.set(t, drill.finishedAt.getTime() / 1000);
+    this.#drillSuccess.set(t, drill.ok ? 1 : 0);
+    if (drill.restored) this.#drillRto.set(t, drill.timings.total);
+    for (const stage of ['download', 'verify', 'restore', 'checks'] as const) {
+      this.#drillStage.set({ target, stage }, drill.timings[stage]);
     }
   }
 

@@ -6,7 +6,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface RunNotice {
-  readonly event: 'backup';
+  readonly event: 'backup' | 'drill';
   readonly target: string;
   readonly id: string | undefined;
   readonly result: 'success' | 'failure';
@@ -84,9 +84,10 @@ function sleep(ms: number): Promise<void> {
 /** One line for chat tools: "lifeboat: backup of app-db FAILED after 3.2 s: ...". */
 export function slackText(notice: RunNotice): string {
   const took = `${notice.durationSeconds.toFixed(1)} s`;
+  const what = notice.event === 'drill' ? 'restore drill' : 'backup';
   if (notice.result === 'success') {
     const size = notice.storedBytes === undefined ? '' : `, ${(notice.storedBytes / 1e6).toFixed(1)} MB stored`;
-    return `lifeboat: backup of ${notice.target} succeeded in ${took} (${notice.id}${size})`;
+    return `lifeboat: ${what} of ${notice.target} succeeded in ${took} (${notice.id}${size})`;
   }
-  return `lifeboat: backup of ${notice.target} FAILED after ${took}: ${notice.error ?? 'unknown error'}`;
+  return `lifeboat: ${what} of ${notice.target} FAILED after ${took}: ${notice.error ?? 'unknown error'}`;
 }

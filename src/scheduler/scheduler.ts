@@ -10,7 +10,11 @@ import { type Clock, callAt, systemClock } from './clock.js';
 import type { Schedule } from './schedule.js';
 
 export interface JobDefinition {
+  /** Unique key of the job. */
   readonly name: string;
+  /** For logs: the target and the kind of work ("backup", "drill"); default: the name. */
+  readonly target?: string;
+  readonly kind?: string;
   readonly schedule: Schedule;
   readonly jitterMs: number;
   readonly timeoutMs: number;
@@ -183,7 +187,7 @@ export class Scheduler {
   #onDue(job: JobState, due: Date): void {
     if (job.phase !== 'idle') {
       this.#options.logger.warn(
-        { event: 'run.skipped', target: job.def.name, due: due.toISOString(), busy: job.phase },
+        { event: 'run.skipped', ...labels(job.def), due: due.toISOString(), busy: job.phase },
         'run skipped: the previous run of this target is still going',
       );
       this.#options.onSkip?.(job.def.name, due);
@@ -253,7 +257,7 @@ export class Scheduler {
     this.#options.logger.warn(
       {
         event: 'run.retry',
-        target: job.def.name,
+        ...labels(job.def),
         attempt: job.attempt,
         of: job.def.retries,
         delayMs: delay,
@@ -263,6 +267,12 @@ export class Scheduler {
     );
     this.#enqueue(job, 'retry', delay);
   }
+}
+
+function labels(def: JobDefinition): { target: string; kind?: string } {
+  return def.kind === undefined
+    ? { target: def.target ?? def.name }
+    : { target: def.target ?? def.name, kind: def.kind };
 }
 
 function defaultRetryable(error: unknown): boolean {

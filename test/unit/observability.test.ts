@@ -25,8 +25,20 @@ function metricsIn(expr: string): string[] {
 }
 
 async function exported(): Promise<Set<string>> {
-  const metrics = new LifeboatMetrics([{ name: 'x', intervalSeconds: 60 }]);
+  const metrics = new LifeboatMetrics([
+    { name: 'x', intervalSeconds: 60, drillIntervalSeconds: 600, rpoObjectiveSeconds: 3600, rtoObjectiveSeconds: 60 },
+  ]);
   metrics.recordRun('x', 'success', { durationSeconds: 1, storedBytes: 1, rawBytes: 2 });
+  metrics.recordDrill(
+    'x',
+    {
+      ok: true,
+      finishedAt: new Date(),
+      restored: true,
+      timings: { download: 1, verify: 1, restore: 1, checks: 1, total: 4 },
+    },
+    true,
+  );
   const text = await metrics.registry.metrics();
   const names = new Set<string>();
   for (const line of text.split('\n')) {

@@ -1,4 +1,5 @@
 // PostgreSQL driver: pg_dump under an exported snapshot (stats and dump agree), pg_restore or psql to restore.
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import type pg from 'pg';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { PostgresTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import type { DestinationState, Driver, DumpSession, RestoreOptions } from '../driver.js';
+import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
 import { connect, connectionFromConfig, describeConnection, libpqEnv } from './connection.js';
 
@@ -142,6 +143,75 @@ export class PostgresDriver implements Driver {
       await tool.exited;
     } finally {
       await rm(workDir, { recursive: true, force: true });
+    }
+  }
+
+  async createScratch(label: string, to: string | undefined): Promise<Scratch> {
+    // The server the drill restores into: `to`, else the target's own (connecting to its database only to
+    // create and drop the scratch one).
+    const server = connectionFromConfig(this.#config, to);
+    const name = `lifeboat_drill_${label.replace(/[^a-z0-9_]/g, '_')}_${randomBytes(3).toString('hex')}`.slice(0, 63);
+    const live = connectionFromConfig(this.#config);
+    if (name === live.database)
+      throw new LifeboatError('DRILL_DESTINATION', `postgres: scratch ${name} is the live database`);
+    const admin = await connect(server);
+    try {
+      await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    } catch (error) {
+      throw new LifeboatError(
+        'DRILL_DESTINATION',
+        `postgres: create scratch database ${name} on ${describeConnection(server)}: ${(error as Error).message}`,
+        { cause: error, hint: 'the drill user needs CREATEDB on that server (or set drill.to to another server)' },
+      );
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+    const scratch = { ...server, database: name };
+    const url = new URL('postgres://localhost');
+    url.hostname = scratch.host;
+    url.port = String(scratch.port);
+    url.username = encodeURIComponent(scratch.user);
+    if (scratch.password !== undefined) url.password = encodeURIComponent(scratch.password);
+    url.pathname = `/${encodeURIComponent(name)}`;
+    if (scratch.sslmode !== undefined) url.searchParams.set('sslmode', scratch.sslmode);
+    let dropped = false;
+    return {
+      destination: url.toString(),
+      description: `scratch database ${describeConnection(scratch)}`,
+      drop: async () => {
+        if (dropped) return;
+        const client = await connect(server);
+        try {
+          const major = Math.floor(
+            Number((await client.query('SHOW server_version_num')).rows[0].server_version_num) / 10000,
+          );
+          // WITH (FORCE) (PostgreSQL 13+) ends sessions a failed restore may have left behind.
+          await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}${major >= 13 ? ' WITH (FORCE)' : ''}`);
+          dropped = true;
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      },
+    };
+  }
+
+  async inspectRestored(destination: string): Promise<RestoredState> {
+    const client = await connect(connectionFromConfig(this.#config, destination));
+    try {
+      // pg_restore ran with --exit-on-error (in one transaction unless restoreJobs > 1): it finished cleanly.
+      return { problems: [], tables: await countRows(client, this.#config.lockTimeoutSeconds) };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async queryValue(destination: string, sql: string): Promise<unknown> {
+    const client = await connect(connectionFromConfig(this.#config, destination));
+    try {
+      const result = await client.query({ text: sql, rowMode: 'array' });
+      return (result.rows[0] as unknown[] | undefined)?.[0];
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 }

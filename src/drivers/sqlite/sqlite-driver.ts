@@ -1,7 +1,7 @@
 // SQLite driver: consistent online copy with the SQLite backup API, integrity_check, atomic restore.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import type { DestinationState, Driver, DumpSession, RestoreOptions } from '../driver.js';
+import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
 
 const ALL_PAGES = 0x7fffffff;
 
@@ -118,6 +118,36 @@ export class SqliteDriver implements Driver {
       await rename(temp, path);
     } finally {
       await rm(temp, { force: true });
+    }
+  }
+
+  async createScratch(label: string, to: string | undefined): Promise<Scratch> {
+    const base = to ?? tmpdir();
+    await mkdir(base, { recursive: true });
+    const dir = await mkdtemp(join(base, `lifeboat-drill-${label}-`));
+    const destination = join(dir, `${this.#config.name}.sqlite3`);
+    if (resolve(destination) === resolve(this.#config.path)) {
+      throw new LifeboatError('DRILL_DESTINATION', `sqlite: drill scratch ${destination} is the live database`);
+    }
+    return {
+      destination,
+      description: `scratch file ${destination}`,
+      drop: () => rm(dir, { recursive: true, force: true }),
+    };
+  }
+
+  async inspectRestored(destination: string): Promise<RestoredState> {
+    const { stats, problems } = inspectCopy(destination, false);
+    return { problems: problems.map((p) => `integrity_check: ${p}`), tables: stats };
+  }
+
+  async queryValue(destination: string, sql: string): Promise<unknown> {
+    const db = new Database(destination, { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare(sql).raw().get() as unknown[] | undefined;
+      return row?.[0];
+    } finally {
+      db.close();
     }
   }
 

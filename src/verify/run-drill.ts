@@ -1,0 +1,352 @@
+// A drill: choose a backup, download it, verify it, restore it into a scratch place, check the restored data,
+// judge the recovery objectives, record the result beside the backups, and always remove the scratch place.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { listBackups } from '../catalog/catalog.js';
+import type { Manifest } from '../catalog/manifest.js';
+import { parseDuration } from '../config/duration.js';
+import type { DrillConfig, TargetConfig } from '../config/schema.js';
+import { createDriver } from '../drivers/create-driver.js';
+import type { Scratch } from '../drivers/driver.js';
+import { describeError, LifeboatError } from '../errors.js';
+import { formatDuration } from '../format.js';
+import type { Logger } from '../log.js';
+import { DigestTap } from '../pipeline/digest-tap.js';
+import type { Storage } from '../storage/storage.js';
+import { TOOL } from '../version.js';
+import {
+  backupGaps,
+  checkTable,
+  compare,
+  compareStats,
+  findTable,
+  parseExpectation,
+  worstGap,
+} from './drill-checks.js';
+import { DRILL_SCHEMA_VERSION, type DrillRecord, drillKey, serializeDrill } from './drill-record.js';
+import { compareDigest } from './verify.js';
+
+export interface DrillOptions {
+  readonly storage: Storage;
+  readonly target: TargetConfig;
+  readonly logger: Logger;
+  /** Drill this backup instead of the newest. */
+  readonly backupId?: string;
+  readonly signal?: AbortSignal;
+  readonly now?: () => Date;
+  /** Told when a stage starts (for progress output). */
+  readonly onStage?: (stage: string) => void;
+}
+
+type Stage = NonNullable<DrillRecord['failure']>['stage'];
+type Check = DrillRecord['checks'][number];
+
+const DEFAULT_DRILL: DrillConfig = { checks: [], objectives: {}, window: '30d' };
+
+class StageFailure extends Error {}
+
+/** Runs one drill; resolves to its record (also stored) whether the drill passed or not. */
+export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
+  const { storage, target, signal } = options;
+  const now = options.now ?? (() => new Date());
+  const drill = target.drill ?? DEFAULT_DRILL;
+  const driver = createDriver(target);
+  const started = now();
+  const log = options.logger.child({ target: target.name, drill: true });
+  const timings = { download: 0, verify: 0, restore: 0, checks: 0, total: 0 };
+  const checks: Check[] = [];
+  let stage: Stage = 'choose';
+  let failure: DrillRecord['failure'];
+  let backup: Manifest | undefined;
+  let scratch: Scratch | undefined;
+  let workDir: string | undefined;
+  const rpoSeconds = drill.objectives.rpo === undefined ? undefined : parseDuration(drill.objectives.rpo) / 1000;
+  const rtoSeconds = drill.objectives.rto === undefined ? undefined : parseDuration(drill.objectives.rto) / 1000;
+  const windowStart = new Date(started.getTime() - parseDuration(drill.window));
+  let gaps = backupGaps([], windowStart, started);
+  const timed = async <T>(name: keyof typeof timings, work: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await work();
+    } finally {
+      timings[name] += (performance.now() - t0) / 1000;
+    }
+  };
+  const enter = (next: Stage) => {
+    signal?.throwIfAborted();
+    stage = next;
+    options.onStage?.(next);
+  };
+  log.info({ event: 'drill.start', backup: options.backupId ?? 'newest' }, 'drill started');
+
+  try {
+    enter('choose');
+    const backups = await listBackups(storage, target.name);
+    gaps = backupGaps(
+      backups.map((b) => b.snapshotAt),
+      windowStart,
+      started,
+    );
+    backup = options.backupId === undefined ? backups[0] : backups.find((b) => b.id === options.backupId);
+    if (backup === undefined) {
+      throw new StageFailure(
+        options.backupId === undefined
+          ? `no backups of ${target.name} in ${storage.location}`
+          : `no committed backup ${options.backupId} of ${target.name}`,
+      );
+    }
+    const chosen = backup;
+    workDir = await mkdtemp(join(tmpdir(), 'lifeboat-drill-'));
+    const files: string[] = [];
+
+    enter('download');
+    const stored = await timed('download', async () => {
+      const digests = [];
+      for (const [index, artifact] of chosen.artifacts.entries()) {
+        const file = join(workDir as string, `artifact-${index}`);
+        const tap = new DigestTap();
+        await pipeline(await storage.get(artifact.key, { signal }), tap, createWriteStream(file), { signal });
+        files.push(file);
+        digests.push(tap.digest);
+      }
+      return digests;
+    });
+
+    enter('verify');
+    const verifyProblems = await timed('verify', async () => {
+      const problems: string[] = [];
+      for (const [index, artifact] of chosen.artifacts.entries()) {
+        problems.push(
+          ...compareDigest(artifact.key, 'stored', artifact, stored[index] as { size: number; sha256: string }),
+        );
+        if (problems.length > 0) continue;
+        const raw = new DigestTap();
+        raw.resume();
+        try {
+          await pipeline(
+            [createReadStream(files[index] as string), ...decompress(artifact.compression), raw] as never,
+            {
+              signal,
+            },
+          );
+          problems.push(
+            ...compareDigest(artifact.key, 'raw', { size: artifact.rawSize, sha256: artifact.rawSha256 }, raw.digest),
+          );
+        } catch (error) {
+          problems.push(`${artifact.key}: ${describeError(error)}`);
+        }
+      }
+      return problems;
+    });
+    checks.push(builtin('checksums', verifyProblems, 'stored and raw size and SHA-256 match the manifest'));
+    if (verifyProblems.length > 0)
+      throw new StageFailure(`backup ${chosen.id} is damaged: ${verifyProblems.join('; ')}`);
+
+    enter('restore');
+    const restoredTo = await timed('restore', async () => {
+      scratch = await driver.createScratch(target.name, drill.to);
+      for (const [index, artifact] of chosen.artifacts.entries()) {
+        const raw = createReadStream(files[index] as string);
+        const stages = decompress(artifact.compression);
+        const input = stages.length === 0 ? raw : raw.pipe(stages[0] as NodeJS.ReadWriteStream);
+        await driver.restore(input as never, scratch.destination, { force: false, signal });
+      }
+      return scratch;
+    });
+
+    enter('checks');
+    await timed('checks', async () => {
+      const state = await driver.inspectRestored(restoredTo.destination);
+      checks.push(
+        builtin(
+          'integrity',
+          state.problems,
+          target.driver === 'sqlite' ? 'PRAGMA integrity_check: ok' : 'pg_restore finished without errors',
+        ),
+      );
+      const statsProblems = compareStats(chosen.stats.tables ?? [], state.tables);
+      checks.push(
+        builtin(
+          'row counts',
+          statsProblems,
+          `${state.tables.length} tables, row counts equal the manifest (${state.tables.reduce((n, t) => n + t.rows, 0)} rows)`,
+        ),
+      );
+      for (const check of drill.checks) {
+        checks.push(await userCheck(check, chosen, (sql) => driver.queryValue(restoredTo.destination, sql)));
+      }
+    });
+    timings.total = timings.download + timings.verify + timings.restore + timings.checks;
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length > 0) {
+      throw new StageFailure(failed.map((c) => `check ${c.name} failed: ${c.message}`).join('; '));
+    }
+
+    enter('objectives');
+    const missed: string[] = [];
+    const dataAge = (started.getTime() - Date.parse(chosen.snapshotAt)) / 1000;
+    if (rpoSeconds !== undefined && dataAge > rpoSeconds) {
+      missed.push(
+        `RPO objective ${drill.objectives.rpo} missed: the newest backup holds data ${formatDuration(1000 * dataAge)} old`,
+      );
+    }
+    if (rtoSeconds !== undefined && timings.total > rtoSeconds) {
+      missed.push(
+        `RTO objective ${drill.objectives.rto} missed: the recovery took ${formatDuration(1000 * timings.total)}`,
+      );
+    }
+    if (missed.length > 0) throw new StageFailure(missed.join('; '));
+  } catch (error) {
+    if (error instanceof StageFailure) failure = { stage, message: error.message };
+    else if (signal?.aborted) failure = { stage, message: `interrupted (${describeError(signal.reason)})` };
+    else failure = { stage, message: describeError(error) };
+  }
+  timings.total = timings.download + timings.verify + timings.restore + timings.checks;
+
+  let cleanedUp = true;
+  const scratchDescription = (scratch as Scratch | undefined)?.description ?? 'none (not created)';
+  try {
+    await (scratch as Scratch | undefined)?.drop();
+  } catch (error) {
+    cleanedUp = false;
+    log.error(
+      { event: 'drill.cleanup-failed', scratch: scratchDescription, error: describeError(error) },
+      'scratch left',
+    );
+  }
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+
+  const worst = worstGap(gaps);
+  const dataAgeSeconds = backup === undefined ? undefined : (started.getTime() - Date.parse(backup.snapshotAt)) / 1000;
+  const record: DrillRecord = {
+    schemaVersion: DRILL_SCHEMA_VERSION,
+    target: target.name,
+    driver: target.driver,
+    startedAt: started.toISOString(),
+    finishedAt: now().toISOString(),
+    ok: failure === undefined,
+    failure,
+    backup:
+      backup === undefined
+        ? undefined
+        : {
+            id: backup.id,
+            snapshotAt: backup.snapshotAt,
+            finishedAt: backup.finishedAt,
+            storedBytes: backup.artifacts.reduce((n, a) => n + a.size, 0),
+            rawBytes: backup.artifacts.reduce((n, a) => n + a.rawSize, 0),
+          },
+    timings: round(timings),
+    dataAgeSeconds,
+    worstRpo: {
+      seconds: worst?.seconds ?? 0,
+      from: worst?.from,
+      to: worst?.to ?? started.toISOString(),
+      windowStart: windowStart.toISOString(),
+    },
+    objectives: { rpoSeconds, rtoSeconds },
+    verdicts: {
+      rpo:
+        rpoSeconds === undefined || dataAgeSeconds === undefined
+          ? 'none'
+          : dataAgeSeconds <= rpoSeconds
+            ? 'pass'
+            : 'fail',
+      rto: rtoVerdict(rtoSeconds, timings.total, failure?.stage),
+    },
+    checks,
+    scratch: { description: scratchDescription, cleanedUp },
+    tool: { ...TOOL },
+  };
+  try {
+    await storage.put(drillKey(target.name, started), serializeDrill(record), { contentType: 'application/json' });
+  } catch (error) {
+    throw new LifeboatError('DRILL_RECORD', `drill ${target.name}: store the drill record: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  log[record.ok ? 'info' : 'error'](
+    {
+      event: 'drill.end',
+      result: record.ok ? 'success' : 'failure',
+      id: backup?.id,
+      stage: failure?.stage,
+      error: failure?.message,
+      rtoSeconds: record.timings.total,
+      dataAgeSeconds,
+    },
+    'drill finished',
+  );
+  return record;
+}
+
+/** No objective: none; the recovery did not complete (download, verify or restore failed): fail. */
+function rtoVerdict(
+  objective: number | undefined,
+  total: number,
+  failedAt: Stage | undefined,
+): 'pass' | 'fail' | 'none' {
+  if (objective === undefined) return 'none';
+  if (failedAt === 'choose' || failedAt === 'download' || failedAt === 'verify' || failedAt === 'restore')
+    return 'fail';
+  return total <= objective ? 'pass' : 'fail';
+}
+
+function decompress(compression: 'gzip' | 'none'): NodeJS.ReadWriteStream[] {
+  return compression === 'gzip' ? [createGunzip()] : [];
+}
+
+function builtin(name: string, problems: readonly string[], okMessage: string): Check {
+  return {
+    name,
+    kind: 'builtin',
+    ok: problems.length === 0,
+    message: problems.length === 0 ? okMessage : problems.join('; '),
+  };
+}
+
+async function userCheck(
+  check: DrillConfig['checks'][number],
+  backup: Manifest,
+  query: (sql: string) => Promise<unknown>,
+): Promise<Check> {
+  const fail = (message: string): Check => ({ name: check.name, kind: 'user', ok: false, message });
+  const expectation = parseExpectation(check.expect);
+  let expected: number;
+  if (expectation.value === 'manifest') {
+    const table = checkTable(check);
+    const recorded = table === undefined ? undefined : findTable(backup.stats.tables ?? [], table);
+    if (recorded === undefined) {
+      return fail(`"= manifest": the manifest records no table ${table ?? '(none named: set `table`)'}`);
+    }
+    expected = recorded.rows;
+  } else {
+    expected = expectation.value;
+  }
+  let value: unknown;
+  try {
+    value = await query(check.sql);
+  } catch (error) {
+    return fail(`query failed: ${describeError(error)}`);
+  }
+  const actual = typeof value === 'bigint' ? Number(value) : Number(value);
+  if (value === null || value === undefined || Number.isNaN(actual)) {
+    return fail(`got ${JSON.stringify(value ?? null)}, expected a number ${expectation.op} ${expected}`);
+  }
+  const ok = compare(actual, expectation.op, expected);
+  const wanted = `${expectation.op} ${expected}${expectation.value === 'manifest' ? ' (manifest)' : ''}`;
+  return {
+    name: check.name,
+    kind: 'user',
+    ok,
+    message: ok ? `${actual} ${wanted}` : `got ${actual}, expected ${wanted}`,
+  };
+}
+
+function round<T extends Record<string, number>>(values: T): T {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Math.round(v * 1000) / 1000])) as T;
+}
