@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     const runs = sample(text, 'lifeboat_backup_runs_total', '{target="demo",result="success"}');
     const failed = sample(text, 'lifeboat_backup_runs_total', '{target="demo",result="failure"}');
     if (failed > 0) throw new Error(`soak: ${failed} failed runs:\n${stderr}`);
-    if (runs >= next) {
+    if (runs >= next || runs >= RUNS) {
       rows.push({
         runs,
         rss: sample(text, 'process_resident_memory_bytes'),

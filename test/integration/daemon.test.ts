@@ -1,10 +1,14 @@
 // The daemon end to end with real SQLite files and a local store: scheduled runs, retention after each backup,
 // metrics and health read back over HTTP, webhooks to a real HTTP server, catch-up and a clean stop.
+
+import { readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { logLines, runCli, startDaemon, writeConfig } from '../harness/cli.js';
 import { freePort } from '../harness/free-port.js';
 import { parseSamples, sampleValue } from '../support/prom.js';
@@ -196,5 +200,87 @@ describe('lifeboat daemon (sqlite, local store)', () => {
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
+  });
+});
+
+describe('lifeboat daemon drills', () => {
+  it('runs drills on their schedule, exports their metrics, and reads the last one back after a restart', async () => {
+    const config = (drillSchedule: string) => ({
+      storage: { type: 'local', path: './store' },
+      defaults: { schedule: '* * * * * *', retention: { last: 3 } },
+      metrics: { listen: '127.0.0.1:0' },
+      targets: [
+        {
+          name: 'shop',
+          driver: 'sqlite',
+          path: './shop.db',
+          drill: {
+            schedule: drillSchedule,
+            to: './scratch',
+            objectives: { rpo: '1h', rto: '10m' },
+            checks: [{ name: 'notes', sql: 'SELECT count(*) FROM notes', expect: '= manifest' }],
+          },
+        },
+        {
+          name: 'bad',
+          driver: 'sqlite',
+          path: './shop.db',
+          drill: {
+            schedule: drillSchedule,
+            to: './scratch',
+            checks: [{ name: 'impossible', sql: 'SELECT count(*) FROM notes', expect: '< 0' }],
+          },
+        },
+      ],
+    });
+    const { dir, path } = await writeConfig(config('*/2 * * * * *'));
+    const db = new Database(join(dir, 'shop.db'));
+    db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('a'), ('b')");
+    db.close();
+    const daemon = await startDaemon(path);
+    const metrics = async () => parseSamples(await (await fetch(`${daemon.url}/metrics`)).text());
+    const shop = { target: 'shop' };
+    await expect
+      .poll(async () => sampleValue(await metrics(), 'lifeboat_drill_runs_total', { ...shop, result: 'success' }), {
+        timeout: 20_000,
+        interval: 250,
+      })
+      .toBeGreaterThanOrEqual(2);
+    await expect
+      .poll(async () => sampleValue(await metrics(), 'lifeboat_drill_runs_total', { target: 'bad', result: 'failure' }), {
+        timeout: 10_000,
+        interval: 250,
+      })
+      .toBeGreaterThanOrEqual(1);
+    const samples = await metrics();
+    expect(sampleValue(samples, 'lifeboat_drill_last_success', { target: 'bad' })).toBe(0);
+    expect(sampleValue(samples, 'lifeboat_drill_last_success', shop)).toBe(1);
+    expect(sampleValue(samples, 'lifeboat_drill_runs_total', { ...shop, result: 'failure' })).toBe(0);
+    expect(sampleValue(samples, 'lifeboat_drill_last_rto_seconds', shop)).toBeGreaterThan(0);
+    expect(sampleValue(samples, 'lifeboat_drill_last_stage_seconds', { ...shop, stage: 'restore' })).toBeGreaterThan(0);
+    expect(sampleValue(samples, 'lifeboat_rpo_objective_seconds', shop)).toBe(3600);
+    expect(sampleValue(samples, 'lifeboat_rto_objective_seconds', shop)).toBe(600);
+    expect(sampleValue(samples, 'lifeboat_drill_schedule_interval_seconds', shop)).toBe(2);
+    expect(sampleValue(samples, 'lifeboat_rpo_seconds', shop)).toBeLessThan(5);
+    const first = await daemon.stop();
+    expect(first.code).toBe(0);
+    const ends = logLines(first.stderr).filter((l) => l.event === 'drill.end' && l.target === 'shop');
+    expect(ends.length).toBeGreaterThanOrEqual(2);
+    expect(ends.every((l) => l.result === 'success')).toBe(true);
+    expect(logLines(first.stderr).find((l) => l.event === 'drill.end' && l.target === 'bad')).toMatchObject({
+      result: 'failure',
+      stage: 'checks',
+      error: 'check impossible failed: got 2, expected < 0',
+    });
+    expect(readdirSync(join(dir, 'scratch'))).toEqual([]);
+    const lastDrillAt = sampleValue(samples, 'lifeboat_drill_last_timestamp_seconds', shop) ?? 0;
+
+    await writeFile(path, stringify(config('0 0 1 1 *')));
+    const again = await startDaemon(path);
+    const after = parseSamples(await (await fetch(`${again.url}/metrics`)).text());
+    expect(sampleValue(after, 'lifeboat_drill_last_timestamp_seconds', shop)).toBeGreaterThanOrEqual(lastDrillAt);
+    expect(sampleValue(after, 'lifeboat_drill_last_success', shop)).toBe(1);
+    expect(sampleValue(after, 'lifeboat_drill_runs_total', { ...shop, result: 'success' })).toBe(0);
+    expect((await again.stop()).code).toBe(0);
   });
 });
