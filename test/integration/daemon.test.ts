@@ -247,10 +247,13 @@ describe('lifeboat daemon drills', () => {
       })
       .toBeGreaterThanOrEqual(2);
     await expect
-      .poll(async () => sampleValue(await metrics(), 'lifeboat_drill_runs_total', { target: 'bad', result: 'failure' }), {
-        timeout: 10_000,
-        interval: 250,
-      })
+      .poll(
+        async () => sampleValue(await metrics(), 'lifeboat_drill_runs_total', { target: 'bad', result: 'failure' }),
+        {
+          timeout: 10_000,
+          interval: 250,
+        },
+      )
       .toBeGreaterThanOrEqual(1);
     const samples = await metrics();
     expect(sampleValue(samples, 'lifeboat_drill_last_success', { target: 'bad' })).toBe(0);
