@@ -228,6 +228,24 @@ async function main(): Promise<void> {
       ),
     ];
     printResults('\nrestore', restores, rawBytes, [['pg_restore', restores[0]?.seconds ?? 1]]);
+
+    // A drill: download from S3, verify, restore into lifeboat_drill_<id>, check row counts; its total is the
+    // measured RTO for this size.
+    const drills: { measure: Measure; timings: Record<string, number> }[] = [];
+    for (let i = 0; i < RUNS; i += 1) {
+      const out = join(work, 'drill.json');
+      const measure = await chain([[node, CLI, '--config', s3Config, 'drill', 'bench', '--json']], quiet, out);
+      const [record] = JSON.parse(readFileSync(out, 'utf8')) as { ok: boolean; timings: Record<string, number> }[];
+      if (record?.ok !== true) throw new Error(`bench: drill failed: ${readFileSync(out, 'utf8')}`);
+      drills.push({ measure, timings: record.timings });
+    }
+    const stage = (name: string) => median(drills.map((d) => d.timings[name] ?? 0));
+    process.stdout.write(
+      `\ndrill (median of ${RUNS}): download ${stage('download').toFixed(2)} s, verify ${stage('verify').toFixed(2)} s, ` +
+        `restore ${stage('restore').toFixed(2)} s, checks ${stage('checks').toFixed(2)} s = RTO ${stage('total').toFixed(2)} s ` +
+        `(${(stage('total') / (restores[0]?.seconds ?? 1)).toFixed(2)}x pg_restore); wall ${median(drills.map((d) => d.measure.seconds)).toFixed(2)} s, ` +
+        `peak RSS ${(Math.max(...drills.map((d) => d.measure.peakRssKiB)) / 1024).toFixed(0)} MB\n`,
+    );
   } finally {
     await Promise.all([stopPg(), stopS3()]);
     await rm(work, { recursive: true, force: true });
