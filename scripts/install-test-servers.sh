@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
-# Installs what the integration tests need on a fresh Debian machine: PostgreSQL (server and client
-# tools) from Debian, and MinIO built from its Go module at a pinned revision into a cache folder.
+# Installs what the test suite needs, once (it runs before every `npm test` and returns at once when all is
+# there): PostgreSQL (server and client tools) and Chromium from Debian, and MinIO built from its Go module at
+# a pinned revision into a cache folder.
 set -euo pipefail
 
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 CACHE="${LIFEBOAT_CACHE:-$HOME/.cache/lifeboat}"
 
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v pg_dump >/dev/null; then
-  echo "install-test-servers: installing PostgreSQL from Debian"
+missing=()
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${LIFEBOAT_PG_BINDIR:-}" ]; then missing+=(postgresql); fi
+if ! command -v pg_dump >/dev/null; then missing+=(postgresql-client); fi
+if [ ! -x "${LIFEBOAT_CHROMIUM:-/usr/bin/chromium}" ]; then missing+=(chromium); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "install-test-servers: missing ${missing[*]}, and no apt-get here: install them, or set" \
+      "LIFEBOAT_PG_BINDIR / LIFEBOAT_CHROMIUM (see README, Tests)" >&2
+    exit 1
+  fi
+  echo "install-test-servers: installing ${missing[*]} from Debian"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends postgresql postgresql-client >/dev/null
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "install-test-servers: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(pg_dump --version)"
 
+if [ -n "${LIFEBOAT_MINIO_BIN:-}" ]; then
+  echo "install-test-servers: MinIO from LIFEBOAT_MINIO_BIN=$LIFEBOAT_MINIO_BIN"
+  exit 0
+fi
 MINIO_BIN="$CACHE/minio/$MINIO_VERSION/minio"
 if [ ! -x "$MINIO_BIN" ]; then
+  if ! command -v go >/dev/null; then
+    echo "install-test-servers: MinIO is built with Go, which is not installed (or set LIFEBOAT_MINIO_BIN)" >&2
+    exit 1
+  fi
   echo "install-test-servers: building MinIO $MINIO_VERSION (a few minutes, once)"
   mkdir -p "$CACHE/minio/$MINIO_VERSION"
   GOBIN="$CACHE/minio/$MINIO_VERSION" CGO_ENABLED=0 go install "github.com/minio/minio@$MINIO_VERSION"
 fi
 mkdir -p "$CACHE/minio/bin"
 ln -sf "$MINIO_BIN" "$CACHE/minio/bin/minio"
-echo "install-test-servers: MinIO at $CACHE/minio/bin/minio"

@@ -88,9 +88,7 @@ export function targetReport(
   const worst = worstGap(gaps);
   const newest = oldestFirst.at(-1);
   const currentRpoSeconds = newest === undefined ? undefined : (now.getTime() - Date.parse(newest.snapshotAt)) / 1000;
-  const restored = drills.filter(
-    (d) => d.failure === undefined || !['choose', 'download', 'verify', 'restore'].includes(d.failure.stage),
-  );
+  const restored = drills.filter(drillRestored);
   const lastRtoSeconds = restored.at(-1)?.timings.total;
   const worstRtoSeconds = restored.length === 0 ? undefined : Math.max(...restored.map((d) => d.timings.total));
   const findings: string[] = [];
