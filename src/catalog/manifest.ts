@@ -1,8 +1,8 @@
 // The manifest: the commit marker and the truth about one backup (format documented in docs/FORMAT.md).
 import { z } from 'zod';
 import { TARGET_NAME } from '../config/schema.js';
-import { IntegrityError } from '../errors.js';
 import { BACKUP_ID } from './backup-id.js';
+import { parseStoredJson } from './parse-json.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 export const SCHEMA_VERSION = 1;
@@ -51,18 +51,7 @@ export function manifestKey(target: string, id: string): string {
 
 /** Parses and validates manifest bytes; the error names the key and the field at fault. */
 export function parseManifest(bytes: Buffer | string, key: string): Manifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString());
-  } catch (error) {
-    throw new IntegrityError(`catalog: parse ${key}: not JSON (${(error as Error).message})`);
-  }
-  const result = manifestSchema.safeParse(json);
-  if (!result.success) {
-    const first = result.error.issues[0];
-    throw new IntegrityError(`catalog: parse ${key}: ${first?.path.join('.') || '(root)'}: ${first?.message}`);
-  }
-  return result.data;
+  return parseStoredJson(manifestSchema, bytes, key, 'catalog');
 }
 
 export function serializeManifest(manifest: Manifest): Buffer {

@@ -2,8 +2,8 @@
 // history survives the daemon and reports can be rebuilt from storage alone. Format in docs/FORMAT.md.
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
+import { parseStoredJson } from '../catalog/parse-json.js';
 import { TARGET_NAME } from '../config/schema.js';
-import { IntegrityError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 
 export const DRILL_SCHEMA_VERSION = 1;
@@ -75,18 +75,7 @@ export function serializeDrill(record: DrillRecord): Buffer {
 }
 
 export function parseDrill(bytes: Buffer | string, key: string): DrillRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString());
-  } catch (error) {
-    throw new IntegrityError(`drills: parse ${key}: not JSON (${(error as Error).message})`);
-  }
-  const result = drillRecordSchema.safeParse(json);
-  if (!result.success) {
-    const first = result.error.issues[0];
-    throw new IntegrityError(`drills: parse ${key}: ${first?.path.join('.') || '(root)'}: ${first?.message}`);
-  }
-  return result.data;
+  return parseStoredJson(drillRecordSchema, bytes, key, 'drills');
 }
 
 /** Drill records of a target started at or after `since`, oldest first. */

@@ -1,16 +1,13 @@
 // Drills of a real PostgreSQL database from a real S3 server: restore into lifeboat_drill_<id>, compare with the
 // manifest, run SQL checks, drop the scratch database whatever happens; a restore that fails; refused configs.
-import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { newBackupId } from '../../src/catalog/backup-id.js';
-import { type Manifest, manifestKey, serializeManifest } from '../../src/catalog/manifest.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createStorage } from '../../src/storage/create-storage.js';
 import type { DrillRecord } from '../../src/verify/drill-record.js';
 import { runCli, writeConfig } from '../harness/cli.js';
+import { plantBackup } from '../harness/plant.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
 import { randomPrefix, s3StorageConfig } from '../harness/s3.js';
 
@@ -106,37 +103,13 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
   it('fails a drill whose restore fails, names the cause, and still drops the scratch database', async () => {
     const path = await configFor(database, {});
     const storage = createStorage(loadConfig(path).storage);
-    const raw = Buffer.from('PGDMP but not really a custom-format archive\n'.repeat(100));
-    const stored = gzipSync(raw);
-    const at = new Date();
-    const id = newBackupId(at);
-    const key = `app-db/${id}/dump.pgcustom.gz`;
-    await storage.put(key, stored);
-    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    const manifest: Manifest = {
-      schemaVersion: 1,
-      id,
+    await plantBackup(storage, {
       target: 'app-db',
       driver: 'postgres',
-      startedAt: at.toISOString(),
-      finishedAt: at.toISOString(),
-      snapshotAt: at.toISOString(),
-      source: {},
-      tool: { name: 'lifeboat', version: '0.1.0' },
-      stats: { tables: [] },
-      artifacts: [
-        {
-          key,
-          format: 'pg_dump-custom',
-          compression: 'gzip',
-          size: stored.length,
-          sha256: sha(stored),
-          rawSize: raw.length,
-          rawSha256: sha(raw),
-        },
-      ],
-    };
-    await storage.put(manifestKey('app-db', id), serializeManifest(manifest));
+      fileName: 'dump.pgcustom',
+      format: 'pg_dump-custom',
+      raw: Buffer.from('PGDMP but not really a custom-format archive\n'.repeat(100)),
+    });
     const { code, record } = await drill(path);
     expect(code).toBe(1);
     expect(record.failure?.stage).toBe('restore');

@@ -6,14 +6,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { newBackupId } from '../../src/catalog/backup-id.js';
-import { type Manifest, manifestKey, serializeManifest } from '../../src/catalog/manifest.js';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
 import type { DrillRecord } from '../../src/verify/drill-record.js';
 import { runCli, writeConfig } from '../harness/cli.js';
+import { plantBackup } from '../harness/plant.js';
 
 interface Setup {
   dir: string;
@@ -143,37 +141,13 @@ describe('drills of SQLite targets', () => {
 
   it('fails a drill whose restore fails (intact bytes that are not a database), and removes the scratch', async () => {
     const s = await setup({ objectives: { rto: '1h' } });
-    const raw = Buffer.from('this is not a SQLite database, but its checksums are right\n'.repeat(200));
-    const stored = gzipSync(raw);
-    const at = new Date();
-    const id = newBackupId(at);
-    const key = `shop/${id}/database.sqlite3.gz`;
-    await s.store.put(key, stored);
-    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    const manifest: Manifest = {
-      schemaVersion: 1,
-      id,
+    await plantBackup(s.store, {
       target: 'shop',
       driver: 'sqlite',
-      startedAt: at.toISOString(),
-      finishedAt: at.toISOString(),
-      snapshotAt: at.toISOString(),
-      source: {},
-      tool: { name: 'lifeboat', version: '0.1.0' },
-      stats: { tables: [] },
-      artifacts: [
-        {
-          key,
-          format: 'sqlite3',
-          compression: 'gzip',
-          size: stored.length,
-          sha256: sha(stored),
-          rawSize: raw.length,
-          rawSha256: sha(raw),
-        },
-      ],
-    };
-    await s.store.put(manifestKey('shop', id), serializeManifest(manifest));
+      fileName: 'database.sqlite3',
+      format: 'sqlite3',
+      raw: Buffer.from('this is not a SQLite database, but its checksums are right\n'.repeat(200)),
+    });
     const { code, record } = await drill(s);
     expect(code).toBe(1);
     expect(record.failure?.stage).toBe('restore');
