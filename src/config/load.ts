@@ -101,7 +101,7 @@ function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string
   };
   readHooks(config.defaults.webhooks, 'defaults');
   config.targets.forEach((target, index) => {
-    if (target.driver === 'postgres' && target.passwordFile !== undefined) {
+    if ((target.driver === 'postgres' || target.driver === 'neo4j') && target.passwordFile !== undefined) {
       target.password = read(target.passwordFile, `targets[${index}].passwordFile`);
     }
     readHooks(target.webhooks, `targets[${index}]`);
@@ -113,6 +113,11 @@ function resolvePaths(config: LifeboatConfig, baseDir: string): void {
   for (const target of config.targets) {
     if (target.driver === 'sqlite') {
       target.path = resolve(baseDir, target.path);
+      if (target.drill?.to !== undefined) target.drill.to = resolve(baseDir, target.drill.to);
+    }
+    if (target.driver === 'neo4j') {
+      if (target.exec.home !== undefined) target.exec.home = resolve(baseDir, target.exec.home);
+      if (target.exec.conf !== undefined) target.exec.conf = resolve(baseDir, target.exec.conf);
       if (target.drill?.to !== undefined) target.drill.to = resolve(baseDir, target.drill.to);
     }
   }

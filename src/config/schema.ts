@@ -6,7 +6,7 @@ import { DURATION } from './duration.js';
 /** Target names become parts of object keys and paths, so they are restricted. */
 export const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-export const DRIVER_NAMES = ['postgres', 'sqlite'] as const;
+export const DRIVER_NAMES = ['neo4j', 'postgres', 'sqlite'] as const;
 export const STORAGE_TYPES = ['local', 's3'] as const;
 
 const prefix = z
@@ -199,7 +199,63 @@ const postgresTarget = z
   })
   .describe('A PostgreSQL database, dumped with pg_dump.');
 
-export const targetSchema = z.discriminatedUnion('driver', [sqliteTarget, postgresTarget]);
+const command = z.array(z.string().min(1)).min(1);
+
+const neo4jTarget = z
+  .strictObject({
+    name: targetName,
+    driver: z.literal('neo4j'),
+    database: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9.-]{0,62}$/, 'must be a Neo4j database name')
+      .default('neo4j')
+      .describe('The database to dump ("neo4j", a named one, or "system").'),
+    uri: z
+      .string()
+      .regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\//, 'must be a bolt:// or neo4j:// URI')
+      .default('bolt://localhost:7687')
+      .describe('Bolt address: statistics before the dump, and "is it up again" after it.'),
+    user: z.string().default('neo4j'),
+    password: z.string().optional().describe('Secret; prefer passwordFile.'),
+    passwordFile: z.string().optional().describe('File holding the password (Docker secrets).'),
+    offline: z
+      .enum(['stop-start', 'assume', 'online'])
+      .default('stop-start')
+      .describe(
+        'stop-start: stop the DBMS for the dump and start it again (Community); assume: it is already stopped; ' +
+          'online: Enterprise, stop only the database through Cypher while the DBMS runs.',
+      ),
+    access: z.enum(['exec', 'docker']).default('exec').describe('How neo4j-admin is reached.'),
+    exec: z
+      .strictObject({
+        admin: command.default(['neo4j-admin']).describe('The neo4j-admin command, as an argument array.'),
+        stop: command.default(['neo4j', 'stop']).describe('Stops the DBMS (waits until it is stopped).'),
+        start: command.default(['neo4j', 'start']).describe('Starts the DBMS (Lifeboat then waits for Bolt).'),
+        home: z.string().optional().describe('NEO4J_HOME for the commands.'),
+        conf: z.string().optional().describe('NEO4J_CONF (folder of neo4j.conf) for the commands.'),
+      })
+      .prefault({}),
+    docker: z
+      .strictObject({
+        socket: z.string().default('/var/run/docker.sock'),
+        container: z.string().min(1).describe('Name or id of the Neo4j container.'),
+      })
+      .optional(),
+    startTimeout: duration.default('180s').describe('How long to wait for Bolt after starting the DBMS again.'),
+    drill: drillSchema.optional(),
+    ...runSettings,
+  })
+  .superRefine((target, ctx) => {
+    if (target.access === 'docker' && target.docker === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['docker'], message: 'required when access is "docker"' });
+    }
+    if (target.password !== undefined && target.passwordFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'set password or passwordFile, not both' });
+    }
+  })
+  .describe('A Neo4j database, dumped with neo4j-admin database dump (Community: with the DBMS stopped).');
+
+export const targetSchema = z.discriminatedUnion('driver', [sqliteTarget, postgresTarget, neo4jTarget]);
 
 export const configSchema = z
   .strictObject({
@@ -277,9 +333,16 @@ export const configSchema = z
   });
 
 /** A drill must never restore into the live database. */
-function drillTargetProblem(target: z.infer<typeof sqliteTarget> | z.infer<typeof postgresTarget>): string | undefined {
+function drillTargetProblem(
+  target: z.infer<typeof sqliteTarget> | z.infer<typeof postgresTarget> | z.infer<typeof neo4jTarget>,
+): string | undefined {
   const to = target.drill?.to;
   if (to === undefined) return undefined;
+  if (target.driver === 'neo4j') {
+    return target.exec.home !== undefined && to.replace(/\/+$/, '') === target.exec.home.replace(/\/+$/, '')
+      ? 'is the live NEO4J_HOME; give a folder for scratch servers'
+      : undefined;
+  }
   if (target.driver === 'sqlite') {
     return to.replace(/\/+$/, '') === target.path
       ? 'is the live database file; give a folder for scratch copies'
@@ -319,6 +382,7 @@ export type StorageConfig = z.infer<typeof storageSchema>;
 export type TargetConfig = z.infer<typeof targetSchema>;
 export type SqliteTargetConfig = z.infer<typeof sqliteTarget>;
 export type PostgresTargetConfig = z.infer<typeof postgresTarget>;
+export type Neo4jTargetConfig = z.infer<typeof neo4jTarget>;
 export type S3StorageConfig = z.infer<typeof s3Storage>;
 export type LocalStorageConfig = z.infer<typeof localStorage>;
 

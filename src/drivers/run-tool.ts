@@ -22,8 +22,19 @@ export function runTool(
   module: string,
   command: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    stdin?: 'pipe' | 'ignore';
+    stdout?: 'pipe' | 'ignore';
+    /** The tool's name in messages (default: the command's file name). */
+    name?: string;
+    /** What to try when the command is not found. */
+    missingHint?: string;
+    /** Keeps only the stderr lines worth showing in an error (e.g. drops progress lines). */
+    stderrFilter?: (line: string) => boolean;
+  } = {},
 ): ToolProcess {
+  const name = options.name ?? command.split('/').pop() ?? command;
   const child = spawn(command, args, {
     env: { ...process.env, ...options.env },
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
@@ -43,7 +54,7 @@ export function runTool(
             cause: error,
             hint:
               error.code === 'ENOENT'
-                ? `install ${command.split('/').pop()} (Debian: apt-get install postgresql-client) or set binDir`
+                ? (options.missingHint ?? `install ${name} (Debian: apt-get install postgresql-client) or set binDir`)
                 : undefined,
           },
         ),
@@ -53,13 +64,9 @@ export function runTool(
       if (code === 0) resolve();
       else {
         const status = signal === null ? `exit code ${code}` : `signal ${signal}`;
-        const detail = stderr.trim();
-        reject(
-          new LifeboatError(
-            'TOOL_FAILED',
-            `${module}: ${command.split('/').pop()} failed (${status})${detail === '' ? '' : `: ${detail}`}`,
-          ),
-        );
+        const filter = options.stderrFilter;
+        const detail = (filter === undefined ? stderr : stderr.split('\n').filter(filter).slice(-8).join('\n')).trim();
+        reject(new LifeboatError('TOOL_FAILED', `${module}: ${name} failed (${status})${detail === '' ? '' : `: ${detail}`}`));
       }
     });
   });

@@ -114,11 +114,11 @@ describe('lifeboat daemon (sqlite, local store)', () => {
     expect(ready.status).toBe(200);
     expect(await ready.text()).toContain('storage local:');
 
-    const listed = await runCli(['--config', path, 'list', 'shop', '--json']);
-    expect((JSON.parse(listed.stdout) as unknown[]).length).toBe(2);
-
     const result = await daemon.stop();
     expect(result.code).toBe(0);
+    // Listed once stopped: while running, a backup may be committed and not yet pruned.
+    const listed = await runCli(['--config', path, 'list', 'shop', '--json']);
+    expect((JSON.parse(listed.stdout) as unknown[]).length).toBe(2);
     const logs = logLines(result.stderr);
     const ends = logs.filter((l) => l.event === 'backup.end' && l.target === 'shop' && l.result === 'success');
     expect(ends.length).toBeGreaterThanOrEqual(4);
