@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, once (it runs before every `npm test` and returns at once when all is
-# there): PostgreSQL (server and client tools) and Chromium from Debian, and MinIO built from its Go module at
-# a pinned revision into a cache folder.
+# there): PostgreSQL (server and client tools) and Chromium from Debian, MinIO built from its Go module at a
+# pinned revision, and Neo4j assembled from Maven Central, into a cache folder.
 set -euo pipefail
 
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
@@ -25,12 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ -n "${LIFEBOAT_MINIO_BIN:-}" ]; then
-  echo "install-test-servers: MinIO from LIFEBOAT_MINIO_BIN=$LIFEBOAT_MINIO_BIN"
-  exit 0
-fi
 MINIO_BIN="$CACHE/minio/$MINIO_VERSION/minio"
-if [ ! -x "$MINIO_BIN" ]; then
+if [ -z "${LIFEBOAT_MINIO_BIN:-}" ] && [ ! -x "$MINIO_BIN" ]; then
   if ! command -v go >/dev/null; then
     echo "install-test-servers: MinIO is built with Go, which is not installed (or set LIFEBOAT_MINIO_BIN)" >&2
     exit 1
@@ -39,5 +35,24 @@ if [ ! -x "$MINIO_BIN" ]; then
   mkdir -p "$CACHE/minio/$MINIO_VERSION"
   GOBIN="$CACHE/minio/$MINIO_VERSION" CGO_ENABLED=0 go install "github.com/minio/minio@$MINIO_VERSION"
 fi
-mkdir -p "$CACHE/minio/bin"
-ln -sf "$MINIO_BIN" "$CACHE/minio/bin/minio"
+if [ -z "${LIFEBOAT_MINIO_BIN:-}" ]; then
+  mkdir -p "$CACHE/minio/bin"
+  ln -sf "$MINIO_BIN" "$CACHE/minio/bin/minio"
+fi
+
+# Neo4j 5.26 LTS (runs on Java 17): server and neo4j-admin assembled from Maven Central into a cache folder.
+NEO4J_VERSION="${NEO4J_VERSION:-5.26.30}"
+NEO4J_LIB="$CACHE/neo4j/$NEO4J_VERSION/lib"
+if [ -z "${LIFEBOAT_NEO4J_LIB:-}" ] && [ ! -f "$NEO4J_LIB/neo4j-$NEO4J_VERSION.jar" ]; then
+  for tool in java mvn; do
+    if ! command -v "$tool" >/dev/null; then
+      echo "install-test-servers: Neo4j needs $tool (Java 17 and Maven), which is not installed" >&2
+      exit 1
+    fi
+  done
+  echo "install-test-servers: assembling Neo4j $NEO4J_VERSION from Maven Central (once)"
+  rm -rf "$NEO4J_LIB.partial"
+  mvn -q -B -f "$(dirname "$0")/../test/harness/neo4j/pom.xml" -Dneo4j.version="$NEO4J_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$NEO4J_LIB.partial"
+  rm -rf "$NEO4J_LIB" && mv "$NEO4J_LIB.partial" "$NEO4J_LIB"
+fi

@@ -86,7 +86,9 @@ const drillCheck = z
     sql: z
       .string()
       .min(1)
-      .describe('Runs on the restored scratch copy; the first column of the first row is compared.'),
+      .optional()
+      .describe('SQL (SQLite, PostgreSQL) run on the restored copy; the first column of the first row is compared.'),
+    cypher: z.string().min(1).optional().describe('Cypher (Neo4j) run on the scratch server, likewise.'),
     expect: z
       .string()
       .regex(
@@ -99,6 +101,7 @@ const drillCheck = z
       .optional()
       .describe('For "= manifest": the table as named in the manifest stats (default: taken from "FROM <table>").'),
   })
+  .refine((check) => (check.sql === undefined) !== (check.cypher === undefined), 'set exactly one of sql or cypher')
   .describe('A query on the restored copy with an expectation; a failing check fails the drill.');
 
 const drillSchema = z
@@ -231,6 +234,11 @@ const neo4jTarget = z
         admin: command.default(['neo4j-admin']).describe('The neo4j-admin command, as an argument array.'),
         stop: command.default(['neo4j', 'stop']).describe('Stops the DBMS (waits until it is stopped).'),
         start: command.default(['neo4j', 'start']).describe('Starts the DBMS (Lifeboat then waits for Bolt).'),
+        console: command
+          .default(['neo4j', 'console'])
+          .describe(
+            'Runs a DBMS in the foreground: drills start scratch servers with it ({home}, {conf} are filled in).',
+          ),
         home: z.string().optional().describe('NEO4J_HOME for the commands.'),
         conf: z.string().optional().describe('NEO4J_CONF (folder of neo4j.conf) for the commands.'),
       })

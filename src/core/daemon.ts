@@ -237,6 +237,8 @@ export class Daemon {
         durationSeconds,
         storedBytes,
         rawBytes: artifacts.reduce((sum, a) => sum + a.rawSize, 0),
+        downtimeSeconds:
+          typeof manifest.source.downtimeSeconds === 'number' ? manifest.source.downtimeSeconds : undefined,
       });
       await this.#prune(name, settings);
       await this.#refreshCatalog(name);

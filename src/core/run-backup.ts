@@ -98,6 +98,9 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
         bytes: artifact.size,
         rawBytes: artifact.rawSize,
         durationMs: Date.parse(manifest.finishedAt) - startedAt.getTime(),
+        ...(typeof manifest.source.downtimeSeconds === 'number'
+          ? { downtimeSeconds: manifest.source.downtimeSeconds }
+          : {}),
       },
       'backup finished',
     );

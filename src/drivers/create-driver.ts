@@ -1,6 +1,7 @@
 // Chooses the driver named by a target's configuration.
 import type { TargetConfig } from '../config/schema.js';
 import type { Driver } from './driver.js';
+import { Neo4jDriver } from './neo4j/neo4j-driver.js';
 import { PostgresDriver } from './postgres/postgres-driver.js';
 import { SqliteDriver } from './sqlite/sqlite-driver.js';
 
@@ -10,5 +11,7 @@ export function createDriver(target: TargetConfig): Driver {
       return new SqliteDriver(target);
     case 'postgres':
       return new PostgresDriver(target);
+    case 'neo4j':
+      return new Neo4jDriver(target);
   }
 }

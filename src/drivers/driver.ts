@@ -48,6 +48,8 @@ export interface Scratch {
 
 /** What a restored copy holds: the driver's integrity problems (none: fine) and its tables with row counts. */
 export interface RestoredState {
+  /** What the integrity check was, for reports when it passed, e.g. "PRAGMA integrity_check: ok". */
+  readonly integrity: string;
   readonly problems: readonly string[];
   readonly tables: readonly TableStats[];
 }

@@ -66,7 +66,12 @@ export function runTool(
         const status = signal === null ? `exit code ${code}` : `signal ${signal}`;
         const filter = options.stderrFilter;
         const detail = (filter === undefined ? stderr : stderr.split('\n').filter(filter).slice(-8).join('\n')).trim();
-        reject(new LifeboatError('TOOL_FAILED', `${module}: ${name} failed (${status})${detail === '' ? '' : `: ${detail}`}`));
+        reject(
+          new LifeboatError(
+            'TOOL_FAILED',
+            `${module}: ${name} failed (${status})${detail === '' ? '' : `: ${detail}`}`,
+          ),
+        );
       }
     });
   });

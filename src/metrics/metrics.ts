@@ -44,6 +44,7 @@ export class LifeboatMetrics {
   readonly #duration: Histogram;
   readonly #lastStored: Gauge;
   readonly #lastRaw: Gauge;
+  readonly #downtime: Gauge;
   readonly #runs: Counter;
   readonly #skipped: Counter;
   readonly #stored: Gauge;
@@ -106,6 +107,12 @@ export class LifeboatMetrics {
     this.#lastRaw = new Gauge({
       name: 'lifeboat_backup_last_raw_size_bytes',
       help: 'Raw (uncompressed dump) size of the last successful backup of the target.',
+      labelNames: target,
+      registers,
+    });
+    this.#downtime = new Gauge({
+      name: 'lifeboat_backup_last_downtime_seconds',
+      help: 'How long the last successful backup kept the database offline (Neo4j stop-start; 0 for online dumps).',
       labelNames: target,
       registers,
     });
@@ -256,7 +263,7 @@ export class LifeboatMetrics {
   recordRun(
     target: string,
     result: RunResult,
-    figures: { durationSeconds: number; storedBytes?: number; rawBytes?: number },
+    figures: { durationSeconds: number; storedBytes?: number; rawBytes?: number; downtimeSeconds?: number },
   ): void {
     const t = { target };
     const now = this.#now() / 1000;
@@ -269,6 +276,7 @@ export class LifeboatMetrics {
       this.#lastSuccess.set(t, now);
       if (figures.storedBytes !== undefined) this.#lastStored.set(t, figures.storedBytes);
       if (figures.rawBytes !== undefined) this.#lastRaw.set(t, figures.rawBytes);
+      if (figures.downtimeSeconds !== undefined) this.#downtime.set(t, figures.downtimeSeconds);
     }
   }
 

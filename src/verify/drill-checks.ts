@@ -38,9 +38,9 @@ export function compare(actual: number, op: Operator, expected: number): boolean
 }
 
 /** The table a "= manifest" check is about: its `table`, else the first "FROM <table>" of its SQL. */
-export function checkTable(check: { sql: string; table?: string }): string | undefined {
+export function checkTable(check: { sql?: string; table?: string }): string | undefined {
   if (check.table !== undefined) return check.table;
-  const match = /\bfrom\s+((?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?)/i.exec(check.sql);
+  const match = /\bfrom\s+((?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?)/i.exec(check.sql ?? '');
   return match?.[1]?.replaceAll('"', '');
 }
 

@@ -161,13 +161,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
     enter('checks');
     await timed('checks', async () => {
       const state = await driver.inspectRestored(restoredTo.destination);
-      checks.push(
-        builtin(
-          'integrity',
-          state.problems,
-          target.driver === 'sqlite' ? 'PRAGMA integrity_check: ok' : 'pg_restore finished without errors',
-        ),
-      );
+      checks.push(builtin('integrity', state.problems, state.integrity));
       const statsProblems = compareStats(chosen.stats.tables ?? [], state.tables);
       checks.push(
         builtin(
@@ -329,7 +323,7 @@ async function userCheck(
   }
   let value: unknown;
   try {
-    value = await query(check.sql);
+    value = await query(check.sql ?? check.cypher ?? '');
   } catch (error) {
     return fail(`query failed: ${describeError(error)}`);
   }

@@ -199,7 +199,11 @@ export class PostgresDriver implements Driver {
     const client = await connect(connectionFromConfig(this.#config, destination));
     try {
       // pg_restore ran with --exit-on-error (in one transaction unless restoreJobs > 1): it finished cleanly.
-      return { problems: [], tables: await countRows(client, this.#config.lockTimeoutSeconds) };
+      return {
+        integrity: 'pg_restore finished without errors',
+        problems: [],
+        tables: await countRows(client, this.#config.lockTimeoutSeconds),
+      };
     } finally {
       await client.end().catch(() => undefined);
     }

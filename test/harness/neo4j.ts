@@ -1,0 +1,132 @@
+// A real Neo4j Community server for the tests, assembled from Maven Central by scripts/install-test-servers.sh:
+// its own home (conf, data, logs) in a temporary folder, auth on, Bolt on a free port. The real neo4j-admin is
+// org.neo4j.cli.AdminTool from the same jars.
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import neo4j from 'neo4j-driver';
+import { freePort, waitFor } from './free-port.js';
+
+const run = promisify(execFile);
+export const NEO4J_VERSION = process.env.NEO4J_VERSION ?? '5.26.30';
+const SERVICE = join(import.meta.dirname, 'neo4j-service.mjs');
+
+export function neo4jLib(): string {
+  return process.env.LIFEBOAT_NEO4J_LIB ?? join(homedir(), '.cache', 'lifeboat', 'neo4j', NEO4J_VERSION, 'lib');
+}
+
+const JAVA_FLAGS = [
+  '--add-opens=java.base/java.nio=ALL-UNNAMED',
+  '--add-opens=java.base/java.io=ALL-UNNAMED',
+  '--add-opens=java.base/sun.nio.ch=ALL-UNNAMED',
+  '--add-opens=java.base/java.lang=ALL-UNNAMED',
+];
+
+export interface Neo4jServer {
+  readonly home: string;
+  readonly conf: string;
+  readonly uri: string;
+  readonly user: string;
+  readonly password: string;
+  /** The `exec:` section of a Lifeboat target for this server. */
+  readonly exec: { admin: string[]; stop: string[]; start: string[]; console: string[]; home: string; conf: string };
+  stop(): Promise<void>;
+}
+
+export async function startNeo4j(): Promise<Neo4jServer> {
+  const lib = neo4jLib();
+  const home = await mkdtemp(join(tmpdir(), 'lifeboat-neo4j-'));
+  const conf = join(home, 'conf');
+  for (const dir of ['conf', 'data', 'logs', 'run', 'plugins', 'import'])
+    await mkdir(join(home, dir), { recursive: true });
+  const port = await freePort();
+  await writeFile(
+    join(conf, 'neo4j.conf'),
+    [
+      `server.bolt.listen_address=127.0.0.1:${port}`,
+      `server.bolt.advertised_address=127.0.0.1:${port}`,
+      'server.http.enabled=false',
+      'server.https.enabled=false',
+      'server.memory.pagecache.size=128m',
+      'dbms.usage_report.enabled=false',
+      `server.directories.data=${join(home, 'data')}`,
+      `server.directories.logs=${join(home, 'logs')}`,
+      `server.directories.run=${join(home, 'run')}`,
+      `server.directories.plugins=${join(home, 'plugins')}`,
+      `server.directories.import=${join(home, 'import')}`,
+      '',
+    ].join('\n'),
+  );
+  const admin = ['java', ...JAVA_FLAGS, '-Xmx512m', '-cp', `${lib}/*`, 'org.neo4j.cli.AdminTool'];
+  const env = { ...process.env, NEO4J_HOME: home, NEO4J_CONF: conf };
+  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const [java, ...adminArgs] = admin;
+  await run(java as string, [...adminArgs, 'dbms', 'set-initial-password', password], { env });
+  const service = (action: string) => ['node', SERVICE, action, lib];
+  const server: Neo4jServer = {
+    home,
+    conf,
+    uri: `bolt://127.0.0.1:${port}`,
+    user: 'neo4j',
+    password,
+    exec: {
+      admin,
+      stop: service('stop'),
+      start: service('start'),
+      console: [
+        'java',
+        ...JAVA_FLAGS,
+        '-Xmx1g',
+        '-cp',
+        `${lib}/*`,
+        'org.neo4j.server.CommunityEntryPoint',
+        '--home-dir={home}',
+        '--config-dir={conf}',
+        '--console-mode',
+      ],
+      home,
+      conf,
+    },
+    stop: async () => {
+      await run('node', service('stop').slice(1), { env }).catch(() => undefined);
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+  await run('node', service('start').slice(1), { env });
+  await waitFor('neo4j', () => boltAnswers(server), 120_000);
+  return server;
+}
+
+export async function boltAnswers(server: Pick<Neo4jServer, 'uri' | 'user' | 'password'>): Promise<boolean> {
+  const driver = neo4j.driver(server.uri, neo4j.auth.basic(server.user, server.password), {
+    connectionTimeout: 2_000,
+    logging: { level: 'error', logger: () => undefined },
+  });
+  try {
+    await driver.verifyConnectivity();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await driver.close();
+  }
+}
+
+/** Runs Cypher against the server's `neo4j` database. */
+export async function cypher(
+  server: Pick<Neo4jServer, 'uri' | 'user' | 'password'>,
+  text: string,
+  params: Record<string, unknown> = {},
+): Promise<Record<string, unknown>[]> {
+  const driver = neo4j.driver(server.uri, neo4j.auth.basic(server.user, server.password), {
+    logging: { level: 'error', logger: () => undefined },
+  });
+  try {
+    const result = await driver.executeQuery(text, params, { database: 'neo4j' });
+    return result.records.map((r) => r.toObject());
+  } finally {
+    await driver.close();
+  }
+}
