@@ -2,6 +2,7 @@
 // its own home (conf, data, logs) in a temporary folder, auth on, Bolt on a free port. The real neo4j-admin is
 // org.neo4j.cli.AdminTool from the same jars.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,11 @@ import { freePort, waitFor } from './free-port.js';
 
 const run = promisify(execFile);
 export const NEO4J_VERSION = process.env.NEO4J_VERSION ?? '5.26.30';
-const SERVICE = join(import.meta.dirname, 'neo4j-service.mjs');
+// Beside this file in the sources; from the build (dist/test/harness), the same file in the sources.
+const SERVICE = [
+  join(import.meta.dirname, 'neo4j-service.mjs'),
+  join(import.meta.dirname, '..', '..', '..', 'test', 'harness', 'neo4j-service.mjs'),
+].find((file) => existsSync(file)) as string;
 
 export function neo4jLib(): string {
   return process.env.LIFEBOAT_NEO4J_LIB ?? join(homedir(), '.cache', 'lifeboat', 'neo4j', NEO4J_VERSION, 'lib');

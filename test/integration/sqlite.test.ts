@@ -193,7 +193,9 @@ describe('CLI usage and configuration errors', () => {
     const { path } = await writeConfig('storage: { type: local, path: x }\ntargets:\n  - { name: a, driver: mysql }\n');
     const result = await runCli(['--config', path, 'list']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('targets[0].driver: unknown driver "mysql" (expected one of: postgres, sqlite)');
+    expect(result.stderr).toContain(
+      'targets[0].driver: unknown driver "mysql" (expected one of: neo4j, postgres, sqlite)',
+    );
   });
 
   it('exits 2 for a missing config file, an unknown target and a bad argument', async () => {

@@ -41,7 +41,7 @@ targets:
   - { name: a, driver: sqlite, path: a.db }
   - { name: b, driver: mysql }
 `);
-    expect(issues).toEqual(['targets[1].driver: unknown driver "mysql" (expected one of: postgres, sqlite)']);
+    expect(issues).toEqual(['targets[1].driver: unknown driver "mysql" (expected one of: neo4j, postgres, sqlite)']);
   });
 
   it('reports unknown keys, bad names, missing fields and duplicates with their paths', () => {

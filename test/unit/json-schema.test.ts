@@ -19,6 +19,7 @@ describe('config/lifeboat.schema.json', () => {
       S3_SECRET_KEY: 'example-secret',
       PG_PASSWORD: 'example',
       ALERT_WEBHOOK_URL: 'https://hooks.example.com/x',
+      NEO4J_PASSWORD: 'example',
     };
     expect(() => parseConfig(text, { env })).not.toThrow();
     const example = parse(text);

@@ -1,0 +1,121 @@
+// `npm run bench:neo4j`: a stop-start backup of a Neo4j graph (default 1 million nodes, 1 million
+// relationships) on a throwaway real server to MinIO: downtime, dump rate, sizes, then a drill. Prints figures.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startMinio } from '../test/harness/minio.js';
+import { cypher, startNeo4j } from '../test/harness/neo4j.js';
+
+const NODES = Number(process.env.LIFEBOAT_BENCH_NODES ?? 1_000_000);
+const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+
+function lifeboat(config: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, '--config', config, ...args], {
+      env: { ...process.env, LIFEBOAT_LOG_LEVEL: 'info' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'lifeboat-neo4j-bench-'));
+  const [server, minio] = await Promise.all([startNeo4j(), startMinio()]);
+  try {
+    process.stdout.write(`bench: creating ${NODES} nodes and ${NODES} relationships\n`);
+    const t0 = performance.now();
+    for (let start = 1; start <= NODES; start += 100_000) {
+      await cypher(
+        server,
+        `UNWIND range($start, $end) AS i
+         CREATE (:Account {uid: i, name: 'account ' + i, balance: i * 1.5, opened: date('2000-01-01') + duration({days: i % 9000}), flags: ['a', 'b']})`,
+        { start, end: Math.min(NODES, start + 99_999) },
+      );
+    }
+    await cypher(server, 'CREATE INDEX account_uid IF NOT EXISTS FOR (a:Account) ON (a.uid)');
+    await cypher(server, 'CALL db.awaitIndexes(300)');
+    for (let start = 1; start <= NODES; start += 100_000) {
+      await cypher(
+        server,
+        `MATCH (a:Account) WHERE a.uid >= $start AND a.uid <= $end
+         MATCH (b:Account {uid: (a.uid * 7919) % $n + 1})
+         CREATE (a)-[:PAID {amount: a.uid % 1000}]->(b)`,
+        { start, end: Math.min(NODES, start + 99_999), n: NODES },
+      );
+    }
+    process.stdout.write(`bench: graph created in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+    const s3 = minio.server;
+    const config = join(work, 'lifeboat.yaml');
+    await writeFile(join(work, 'pw'), server.password);
+    await writeFile(
+      config,
+      stringify({
+        storage: {
+          type: 's3',
+          bucket: s3.bucket,
+          endpoint: s3.endpoint,
+          region: s3.region,
+          forcePathStyle: true,
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+        },
+        targets: [
+          {
+            name: 'graph',
+            driver: 'neo4j',
+            uri: server.uri,
+            passwordFile: join(work, 'pw'),
+            exec: server.exec,
+            drill: { to: join(work, 'scratch') },
+          },
+        ],
+      }),
+    );
+    const started = performance.now();
+    const backup = await lifeboat(config, ['backup', '--json']);
+    const wall = (performance.now() - started) / 1000;
+    if (backup.code !== 0) throw new Error(`backup failed:\n${backup.stderr}`);
+    const [manifest] = JSON.parse(backup.stdout) as {
+      source: { downtimeSeconds: number };
+      stats: { nodes: number; relationships: number };
+      artifacts: { size: number; rawSize: number }[];
+    }[];
+    if (manifest === undefined) throw new Error('no manifest');
+    const raw = manifest.artifacts[0]?.rawSize ?? 0;
+    const stored = manifest.artifacts[0]?.size ?? 0;
+    const downtime = manifest.source.downtimeSeconds;
+    process.stdout.write(
+      `\nbackup of ${manifest.stats.nodes} nodes, ${manifest.stats.relationships} relationships (stop-start):\n` +
+        `  wall ${wall.toFixed(1)} s, downtime ${downtime.toFixed(1)} s (stop, dump, start, until Bolt answers)\n` +
+        `  dump ${(raw / 1e6).toFixed(1)} MB (neo4j-admin's own compressed format), stored ${(stored / 1e6).toFixed(1)} MB, ` +
+        `${(raw / 1e6 / downtime).toFixed(1)} MB/s of dump over the downtime\n`,
+    );
+    const drill = await lifeboat(config, ['drill', '--json']);
+    const [record] = JSON.parse(drill.stdout) as { ok: boolean; timings: Record<string, number>; failure?: unknown }[];
+    process.stdout.write(
+      `drill: ${record?.ok ? 'passed' : `FAILED ${JSON.stringify(record?.failure)}`}; ` +
+        Object.entries(record?.timings ?? {})
+          .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+          .join(', ') +
+        '\n',
+    );
+  } finally {
+    await Promise.all([server.stop(), minio.stop()]);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 1;
+});
