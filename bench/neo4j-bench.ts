@@ -34,23 +34,23 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`bench: creating ${NODES} nodes and ${NODES} relationships\n`);
     const t0 = performance.now();
-    for (let start = 1; start <= NODES; start += 100_000) {
+    for (let start = 1; start <= NODES; start += 20_000) {
       await cypher(
         server,
         `UNWIND range($start, $end) AS i
          CREATE (:Account {uid: i, name: 'account ' + i, balance: i * 1.5, opened: date('2000-01-01') + duration({days: i % 9000}), flags: ['a', 'b']})`,
-        { start, end: Math.min(NODES, start + 99_999) },
+        { start, end: Math.min(NODES, start + 19_999) },
       );
     }
     await cypher(server, 'CREATE INDEX account_uid IF NOT EXISTS FOR (a:Account) ON (a.uid)');
     await cypher(server, 'CALL db.awaitIndexes(300)');
-    for (let start = 1; start <= NODES; start += 100_000) {
+    for (let start = 1; start <= NODES; start += 20_000) {
       await cypher(
         server,
         `MATCH (a:Account) WHERE a.uid >= $start AND a.uid <= $end
          MATCH (b:Account {uid: (a.uid * 7919) % $n + 1})
          CREATE (a)-[:PAID {amount: a.uid % 1000}]->(b)`,
-        { start, end: Math.min(NODES, start + 99_999), n: NODES },
+        { start, end: Math.min(NODES, start + 19_999), n: NODES },
       );
     }
     process.stdout.write(`bench: graph created in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);

@@ -59,15 +59,20 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
     signal?.throwIfAborted();
     session = await createDriver(target).dump(signal);
     stage = 'upload';
-    const key = `${backupPrefix(target.name, id)}${session.fileName}.gz`;
-    const digests = await storeStream(storage, key, session.stream, { signal, onProgress: options.onProgress });
+    const compress = session.compressed !== true;
+    const key = `${backupPrefix(target.name, id)}${session.fileName}${compress ? '.gz' : ''}`;
+    const digests = await storeStream(storage, key, session.stream, {
+      signal,
+      onProgress: options.onProgress,
+      compress,
+    });
     stage = 'dump';
     await session.done;
     stage = 'confirm';
     const artifact = {
       key,
       format: session.format,
-      compression: 'gzip' as const,
+      compression: compress ? ('gzip' as const) : ('none' as const),
       size: digests.stored.size,
       sha256: digests.stored.sha256,
       rawSize: digests.raw.size,

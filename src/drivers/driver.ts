@@ -16,6 +16,8 @@ export interface DumpSession {
   readonly source: Readonly<Record<string, unknown>>;
   /** Tables and row counts at the snapshot. */
   readonly stats: { tables: TableStats[] } & Record<string, unknown>;
+  /** True when the dump tool compresses its output itself: it is stored as is, not gzipped again. */
+  readonly compressed?: boolean;
   /** Resolves once the dump tool has exited cleanly; rejects with its error output otherwise. */
   readonly done: Promise<void>;
   /** Stops the dump and releases everything it holds. */

@@ -15,6 +15,8 @@ export interface StoreStreamOptions {
   /** Called as raw bytes flow, with the running total. */
   readonly onProgress?: (rawBytes: number) => void;
   readonly gzipLevel?: number;
+  /** False for input that is compressed already (e.g. a Neo4j dump): stored as is, still hashed. */
+  readonly compress?: boolean;
 }
 
 /**
@@ -29,14 +31,16 @@ export async function storeStream(
   options: StoreStreamOptions = {},
 ): Promise<StoredDigests> {
   const rawTap = new DigestTap(options.onProgress);
-  const gzip = createGzip({
-    level: options.gzipLevel ?? 6,
-    chunkSize: 64 * 1024,
-    memLevel: zlibConstants.Z_DEFAULT_MEMLEVEL,
-  });
+  const compress = options.compress ?? true;
+  const stages: NodeJS.ReadWriteStream[] = compress
+    ? [createGzip({ level: options.gzipLevel ?? 6, chunkSize: 64 * 1024, memLevel: zlibConstants.Z_DEFAULT_MEMLEVEL })]
+    : [];
   const storedTap = new DigestTap();
-  const flowing = pipeline(source, rawTap, gzip, storedTap, { signal: options.signal });
-  const storing = storage.put(key, storedTap, { signal: options.signal, contentType: 'application/gzip' });
+  const flowing = pipeline([source, rawTap, ...stages, storedTap] as never, { signal: options.signal }) as Promise<void>;
+  const storing = storage.put(key, storedTap, {
+    signal: options.signal,
+    contentType: compress ? 'application/gzip' : 'application/octet-stream',
+  });
   const [flowed, stored] = await Promise.allSettled([flowing, storing]);
   if (flowed.status === 'rejected') {
     await storing.catch(() => undefined);

@@ -107,6 +107,23 @@ describe('drills of SQLite targets', () => {
     db.close();
   });
 
+  it('drills a given backup with --backup instead of the newest', async () => {
+    const older = JSON.parse((await runCli(['--config', ok.path, 'list', 'shop', '--json'])).stdout) as {
+      id: string;
+    }[];
+    await runCli(['--config', ok.path, 'backup']);
+    const oldest = older.at(-1)?.id as string;
+    const { code, record } = await drill(ok, '--backup', oldest);
+    expect(code).toBe(0);
+    expect(record.backup?.id).toBe(oldest);
+    const unknown = await drill(ok, '--backup', '20200101T000000Z-000000');
+    expect(unknown.code).toBe(1);
+    expect(unknown.record.failure).toEqual({
+      stage: 'choose',
+      message: 'no committed backup 20200101T000000Z-000000 of shop',
+    });
+  });
+
   it('fails a drill whose user check fails, saying which check and why', async () => {
     const s = await setup({ checks: [{ name: 'enough users', sql: 'SELECT count(*) FROM users', expect: '>= 1000' }] });
     await runCli(['--config', s.path, 'backup']);

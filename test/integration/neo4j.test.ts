@@ -112,6 +112,10 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     expect(manifest?.source).toMatchObject({ database: 'neo4j', edition: 'community', offline: 'stop-start' });
     expect(String(manifest?.source.serverVersion)).toMatch(/^5\.26\./);
     expect(manifest?.source.downtimeSeconds).toBeGreaterThan(0);
+    // neo4j-admin compresses its dumps itself: stored as is, still hashed and verified.
+    expect(manifest?.artifacts[0]).toMatchObject({ compression: 'none', format: 'neo4j-admin-dump' });
+    expect(manifest?.artifacts[0]?.key).toMatch(/\/neo4j\.neo4j-dump$/);
+    expect((await runCli(['--config', path, 'verify', 'graph'])).code).toBe(0);
     expect(first.stderr).toContain('"downtimeSeconds"');
 
     await cypher(server, `UNWIND range(1, 500) AS i CREATE (:Person {uid: 300000 + i, name: 'late ' + i})`);

@@ -115,6 +115,8 @@ export class Neo4jDriver implements Driver {
         stream: tool.child.stdout as Readable,
         fileName: `${database}.neo4j-dump`,
         format: 'neo4j-admin-dump',
+        // neo4j-admin compresses its dumps (zstd) already: gzip would only cost time while the DBMS is down.
+        compressed: true,
         snapshotAt,
         source,
         stats: { tables: stats.tables, nodes: stats.nodes, relationships: stats.relationships },
