@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     const wall = (performance.now() - started) / 1000;
     if (backup.code !== 0) throw new Error(`backup failed:\n${backup.stderr}`);
     const [manifest] = JSON.parse(backup.stdout) as {
-      source: { downtimeSeconds: number };
+      source: { downtimeSeconds: number; offlineSeconds: { stop: number; dump: number; start: number } };
       stats: { nodes: number; relationships: number };
       artifacts: { size: number; rawSize: number }[];
     }[];
@@ -94,11 +94,13 @@ async function main(): Promise<void> {
     const raw = manifest.artifacts[0]?.rawSize ?? 0;
     const stored = manifest.artifacts[0]?.size ?? 0;
     const downtime = manifest.source.downtimeSeconds;
+    const parts = manifest.source.offlineSeconds;
     process.stdout.write(
       `\nbackup of ${manifest.stats.nodes} nodes, ${manifest.stats.relationships} relationships (stop-start):\n` +
-        `  wall ${wall.toFixed(1)} s, downtime ${downtime.toFixed(1)} s (stop, dump, start, until Bolt answers)\n` +
-        `  dump ${(raw / 1e6).toFixed(1)} MB (neo4j-admin's own compressed format), stored ${(stored / 1e6).toFixed(1)} MB, ` +
-        `${(raw / 1e6 / downtime).toFixed(1)} MB/s of dump over the downtime\n`,
+        `  wall ${wall.toFixed(1)} s, downtime ${downtime.toFixed(1)} s = stop ${parts.stop.toFixed(1)} s + dump ${parts.dump.toFixed(1)} s ` +
+        `+ start until Bolt answers ${parts.start.toFixed(1)} s\n` +
+        `  dump ${(raw / 1e6).toFixed(1)} MB (neo4j-admin's own compressed format), stored ${(stored / 1e6).toFixed(1)} MB; ` +
+        `dump rate ${(raw / 1e6 / parts.dump).toFixed(1)} MB/s, ${Math.round(manifest.stats.nodes / parts.dump)} nodes/s\n`,
     );
     const drill = await lifeboat(config, ['drill', '--json']);
     const [record] = JSON.parse(drill.stdout) as { ok: boolean; timings: Record<string, number>; failure?: unknown }[];

@@ -36,7 +36,9 @@ export async function storeStream(
     ? [createGzip({ level: options.gzipLevel ?? 6, chunkSize: 64 * 1024, memLevel: zlibConstants.Z_DEFAULT_MEMLEVEL })]
     : [];
   const storedTap = new DigestTap();
-  const flowing = pipeline([source, rawTap, ...stages, storedTap] as never, { signal: options.signal }) as Promise<void>;
+  const flowing = pipeline([source, rawTap, ...stages, storedTap] as never, {
+    signal: options.signal,
+  }) as Promise<void>;
   const storing = storage.put(key, storedTap, {
     signal: options.signal,
     contentType: compress ? 'application/gzip' : 'application/octet-stream',

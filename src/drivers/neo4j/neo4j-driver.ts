@@ -83,6 +83,7 @@ export class Neo4jDriver implements Driver {
     const snapshotAt = new Date();
     const stoppedAt = Date.now();
     const stop = await this.#takeOffline(database);
+    const dumpStartedAt = Date.now();
     try {
       const tool = this.#access.admin({ args: ['database', 'dump', database, '--to-stdout'], stdout: 'pipe' });
       const onAbort = () => tool.child.kill('SIGTERM');
@@ -98,6 +99,7 @@ export class Neo4jDriver implements Driver {
         } finally {
           signal?.removeEventListener('abort', onAbort);
         }
+        const dumpEndedAt = Date.now();
         // Back online in every case; only then is the dump over.
         try {
           await stop.bringBack();
@@ -108,6 +110,12 @@ export class Neo4jDriver implements Driver {
               : new LifeboatError('DBMS', `${describeError(failure)}; then: ${describeError(error)}`, { cause: error });
         }
         source.downtimeSeconds = stop.wasStopped ? (Date.now() - stoppedAt) / 1000 : 0;
+        // Where the downtime went: stopping, dumping (and storing, which runs in step), starting again.
+        source.offlineSeconds = {
+          stop: (dumpStartedAt - stoppedAt) / 1000,
+          dump: (dumpEndedAt - dumpStartedAt) / 1000,
+          start: (Date.now() - dumpEndedAt) / 1000,
+        };
         if (failure !== undefined) throw failure;
       })();
       done.catch(() => undefined);
