@@ -246,7 +246,10 @@ const neo4jTarget = z
     docker: z
       .strictObject({
         socket: z.string().default('/var/run/docker.sock'),
-        container: z.string().min(1).describe('Name or id of the Neo4j container.'),
+        container: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a container name or id')
+          .describe('Name or id of the Neo4j container.'),
       })
       .optional(),
     startTimeout: duration.default('180s').describe('How long to wait for Bolt after starting the DBMS again.'),

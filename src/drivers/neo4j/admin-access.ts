@@ -1,9 +1,10 @@
 // How neo4j-admin and the DBMS are reached. `exec`: local commands (neo4j-admin, neo4j stop/start), the way
 // Lifeboat runs on the database host and the way the tests run a real Neo4j.
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import { runTool, type ToolProcess } from '../run-tool.js';
+import { runTool } from '../run-tool.js';
 
 export interface AdminRun {
   readonly args: readonly string[];
@@ -12,6 +13,24 @@ export interface AdminRun {
   /** NEO4J_HOME / NEO4J_CONF for a scratch server instead of the live one. */
   readonly home?: string;
   readonly conf?: string;
+}
+
+/** A running neo4j-admin: a local process, or a one-off container. */
+export interface AdminProcess {
+  readonly stdout: Readable | null;
+  readonly stdin: Writable | null;
+  /** Resolves when neo4j-admin exits 0; rejects with its error lines otherwise. */
+  readonly exited: Promise<void>;
+  kill(): void;
+}
+
+/** What the Neo4j driver needs from the place Neo4j runs. */
+export interface Neo4jAccess {
+  admin(run: AdminRun): AdminProcess;
+  stopDbms(): Promise<void>;
+  startDbms(): Promise<void>;
+  /** Runs a scratch server in the foreground (drills). */
+  console(command: readonly string[], home: string, conf: string): ConsoleServer;
 }
 
 export interface ConsoleServer {
@@ -25,7 +44,7 @@ export function adminStderrFilter(line: string): boolean {
   return text !== '' && !/^(Files: \d+\/\d+|\.+\s*\d+%|Done: \d+ files)/.test(text);
 }
 
-export class ExecAccess {
+export class ExecAccess implements Neo4jAccess {
   readonly #config: Neo4jTargetConfig;
 
   constructor(config: Neo4jTargetConfig) {
@@ -46,9 +65,9 @@ export class ExecAccess {
     return [head as string, rest];
   }
 
-  admin(run: AdminRun): ToolProcess {
+  admin(run: AdminRun): AdminProcess {
     const [command, base] = this.#command(this.#config.exec.admin, run.home, run.conf);
-    return runTool('neo4j', command, [...base, ...run.args], {
+    const tool = runTool('neo4j', command, [...base, ...run.args], {
       env: this.#env(run.home, run.conf),
       stdin: run.stdin,
       stdout: run.stdout,
@@ -56,6 +75,12 @@ export class ExecAccess {
       missingHint: 'install Neo4j on this host, or set exec.admin to the neo4j-admin command',
       stderrFilter: adminStderrFilter,
     });
+    return {
+      stdout: tool.child.stdout,
+      stdin: tool.child.stdin,
+      exited: tool.exited,
+      kill: () => tool.child.kill('SIGTERM'),
+    };
   }
 
   async stopDbms(): Promise<void> {

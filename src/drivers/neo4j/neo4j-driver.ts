@@ -14,8 +14,9 @@ import { parseDuration } from '../../config/duration.js';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { describeError, LifeboatError } from '../../errors.js';
 import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
-import { type ConsoleServer, ExecAccess } from './admin-access.js';
+import { type ConsoleServer, ExecAccess, type Neo4jAccess } from './admin-access.js';
 import { type BoltTarget, databases, graphStats, queryValue, serverFacts, waitForBolt, withBolt } from './bolt.js';
+import { DockerAccess } from './docker-access.js';
 
 const SCRATCH_MARK = '.lifeboat-neo4j-scratch';
 const CHECKED = 'neo4j-admin database check: consistent';
@@ -29,17 +30,12 @@ interface ScratchServer {
 export class Neo4jDriver implements Driver {
   readonly name = 'neo4j';
   readonly #config: Neo4jTargetConfig;
-  readonly #access: ExecAccess;
+  readonly #access: Neo4jAccess;
   readonly #scratch = new Map<string, ScratchServer>();
 
   constructor(config: Neo4jTargetConfig) {
     this.#config = config;
-    if (config.access === 'docker') {
-      throw new LifeboatError('UNSUPPORTED', `neo4j: target ${config.name}: access "docker" is not available yet`, {
-        hint: 'use access: exec (Lifeboat on the database host), see the README',
-      });
-    }
-    this.#access = new ExecAccess(config);
+    this.#access = config.access === 'docker' ? new DockerAccess(config) : new ExecAccess(config);
   }
 
   get #bolt(): BoltTarget {
@@ -86,7 +82,7 @@ export class Neo4jDriver implements Driver {
     const dumpStartedAt = Date.now();
     try {
       const tool = this.#access.admin({ args: ['database', 'dump', database, '--to-stdout'], stdout: 'pipe' });
-      const onAbort = () => tool.child.kill('SIGTERM');
+      const onAbort = () => tool.kill();
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = (async () => {
         let failure: unknown;
@@ -120,7 +116,7 @@ export class Neo4jDriver implements Driver {
       })();
       done.catch(() => undefined);
       return {
-        stream: tool.child.stdout as Readable,
+        stream: tool.stdout as Readable,
         fileName: `${database}.neo4j-dump`,
         format: 'neo4j-admin-dump',
         // neo4j-admin compresses its dumps (zstd) already: gzip would only cost time while the DBMS is down.
@@ -129,7 +125,7 @@ export class Neo4jDriver implements Driver {
         source,
         stats: { tables: stats.tables, nodes: stats.nodes, relationships: stats.relationships },
         done,
-        abort: () => tool.child.kill('SIGTERM'),
+        abort: () => tool.kill(),
       };
     } catch (error) {
       await stop.bringBack().catch(() => undefined);
@@ -174,8 +170,8 @@ export class Neo4jDriver implements Driver {
     try {
       const tool = this.#access.admin({ args: ['--version'], stdout: 'pipe' });
       let out = '';
-      tool.child.stdout?.setEncoding('utf8');
-      tool.child.stdout?.on('data', (chunk: string) => {
+      tool.stdout?.setEncoding('utf8');
+      tool.stdout?.on('data', (chunk: string) => {
         out += chunk;
       });
       await tool.exited;
@@ -259,7 +255,7 @@ export class Neo4jDriver implements Driver {
       home,
       conf: home === undefined ? undefined : join(home, 'conf'),
     });
-    const writing = pipeline(raw, tool.child.stdin as NodeJS.WritableStream, { signal });
+    const writing = pipeline(raw, tool.stdin as NodeJS.WritableStream, { signal });
     const [wrote, exited] = await Promise.allSettled([writing, tool.exited]);
     if (exited.status === 'rejected') throw explainAdminError(exited.reason, database, this.#config);
     if (wrote.status === 'rejected') throw wrote.reason;
