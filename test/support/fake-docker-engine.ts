@@ -151,7 +151,10 @@ export async function startFakeEngine(options: {
     one.attach = sock;
     sock.on('data', (c: Buffer) => received.push(c));
     sock.on('end', () => {
-      stdin.set(id, Buffer.concat(received));
+      // The request's own body (the attach options, Content-Length bytes) comes first, as for any request;
+      // what follows is the program's stdin.
+      const bodyLength = Number(req.headers['content-length'] ?? 0);
+      stdin.set(id, Buffer.concat(received).subarray(bodyLength));
       one.markStdinDone();
     });
   });

@@ -91,6 +91,7 @@ export class DockerAccess implements Neo4jAccess {
     });
     let oneOff: Docker.Container | undefined;
     let killed = false;
+    let finished = false;
     const exited = (async () => {
       const described = await this.#describe();
       try {
@@ -138,16 +139,19 @@ export class DockerAccess implements Neo4jAccess {
           );
         }
       } finally {
+        finished = true;
         stdout.end();
         await container.remove({ force: true }).catch(() => undefined);
       }
     })();
-    exited.catch((error: unknown) => stdout.destroy(error as Error));
+    // A failure reaches the caller through `exited`; the output just ends.
+    exited.catch(() => stdout.end());
     return {
       stdout,
       stdin,
       exited,
       kill: () => {
+        if (finished) return;
         killed = true;
         oneOff?.kill().catch(() => undefined);
       },

@@ -178,6 +178,7 @@ export class Neo4jDriver implements Driver {
       const match = /(\d+)\.\d+/.exec(out);
       return match === null ? undefined : Number(match[1]);
     } catch (error) {
+      if (error instanceof LifeboatError && error.code === 'DOCKER') throw error;
       throw new LifeboatError(
         'TOOL_MISSING',
         `neo4j: run neo4j-admin (${this.#config.exec.admin.join(' ')}): ${describeError(error)}`,
