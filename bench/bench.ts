@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startMinio } from '../test/harness/minio.js';
 import { createDatabase, pgClient, startPostgres } from '../test/harness/postgres.js';
+import { s3StorageInline } from '../test/harness/s3.js';
 
 const SCALE = Number(process.env.LIFEBOAT_BENCH_SCALE ?? 60); // pgbench scale: 60 is about 1 GB with the text table
 const RUNS = Number(process.env.LIFEBOAT_BENCH_RUNS ?? 3);
@@ -149,15 +150,7 @@ async function main(): Promise<void> {
       return path;
     };
     const localConfig = await configFor('local', { type: 'local', path: join(work, 'store') });
-    const s3Config = await configFor('s3', {
-      type: 's3',
-      bucket: s3.bucket,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-    });
+    const s3Config = await configFor('s3', s3StorageInline(s3));
     const node = process.execPath;
     const quiet = { LIFEBOAT_LOG_LEVEL: 'warn' };
     const storedSize = async (config: string) => {

@@ -1,31 +1,18 @@
 // `npm run bench:neo4j`: a stop-start backup of a Neo4j graph (default 1 million nodes, 1 million
 // relationships) on a throwaway real server to MinIO: downtime, dump rate, sizes, then a drill. Prints figures.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { runCli } from '../test/harness/cli.js';
 import { startMinio } from '../test/harness/minio.js';
 import { cypher, startNeo4j } from '../test/harness/neo4j.js';
+import { s3StorageInline } from '../test/harness/s3.js';
 
 const NODES = Number(process.env.LIFEBOAT_BENCH_NODES ?? 1_000_000);
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
-function lifeboat(config: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, '--config', config, ...args], {
-      env: { ...process.env, LIFEBOAT_LOG_LEVEL: 'info' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function lifeboat(config: string, args: string[]) {
+  return runCli(['--config', config, ...args]);
 }
 
 async function main(): Promise<void> {
@@ -60,15 +47,7 @@ async function main(): Promise<void> {
     await writeFile(
       config,
       stringify({
-        storage: {
-          type: 's3',
-          bucket: s3.bucket,
-          endpoint: s3.endpoint,
-          region: s3.region,
-          forcePathStyle: true,
-          accessKeyId: s3.accessKeyId,
-          secretAccessKey: s3.secretAccessKey,
-        },
+        storage: s3StorageInline(s3),
         targets: [
           {
             name: 'graph',

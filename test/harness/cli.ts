@@ -1,11 +1,16 @@
 // Runs the built `lifeboat` command as a user would, and writes configs into temporary folders.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 
-export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+// The built command: from the sources (test/harness) or from the build itself (dist/test/harness).
+export const CLI = [
+  join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js'),
+  join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js'),
+].find((file) => existsSync(file)) as string;
 
 export interface CliResult {
   readonly code: number | null;

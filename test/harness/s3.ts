@@ -37,6 +37,12 @@ export function randomPrefix(label = 'it'): string {
 
 /** The `storage:` section for the suite's server under `prefix`, with the secret read from `secretFile`. */
 export function s3StorageConfig(s3: S3Server, prefix: string, secretFile = './s3_secret'): Record<string, unknown> {
+  const { secretAccessKey: _secret, ...rest } = s3StorageInline(s3, prefix);
+  return { ...rest, secretAccessKeyFile: secretFile };
+}
+
+/** The same with the secret inline (benchmarks, which write no secret files). */
+export function s3StorageInline(s3: S3Server, prefix = ''): Record<string, unknown> {
   return {
     type: 's3',
     bucket: s3.bucket,
@@ -45,6 +51,6 @@ export function s3StorageConfig(s3: S3Server, prefix: string, secretFile = './s3
     region: s3.region,
     forcePathStyle: true,
     accessKeyId: s3.accessKeyId,
-    secretAccessKeyFile: secretFile,
+    secretAccessKey: s3.secretAccessKey,
   };
 }

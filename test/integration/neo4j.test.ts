@@ -12,7 +12,7 @@ import type { DrillRecord } from '../../src/verify/drill-record.js';
 import { runCli, startCli, writeConfig } from '../harness/cli.js';
 import { boltAnswers, cypher, type Neo4jServer, startNeo4j } from '../harness/neo4j.js';
 import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
-import { startFakeEngine } from '../support/fake-docker-engine.js';
+import { type OneOffResult, startFakeEngine } from '../support/fake-docker-engine.js';
 
 const s3 = inject('s3');
 
@@ -244,6 +244,9 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
       State: { Running: true },
     };
     const dumpBytes = Buffer.concat([Buffer.from('DZV1'), Buffer.alloc(300_000, 7)]);
+    /** One-off neo4j-admin runs: `--version` answers 5.26.30, anything else gives `result`. */
+    const admin = (result: OneOffResult) => (cmd: string[]) =>
+      cmd.includes('--version') ? { stdout: Buffer.from('5.26.30\n'), stderr: '', exitCode: 0 } : result;
 
     async function dockerConfig(socket: string, extra: Record<string, unknown> = {}) {
       return config(
@@ -257,11 +260,11 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
         container: 'neo4j',
         inspect,
         run: (cmd) =>
-          cmd.includes('--version')
-            ? { stdout: Buffer.from('5.26.30\n'), stderr: '', exitCode: 0 }
-            : cmd.includes('dump')
+          admin(
+            cmd.includes('dump')
               ? { stdout: dumpBytes, stderr: 'Files: 1/3, data: 10.0%\nDone\n', exitCode: 0 }
               : { stdout: Buffer.alloc(0), stderr: '', exitCode: 0 },
+          )(cmd),
       });
       try {
         const { path: p } = await dockerConfig(engine.socket);
@@ -333,14 +336,11 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
       const engine = await startFakeEngine({
         container: 'neo4j',
         inspect,
-        run: (cmd) =>
-          cmd.includes('--version')
-            ? { stdout: Buffer.from('5.26.30\n'), stderr: '', exitCode: 0 }
-            : {
-                stdout: Buffer.alloc(0),
-                stderr: "The database is in use. Stop database 'neo4j' and try again.\n",
-                exitCode: 1,
-              },
+        run: admin({
+          stdout: Buffer.alloc(0),
+          stderr: "The database is in use. Stop database 'neo4j' and try again.\n",
+          exitCode: 1,
+        }),
       });
       try {
         const { path: p } = await dockerConfig(engine.socket);
