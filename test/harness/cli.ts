@@ -5,6 +5,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { DrillRecord } from '../../src/verify/drill-record.js';
 
 // The built command: from the sources (test/harness) or from the build itself (dist/test/harness).
 export const CLI = [
@@ -93,4 +94,15 @@ export function logLines(stderr: string): Record<string, unknown>[] {
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** `lifeboat drill --json` of one target: the exit code and its drill record. */
+export async function drillJson(
+  configPath: string,
+  ...args: string[]
+): Promise<{ code: number | null; record: DrillRecord; stderr: string }> {
+  const result = await runCli(['--config', configPath, 'drill', '--json', ...args]);
+  const [record] = JSON.parse(result.stdout) as DrillRecord[];
+  if (record === undefined) throw new Error(`no drill record:\n${result.stderr}`);
+  return { code: result.code, record, stderr: result.stderr };
 }

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { createStorage } from '../../src/storage/create-storage.js';
-import type { DrillRecord } from '../../src/verify/drill-record.js';
-import { runCli, writeConfig } from '../harness/cli.js';
+import { drillJson, runCli, writeConfig } from '../harness/cli.js';
 import { plantBackup } from '../harness/plant.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
 import { randomPrefix, s3StorageConfig } from '../harness/s3.js';
@@ -42,13 +41,6 @@ async function scratchDatabases(): Promise<string[]> {
   }
 }
 
-async function drill(path: string): Promise<{ code: number | null; record: DrillRecord }> {
-  const result = await runCli(['--config', path, 'drill', '--json']);
-  const [record] = JSON.parse(result.stdout) as DrillRecord[];
-  if (record === undefined) throw new Error(`no drill record:\n${result.stderr}`);
-  return { code: result.code, record };
-}
-
 describe('drills of PostgreSQL targets (S3 storage)', () => {
   let database: string;
 
@@ -79,7 +71,7 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
       ],
     });
     expect((await runCli(['--config', path, 'backup'])).code).toBe(0);
-    const { code, record } = await drill(path);
+    const { code, record } = await drillJson(path);
     expect(code).toBe(0);
     expect(record.ok).toBe(true);
     expect(record.checks.map((c) => `${c.name}: ${c.message}`)).toEqual([
@@ -110,7 +102,7 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
       format: 'pg_dump-custom',
       raw: Buffer.from('PGDMP but not really a custom-format archive\n'.repeat(100)),
     });
-    const { code, record } = await drill(path);
+    const { code, record } = await drillJson(path);
     expect(code).toBe(1);
     expect(record.failure?.stage).toBe('restore');
     expect(record.failure?.message).toMatch(
@@ -125,7 +117,7 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
       checks: [{ name: 'no big spenders', sql: 'SELECT count(*) FROM orders WHERE total > 100', expect: '= 0' }],
     });
     await runCli(['--config', path, 'backup']);
-    const { code, record } = await drill(path);
+    const { code, record } = await drillJson(path);
     expect(code).toBe(1);
     expect(record.failure).toEqual({
       stage: 'checks',

@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
-import type { DrillRecord } from '../../src/verify/drill-record.js';
-import { runCli, writeConfig } from '../harness/cli.js';
+import { drillJson, runCli, writeConfig } from '../harness/cli.js';
 import { plantBackup } from '../harness/plant.js';
 
 interface Setup {
@@ -41,14 +40,8 @@ async function setup(drill: Record<string, unknown>, rows = 500): Promise<Setup>
   };
 }
 
-async function drill(
-  s: Setup,
-  ...args: string[]
-): Promise<{ code: number | null; record: DrillRecord; stderr: string }> {
-  const result = await runCli(['--config', s.path, 'drill', '--json', ...args]);
-  const [record] = JSON.parse(result.stdout) as DrillRecord[];
-  if (record === undefined) throw new Error(`no drill record:\n${result.stderr}`);
-  return { code: result.code, record, stderr: result.stderr };
+function drill(s: Setup, ...args: string[]) {
+  return drillJson(s.path, ...args);
 }
 
 function scratchLeft(s: Setup): string[] {

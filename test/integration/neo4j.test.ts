@@ -8,8 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.js';
-import type { DrillRecord } from '../../src/verify/drill-record.js';
-import { runCli, startCli, writeConfig } from '../harness/cli.js';
+import { drillJson, runCli, startCli, writeConfig } from '../harness/cli.js';
 import { boltAnswers, cypher, type Neo4jServer, startNeo4j } from '../harness/neo4j.js';
 import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
 import { type OneOffResult, startFakeEngine } from '../support/fake-docker-engine.js';
@@ -216,9 +215,8 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
         ],
       },
     });
-    const result = await runCli(['--config', p, 'drill', '--json']);
-    const [record] = JSON.parse(result.stdout) as DrillRecord[];
-    expect(result.code, result.stderr).toBe(0);
+    const { code, record, stderr } = await drillJson(p);
+    expect(code, stderr).toBe(0);
     expect(record?.checks.map((c) => `${c.name}: ${c.ok}`)).toEqual([
       'checksums: true',
       'integrity: true',
