@@ -18,7 +18,7 @@ export async function pruneCommand(ctx: CommandContext, name: string | undefined
   let failed = 0;
   for (const target of targets) {
     try {
-      const report = await runPrune({
+      const { report } = await runPrune({
         storage: ctx.storage,
         target: target.name,
         policy: effectiveSettings(ctx.config, target).retention,

@@ -5,6 +5,7 @@
 // period, then are aborted cleanly) -> stopped. A failure while starting ends in `failed`.
 import { backupIdTime } from '../catalog/backup-id.js';
 import { listBackupIds, listBackups } from '../catalog/catalog.js';
+import type { Manifest } from '../catalog/manifest.js';
 import { parseDuration } from '../config/duration.js';
 import type { LifeboatConfig, TargetConfig } from '../config/schema.js';
 import { ConfigError, describeError } from '../errors.js';
@@ -240,8 +241,8 @@ export class Daemon {
         downtimeSeconds:
           typeof manifest.source.downtimeSeconds === 'number' ? manifest.source.downtimeSeconds : undefined,
       });
-      await this.#prune(name, settings);
-      await this.#refreshCatalog(name);
+      // Prune's listing is the catalog after it; only a failed prune makes the metrics list again.
+      await this.#refreshCatalog(name, await this.#prune(name, settings));
       await this.#notify(settings, {
         id: manifest.id,
         target: name,
@@ -302,9 +303,10 @@ export class Daemon {
     }
   }
 
-  async #prune(name: string, settings: EffectiveSettings): Promise<void> {
+  /** Applies retention; resolves to the backups left, or undefined when prune failed. */
+  async #prune(name: string, settings: EffectiveSettings): Promise<readonly Manifest[] | undefined> {
     try {
-      const report = await runPrune({
+      const { report, remaining } = await runPrune({
         storage: this.#options.storage,
         target: name,
         policy: settings.retention,
@@ -314,9 +316,11 @@ export class Daemon {
         logger: this.#options.logger,
       });
       if (report.delete.length > 0) this.metrics.recordRetention(name, report.delete.length);
+      return remaining;
     } catch (error) {
       this.metrics.recordPruneFailure(name);
       this.#log.error({ event: 'prune.failed', target: name, error: describeError(error) }, 'prune failed');
+      return undefined;
     }
   }
 
@@ -332,10 +336,10 @@ export class Daemon {
     );
   }
 
-  /** Sets the stored-backup metrics from the catalog; a listing failure is logged and leaves them as they were. */
-  async #refreshCatalog(name: string): Promise<void> {
+  /** Sets the stored-backup metrics from `known` (newest first) or the catalog; a listing failure is logged. */
+  async #refreshCatalog(name: string, known?: readonly Manifest[]): Promise<void> {
     try {
-      const backups = await listBackups(this.#options.storage, name);
+      const backups = known ?? (await listBackups(this.#options.storage, name));
       const newest = backups[0];
       this.metrics.setCatalog(name, {
         count: backups.length,

@@ -2,6 +2,7 @@
 // left behind. Nothing is deleted when the listing fails or a manifest cannot be read.
 import { backupIdTime } from '../catalog/backup-id.js';
 import { deleteBackup, listBackupFolders, readManifests } from '../catalog/catalog.js';
+import type { Manifest } from '../catalog/manifest.js';
 import type { RetentionConfig } from '../config/schema.js';
 import { describeError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -34,7 +35,13 @@ export interface PruneReport {
   readonly dryRun: boolean;
 }
 
-export async function runPrune(options: PruneOptions): Promise<PruneReport> {
+export interface PruneOutcome {
+  readonly report: PruneReport;
+  /** The committed backups left afterwards (all of them in a dry run), newest first. */
+  readonly remaining: readonly Manifest[];
+}
+
+export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
   const { storage, target, policy, now, dryRun } = options;
   const wallNow = (options.wallClock ?? (() => new Date()))();
   const log = options.logger.child({ target });
@@ -83,12 +90,16 @@ export async function runPrune(options: PruneOptions): Promise<PruneReport> {
     staleUploads = await storage.removeStaleUploads(`${target}/`, new Date(cutoff));
     if (staleUploads > 0) log.info({ event: 'prune.stale-uploads', count: staleUploads }, 'unfinished uploads removed');
   }
+  const deleted = new Set(dryRun ? [] : decision.delete.map((d) => d.id));
   return {
-    target,
-    keep: decision.keep.map((k) => ({ id: k.id, reasons: [...k.reasons] })),
-    delete: decision.delete.map((d) => ({ id: d.id })),
-    incomplete,
-    staleUploads,
-    dryRun,
+    report: {
+      target,
+      keep: decision.keep.map((k) => ({ id: k.id, reasons: [...k.reasons] })),
+      delete: decision.delete.map((d) => ({ id: d.id })),
+      incomplete,
+      staleUploads,
+      dryRun,
+    },
+    remaining: manifests.filter((m) => !deleted.has(m.id)),
   };
 }
