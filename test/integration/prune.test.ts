@@ -127,7 +127,8 @@ describe('prune against S3', () => {
   });
 
   it('removes old incomplete folders and unfinished uploads, but not recent ones', async () => {
-    const { path: p2, prefix: pre2, storage: st2 } = await setup({ last: 5 }, '2s');
+    // Grace 1h first: only the folder from October is old enough. Then the same store with a 1 s grace.
+    const { path: p2, prefix: pre2, storage: st2 } = await setup({ last: 5 }, '1h');
     await history(p2, st2, ['2026-10-01T03:00:00Z']);
     const oldIncomplete = newBackupId(new Date('2026-10-05T03:00:00Z'));
     await st2.put(`shop/${oldIncomplete}/db.sqlite.gz`, Buffer.from('half an upload'));
@@ -146,14 +147,21 @@ describe('prune against S3', () => {
       const first = await runCli(['--config', p2, 'prune', '--json']);
       const [report] = JSON.parse(first.stdout) as (PruneJson & { staleUploads: number })[];
       expect(report?.incomplete).toEqual([{ id: oldIncomplete, objects: 1 }]);
-      expect(report?.staleUploads).toBe(0); // the multipart upload is younger than the 2 s grace period
+      expect(report?.staleUploads).toBe(0); // the multipart upload is younger than the grace period
       expect(await uploads()).toBe(1);
       const folders = new Set((await s3Keys(s3, pre2)).map((k) => k.split('/')[2]));
       expect(folders.has(oldIncomplete)).toBe(false);
       expect(folders.has(recentIncomplete)).toBe(true);
 
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
-      const second = await runCli(['--config', p2, 'prune', '--json']);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const shortGrace = await writeConfig({
+        storage: s3StorageConfig(s3, pre2),
+        defaults: { retention: { last: 5 } },
+        daemon: { incompleteGracePeriod: '1s' },
+        targets: [{ name: 'shop', driver: 'sqlite', path: './shop.db' }],
+      });
+      await writeFile(join(shortGrace.dir, 's3_secret'), `${s3.secretAccessKey}\n`);
+      const second = await runCli(['--config', shortGrace.path, 'prune', '--json']);
       const [later] = JSON.parse(second.stdout) as (PruneJson & { staleUploads: number })[];
       expect(later?.staleUploads).toBe(1);
       expect(later?.incomplete.map((i) => i.id)).toEqual([recentIncomplete]);
