@@ -268,7 +268,8 @@ export class Neo4jDriver implements Driver {
     const home = await mkdtemp(join(base, `lifeboat-drill-${label}-`));
     for (const dir of ['conf', 'data', 'logs', 'run', 'plugins', 'import']) await mkdir(join(home, dir));
     const port = await freePort();
-    const password = randomBytes(18).toString('base64url');
+    // Hex, never starting with "-": neo4j-admin would read a leading dash as an option.
+    const password = `lb${randomBytes(18).toString('hex')}`;
     await writeFile(join(home, 'conf', 'neo4j.conf'), scratchConf(this.#liveConf(), home, port));
     await writeFile(join(home, SCRATCH_MARK), `${this.#config.name}\n`);
     const scratch: ScratchServer = { home, bolt: { uri: `bolt://127.0.0.1:${port}`, user: 'neo4j', password } };
