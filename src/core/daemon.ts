@@ -18,6 +18,7 @@ import { Schedule } from '../scheduler/schedule.js';
 import { type JobDefinition, type RunContext, Scheduler, type StopResult } from '../scheduler/scheduler.js';
 import { type EffectiveSettings, effectiveSettings } from '../scheduler/settings.js';
 import type { Storage } from '../storage/storage.js';
+import { objectiveSeconds } from '../verify/drill-checks.js';
 import { type DrillRecord, drillRestored, lastDrill } from '../verify/drill-record.js';
 import { runDrill } from '../verify/run-drill.js';
 import { BackupFailedError, runBackup } from './run-backup.js';
@@ -85,14 +86,13 @@ export class Daemon {
       );
     }
     const now = new Date(this.#clock.now());
-    const seconds = (d: string | undefined) => (d === undefined ? undefined : parseDuration(d) / 1000);
     this.metrics = new LifeboatMetrics(
       [...this.#targets.values()].map(({ target, settings, drill }) => ({
         name: target.name,
         intervalSeconds: settings.schedule?.intervalSeconds(now),
         drillIntervalSeconds: drill?.intervalSeconds(now),
-        rpoObjectiveSeconds: seconds(target.drill?.objectives.rpo),
-        rtoObjectiveSeconds: seconds(target.drill?.objectives.rto),
+        rpoObjectiveSeconds: objectiveSeconds(target.drill?.objectives).rpoSeconds,
+        rtoObjectiveSeconds: objectiveSeconds(target.drill?.objectives).rtoSeconds,
       })),
       () => this.#clock.now(),
     );
@@ -277,8 +277,8 @@ export class Daemon {
       signal: context.signal,
       now: () => new Date(this.#clock.now()),
     });
+    // A drill changes no backup: the catalog metrics stay as they are.
     this.metrics.recordDrill(name, drillFigures(record), true);
-    await this.#refreshCatalog(name);
     await this.#notify(scheduled.settings, {
       event: 'drill',
       id: record.backup?.id,

@@ -1,11 +1,10 @@
 // The RPO/RTO report model, built from storage alone (manifests and drill records), then rendered as
 // Markdown, HTML or JSON.
 import { listBackups } from '../catalog/catalog.js';
-import { parseDuration } from '../config/duration.js';
 import type { TargetConfig } from '../config/schema.js';
 import { formatDuration } from '../format.js';
 import type { Storage } from '../storage/storage.js';
-import { backupGaps, type Gap, worstGap } from '../verify/drill-checks.js';
+import { backupGaps, type Gap, objectiveSeconds, worstGap } from '../verify/drill-checks.js';
 import { type DrillRecord, drillRestored, listDrills } from '../verify/drill-record.js';
 import { TOOL } from '../version.js';
 
@@ -73,12 +72,7 @@ export function targetReport(
   since: Date,
   now: Date,
 ): TargetReport {
-  const objectives = {
-    rpoSeconds:
-      target.drill?.objectives.rpo === undefined ? undefined : parseDuration(target.drill.objectives.rpo) / 1000,
-    rtoSeconds:
-      target.drill?.objectives.rto === undefined ? undefined : parseDuration(target.drill.objectives.rto) / 1000,
-  };
+  const objectives = objectiveSeconds(target.drill?.objectives);
   const oldestFirst = [...manifests].sort((a, b) => Date.parse(a.snapshotAt) - Date.parse(b.snapshotAt));
   const gaps = backupGaps(
     oldestFirst.map((m) => m.snapshotAt),

@@ -1,5 +1,15 @@
 // Pure drill logic: expectations of user checks, restored stats against the manifest, and RPO gaps.
 import type { TableStats } from '../catalog/manifest.js';
+import { parseDuration } from '../config/duration.js';
+
+/** A drill's recovery objectives in seconds (undefined: none set). */
+export function objectiveSeconds(objectives: { rpo?: string; rto?: string } | undefined): {
+  rpoSeconds: number | undefined;
+  rtoSeconds: number | undefined;
+} {
+  const seconds = (d: string | undefined) => (d === undefined ? undefined : parseDuration(d) / 1000);
+  return { rpoSeconds: seconds(objectives?.rpo), rtoSeconds: seconds(objectives?.rto) };
+}
 
 export type Operator = '=' | '!=' | '>' | '>=' | '<' | '<=';
 

@@ -24,6 +24,7 @@ import {
   compare,
   compareStats,
   findTable,
+  objectiveSeconds,
   parseExpectation,
   worstGap,
 } from './drill-checks.js';
@@ -64,8 +65,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   let backup: Manifest | undefined;
   let scratch: Scratch | undefined;
   let workDir: string | undefined;
-  const rpoSeconds = drill.objectives.rpo === undefined ? undefined : parseDuration(drill.objectives.rpo) / 1000;
-  const rtoSeconds = drill.objectives.rto === undefined ? undefined : parseDuration(drill.objectives.rto) / 1000;
+  const { rpoSeconds, rtoSeconds } = objectiveSeconds(drill.objectives);
   const windowStart = new Date(started.getTime() - parseDuration(drill.window));
   let gaps = backupGaps([], windowStart, started);
   const timed = async <T>(name: keyof typeof timings, work: () => Promise<T>): Promise<T> => {
