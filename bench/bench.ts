@@ -7,7 +7,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startMinio } from '../test/harness/minio.js';
-import { createDatabase, pgClient, startPostgres } from '../test/harness/postgres.js';
+import { createDatabase, pgClient, postgresBinDir, startPostgres } from '../test/harness/postgres.js';
 import { s3StorageInline } from '../test/harness/s3.js';
 
 const SCALE = Number(process.env.LIFEBOAT_BENCH_SCALE ?? 60); // pgbench scale: 60 is about 1 GB with the text table
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       PGDATABASE: database,
     };
     process.stdout.write(`bench: generating pgbench scale ${SCALE} plus a text/JSON table in ${database}\n`);
-    await chain([[join(pg.binDir, 'pgbench'), '-i', '-q', '-s', String(SCALE), '--unlogged-tables']], env);
+    await chain([[join(postgresBinDir(), 'pgbench'), '-i', '-q', '-s', String(SCALE), '--unlogged-tables']], env);
     const client = await pgClient(pg, database);
     await client.query(`CREATE TABLE events AS
       SELECT g AS id, now() - g * interval '1 second' AS at,

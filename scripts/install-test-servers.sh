@@ -56,3 +56,59 @@ if [ -z "${LIFEBOAT_NEO4J_LIB:-}" ] && [ ! -f "$NEO4J_LIB/neo4j-$NEO4J_VERSION.j
     dependency:copy-dependencies -DoutputDirectory="$NEO4J_LIB.partial"
   rm -rf "$NEO4J_LIB" && mv "$NEO4J_LIB.partial" "$NEO4J_LIB"
 fi
+
+# A Docker engine and the test images. The harness starts its own engine (dockerd on a private socket) when
+# none answers, and runs the containers path of its fixtures (testcontainers) and the Neo4j `access: docker`
+# tests on it. The images are built here from Debian packages, so no registry is needed: one root file system
+# with PostgreSQL 15, Java 17, the Neo4j jars above, MinIO and an entry point with the official images'
+# interface (test/harness/images/entrypoint.sh).
+docker_missing=()
+if ! command -v dockerd >/dev/null && [ -z "${DOCKER_HOST:-}" ]; then docker_missing+=(docker.io); fi
+if ! command -v debootstrap >/dev/null; then docker_missing+=(debootstrap); fi
+if [ ${#docker_missing[@]} -gt 0 ]; then
+  echo "install-test-servers: installing ${docker_missing[*]} from Debian"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${docker_missing[@]}" >/dev/null
+fi
+
+IMAGES="$CACHE/images"
+ENTRYPOINT="$(dirname "$0")/../test/harness/images/entrypoint.sh"
+IMAGE_KEY="$( (cat "$ENTRYPOINT"; echo "$MINIO_VERSION $NEO4J_VERSION bookworm postgresql-15 openjdk-17-jre-headless") \
+  | sha256sum | cut -c1-12)"
+ROOTFS="$IMAGES/rootfs-$IMAGE_KEY.tar"
+if [ ! -f "$ROOTFS" ]; then
+  echo "install-test-servers: building the test images' root file system from Debian (about 2 minutes, once)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  mkdir -p "$IMAGES"
+  work="$(mktemp -d "$IMAGES/build-XXXXXX")"
+  root="$work/root"
+  cleanup() { $sudo umount "$root/proc" 2>/dev/null || true; $sudo rm -rf "$work"; }
+  trap cleanup EXIT
+  log="$work/build.log"
+  if ! { $sudo debootstrap --variant=minbase bookworm "$root" "${LIFEBOAT_DEBIAN_MIRROR:-http://deb.debian.org/debian}" \
+      && $sudo mount -t proc proc "$root/proc" \
+      && $sudo chroot "$root" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq &&
+        apt-get install -y -qq --no-install-recommends postgresql-15 openjdk-17-jre-headless &&
+        apt-get clean && rm -rf /var/lib/apt/lists/*'; } >"$log" 2>&1; then
+    tail -30 "$log" >&2
+    echo "install-test-servers: building the test images' root file system failed (above)" >&2
+    exit 1
+  fi
+  $sudo umount "$root/proc"
+  $sudo mkdir -p "$root/var/lib/neo4j/conf" "$root/data"
+  $sudo cp -r "${LIFEBOAT_NEO4J_LIB:-$NEO4J_LIB}" "$root/var/lib/neo4j/lib"
+  $sudo cp "$(readlink -f "${LIFEBOAT_MINIO_BIN:-$MINIO_BIN}")" "$root/usr/local/bin/minio"
+  $sudo install -m 0755 "$ENTRYPOINT" "$root/usr/local/bin/lifeboat-test-entrypoint"
+  $sudo tar -C "$root" -cf "$ROOTFS.partial" .
+  $sudo chown "$(id -u):$(id -g)" "$ROOTFS.partial"
+  mv "$ROOTFS.partial" "$ROOTFS"
+  cleanup
+  trap - EXIT
+  # Older root file systems of other keys are no longer used.
+  find "$IMAGES" -maxdepth 1 -name 'rootfs-*.tar' ! -name "rootfs-$IMAGE_KEY.tar" -delete
+fi
+echo "$ROOTFS" > "$IMAGES/current"

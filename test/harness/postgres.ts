@@ -1,10 +1,12 @@
-// A throwaway PostgreSQL cluster: initdb + postgres on a free port in a temporary folder (not the system service).
+// A throwaway PostgreSQL server: initdb + postgres on a free port in a temporary folder (not the system service),
+// or, given a container place, a container started with testcontainers. One fixture API for both.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, chown, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { type ContainerPlace, startContainer } from './containers.js';
 import { freePort, stopper, waitFor } from './free-port.js';
 
 export interface PostgresServer {
@@ -12,9 +14,19 @@ export interface PostgresServer {
   readonly port: number;
   readonly user: string;
   readonly password: string;
-  readonly binDir: string;
-  readonly version: string;
 }
+
+/** Settings that make a test server fast and expendable (no durability). */
+const FAST = [
+  '-c',
+  'fsync=off',
+  '-c',
+  'synchronous_commit=off',
+  '-c',
+  'full_page_writes=off',
+  '-c',
+  'max_connections=60',
+];
 
 /** The newest Debian PostgreSQL server binaries, or $LIFEBOAT_PG_BINDIR. */
 export function postgresBinDir(): string {
@@ -31,8 +43,27 @@ export function postgresBinDir(): string {
   return join(root, newest, 'bin');
 }
 
-/** Starts a cluster with password (scram) authentication; returns it and a stop function. */
-export async function startPostgres(): Promise<{ server: PostgresServer; stop: () => Promise<void> }> {
+/**
+ * Starts a server with password (scram) authentication, as a local process or, given `on`, in a container;
+ * returns it and a stop function.
+ */
+export async function startPostgres(
+  on?: ContainerPlace,
+): Promise<{ server: PostgresServer; stop: () => Promise<void> }> {
+  if (on !== undefined) {
+    const password = 'lifeboat-test-secret';
+    const started = await startContainer(on, {
+      port: 5432,
+      env: { POSTGRES_PASSWORD: password },
+      command: ['postgres', ...FAST],
+    });
+    const server: PostgresServer = { host: started.host, port: started.port, user: 'postgres', password };
+    await waitForPostgres(server, () => undefined).catch(async (error) => {
+      await started.stop();
+      throw error;
+    });
+    return { server, stop: started.stop };
+  }
   const binDir = postgresBinDir();
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-pg-'));
   const data = join(dir, 'data');
@@ -65,56 +96,38 @@ export async function startPostgres(): Promise<{ server: PostgresServer; stop: (
   const port = await freePort();
   const child: ChildProcess = spawn(
     join(binDir, 'postgres'),
-    [
-      '-D',
-      data,
-      '-p',
-      String(port),
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-k',
-      dir,
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-      '-c',
-      'max_connections=60',
-    ],
+    ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', dir, ...FAST],
     { stdio: ['ignore', 'ignore', 'pipe'], ...asUser },
   );
   let log = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-8000);
   });
-  const server: PostgresServer = {
-    host: '127.0.0.1',
-    port,
-    user: 'postgres',
-    password,
-    binDir,
-    version: binDir.split('/').at(-2) ?? '',
-  };
+  const server: PostgresServer = { host: '127.0.0.1', port, user: 'postgres', password };
   try {
-    await waitFor(
-      'PostgreSQL',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`postgres exited: ${log}`);
-        const client = new pg.Client({ host: server.host, port, user: 'postgres', password, database: 'postgres' });
-        client.on('error', () => undefined);
-        await client.connect();
-        await client.end();
-        return true;
-      },
-      60_000,
-    );
+    await waitForPostgres(server, () => {
+      if (child.exitCode !== null) throw new Error(`postgres exited: ${log}`);
+    });
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
   return { server, stop: stopper(child, 'SIGINT', dir) };
+}
+
+async function waitForPostgres(server: PostgresServer, alive: () => void): Promise<void> {
+  await waitFor(
+    'PostgreSQL',
+    async () => {
+      alive();
+      const client = new pg.Client({ ...server, database: 'postgres' });
+      client.on('error', () => undefined);
+      await client.connect();
+      await client.end();
+      return true;
+    },
+    60_000,
+  );
 }
 
 function systemUser(name: string): { uid: number; gid: number } {
