@@ -117,7 +117,8 @@ const drillSchema = z
       .describe(
         'Scratch place: SQLite, a folder for the temporary copy (default: the system temp folder); PostgreSQL, a ' +
           'postgres:// URL of the server (and a maintenance database) where lifeboat_drill_<id> is created and ' +
-          "dropped (default: the target's own server).",
+          "dropped (default: the target's own server); Neo4j with access exec, a folder for the scratch server's " +
+          'home (default: the system temp folder). Neo4j with access docker drills in a new volume: not set.',
       ),
     checks: z.array(drillCheck).default([]),
     objectives: z
@@ -250,6 +251,20 @@ const neo4jTarget = z
           .string()
           .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a container name or id')
           .describe('Name or id of the Neo4j container.'),
+        dataPath: z
+          .string()
+          .regex(/^\/[^\0]*$/, 'must be an absolute path')
+          .default('/data')
+          .describe(
+            "Where the image keeps its data (the official image's /data); drills mount a scratch volume there.",
+          ),
+        network: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a network name or id')
+          .optional()
+          .describe(
+            "Network for drills' scratch containers, which Lifeboat must reach; default: the Neo4j container's first.",
+          ),
       })
       .optional(),
     startTimeout: duration.default('180s').describe('How long to wait for Bolt after starting the DBMS again.'),
@@ -259,6 +274,13 @@ const neo4jTarget = z
   .superRefine((target, ctx) => {
     if (target.access === 'docker' && target.docker === undefined) {
       ctx.addIssue({ code: 'custom', path: ['docker'], message: 'required when access is "docker"' });
+    }
+    if (target.access === 'docker' && target.drill?.to !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['drill', 'to'],
+        message: 'not used with access "docker": drills load into a new Docker volume and a throwaway container',
+      });
     }
     if (target.password !== undefined && target.passwordFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'set password or passwordFile, not both' });

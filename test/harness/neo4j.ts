@@ -135,3 +135,47 @@ export async function cypher(
     await driver.close();
   }
 }
+
+type Bolt = Pick<Neo4jServer, 'uri' | 'user' | 'password'>;
+
+/** A graph of known shape: three labels, three relationship types, properties of every type. */
+export async function createKnownGraph(server: Bolt, people: number): Promise<void> {
+  await cypher(
+    server,
+    `UNWIND range(1, $people) AS i
+     CREATE (p:Person {uid: i, name: 'person ' + i, age: i % 90, score: i / 7.0, vip: i % 2 = 0,
+                       tags: ['t' + (i % 3), 'x'], born: date('1980-01-01') + duration({days: i}),
+                       seen: datetime('2026-01-01T00:00:00Z') + duration({minutes: i}),
+                       home: point({x: i * 1.0, y: i * 2.0}), wait: duration({hours: i % 24})})`,
+    { people },
+  );
+  await cypher(
+    server,
+    `UNWIND range(1, 200) AS i CREATE (:Company {uid: 100000 + i, name: 'company ' + i, founded: 1900 + i})`,
+  );
+  await cypher(server, `UNWIND range(1, 50) AS i CREATE (:City:Place {uid: 200000 + i, name: 'city ' + i})`);
+  await cypher(
+    server,
+    `MATCH (a:Person), (b:Person) WHERE b.uid = a.uid + 1 CREATE (a)-[:KNOWS {since: 2000 + a.uid % 20}]->(b)`,
+  );
+  await cypher(
+    server,
+    `MATCH (p:Person), (c:Company) WHERE c.uid = 100000 + 1 + p.uid % 200 CREATE (p)-[:WORKS_AT {role: 'r' + p.uid % 5}]->(c)`,
+  );
+  await cypher(server, `MATCH (p:Person), (c:City) WHERE c.uid = 200000 + 1 + p.uid % 50 CREATE (p)-[:LIVES_IN]->(c)`);
+}
+
+/** Every node with its labels and properties, and every relationship with its ends, in a stable order. */
+export async function graph(server: Bolt): Promise<{ nodes: unknown[]; rels: unknown[] }> {
+  const nodes = await cypher(
+    server,
+    'MATCH (n) RETURN n.uid AS uid, labels(n) AS labels, properties(n) AS props ORDER BY n.uid',
+  );
+  const rels = await cypher(
+    server,
+    'MATCH (a)-[r]->(b) RETURN a.uid AS from, type(r) AS type, properties(r) AS props, b.uid AS to ORDER BY from, type, to',
+  );
+  const plain = (value: unknown): unknown =>
+    JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+  return { nodes: plain(nodes) as unknown[], rels: plain(rels) as unknown[] };
+}

@@ -3,32 +3,15 @@
 // server running again after a killed dump and after a failed upload, clear errors, and a drill on a scratch
 // server.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.js';
 import { drillJson, runCli, startCli, writeConfig } from '../harness/cli.js';
-import { boltAnswers, cypher, type Neo4jServer, startNeo4j } from '../harness/neo4j.js';
+import { boltAnswers, createKnownGraph, cypher, graph, type Neo4jServer, startNeo4j } from '../harness/neo4j.js';
 import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
-import { type OneOffResult, startFakeEngine } from '../support/fake-docker-engine.js';
 
 const s3 = inject('s3');
-
-/** Every node with its labels and properties, and every relationship with its ends, in a stable order. */
-async function graph(server: Neo4jServer): Promise<{ nodes: unknown[]; rels: unknown[] }> {
-  const nodes = await cypher(
-    server,
-    'MATCH (n) RETURN n.uid AS uid, labels(n) AS labels, properties(n) AS props ORDER BY n.uid',
-  );
-  const rels = await cypher(
-    server,
-    'MATCH (a)-[r]->(b) RETURN a.uid AS from, type(r) AS type, properties(r) AS props, b.uid AS to ORDER BY from, type, to',
-  );
-  const plain = (value: unknown): unknown =>
-    JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
-  return { nodes: plain(nodes) as unknown[], rels: plain(rels) as unknown[] };
-}
 
 // Each stop-start backup stops and starts a real JVM server: minutes, not seconds.
 describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }, () => {
@@ -62,32 +45,7 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     server = await startNeo4j();
     prefix = randomPrefix('neo4j');
     ({ path } = await config());
-    // A graph of known shape: three labels, three relationship types, properties of every type.
-    await cypher(
-      server,
-      `UNWIND range(1, 3000) AS i
-       CREATE (p:Person {uid: i, name: 'person ' + i, age: i % 90, score: i / 7.0, vip: i % 2 = 0,
-                         tags: ['t' + (i % 3), 'x'], born: date('1980-01-01') + duration({days: i}),
-                         seen: datetime('2026-01-01T00:00:00Z') + duration({minutes: i}),
-                         home: point({x: i * 1.0, y: i * 2.0}), wait: duration({hours: i % 24})})`,
-    );
-    await cypher(
-      server,
-      `UNWIND range(1, 200) AS i CREATE (:Company {uid: 100000 + i, name: 'company ' + i, founded: 1900 + i})`,
-    );
-    await cypher(server, `UNWIND range(1, 50) AS i CREATE (:City:Place {uid: 200000 + i, name: 'city ' + i})`);
-    await cypher(
-      server,
-      `MATCH (a:Person), (b:Person) WHERE b.uid = a.uid + 1 CREATE (a)-[:KNOWS {since: 2000 + a.uid % 20}]->(b)`,
-    );
-    await cypher(
-      server,
-      `MATCH (p:Person), (c:Company) WHERE c.uid = 100000 + 1 + p.uid % 200 CREATE (p)-[:WORKS_AT {role: 'r' + p.uid % 5}]->(c)`,
-    );
-    await cypher(
-      server,
-      `MATCH (p:Person), (c:City) WHERE c.uid = 200000 + 1 + p.uid % 50 CREATE (p)-[:LIVES_IN]->(c)`,
-    );
+    await createKnownGraph(server, 3000);
   }, 300_000);
 
   afterAll(async () => {
@@ -227,140 +185,5 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     expect(record?.scratch.cleanedUp).toBe(true);
     expect(execFileSync('ls', ['-A', join(d, 'scratch')]).toString()).toBe('');
     expect(await boltAnswers(server)).toBe(true);
-  });
-
-  describe('access: docker (against a scripted Docker Engine API; no engine in CI)', () => {
-    const inspect = {
-      Id: 'c0ffee',
-      Name: '/neo4j',
-      Config: {
-        Image: 'neo4j:5.26-community',
-        Env: ['NEO4J_AUTH=neo4j/x', 'NEO4J_server_memory_pagecache_size=1G'],
-        User: '7474:7474',
-      },
-      HostConfig: { Binds: ['neo4j-data:/data', '/srv/neo4j/conf:/conf:ro'], Mounts: [] },
-      State: { Running: true },
-    };
-    const dumpBytes = Buffer.concat([Buffer.from('DZV1'), Buffer.alloc(300_000, 7)]);
-    /** One-off neo4j-admin runs: `--version` answers 5.26.30, anything else gives `result`. */
-    const admin = (result: OneOffResult) => (cmd: string[]) =>
-      cmd.includes('--version') ? { stdout: Buffer.from('5.26.30\n'), stderr: '', exitCode: 0 } : result;
-
-    async function dockerConfig(socket: string, extra: Record<string, unknown> = {}) {
-      return config(
-        { access: 'docker', docker: { socket, container: 'neo4j' }, ...extra },
-        s3StorageConfig(s3, `${prefix}docker/`),
-      );
-    }
-
-    it('stops the container, dumps from a one-off container on the same volumes, starts it again, then loads back', async () => {
-      const engine = await startFakeEngine({
-        container: 'neo4j',
-        inspect,
-        run: (cmd) =>
-          admin(
-            cmd.includes('dump')
-              ? { stdout: dumpBytes, stderr: 'Files: 1/3, data: 10.0%\nDone\n', exitCode: 0 }
-              : { stdout: Buffer.alloc(0), stderr: '', exitCode: 0 },
-          )(cmd),
-      });
-      try {
-        const { path: p } = await dockerConfig(engine.socket);
-        const result = await runCli(['--config', p, 'backup', '--json']);
-        expect(result.code, result.stderr).toBe(0);
-        const [manifest] = JSON.parse(result.stdout) as Manifest[];
-        expect(manifest?.artifacts[0]).toMatchObject({
-          rawSize: dumpBytes.length,
-          rawSha256: createHash('sha256').update(dumpBytes).digest('hex'),
-        });
-        expect(manifest?.source.downtimeSeconds).toBeGreaterThan(0);
-        const sequence = engine.calls.map((c) => `${c.method} ${c.path}`);
-        expect(sequence).toEqual([
-          // neo4j-admin --version, in a one-off container, before anything stops
-          'GET /containers/neo4j/json',
-          'POST /containers/create',
-          'POST /containers/oneoff-1/attach',
-          'POST /containers/oneoff-1/start',
-          'POST /containers/oneoff-1/wait',
-          'DELETE /containers/oneoff-1',
-          'POST /containers/neo4j/stop',
-          'GET /containers/neo4j/json',
-          'POST /containers/create',
-          'POST /containers/oneoff-2/attach',
-          'POST /containers/oneoff-2/start',
-          'POST /containers/oneoff-2/wait',
-          'DELETE /containers/oneoff-2',
-          'POST /containers/neo4j/start',
-        ]);
-        const creates = engine.calls
-          .filter((c) => c.path === '/containers/create')
-          .map((c) => c.body as Record<string, unknown>);
-        expect(creates[1]).toMatchObject({
-          Image: 'neo4j:5.26-community',
-          Cmd: ['neo4j-admin', 'database', 'dump', 'neo4j', '--to-stdout'],
-          Env: inspect.Config.Env,
-          User: '7474:7474',
-          Tty: false,
-          AttachStdout: true,
-          HostConfig: { Binds: inspect.HostConfig.Binds, NetworkMode: 'none' },
-        });
-
-        engine.calls.length = 0;
-        const restored = await runCli(['--config', p, 'restore', 'graph', '--force']);
-        expect(restored.code, restored.stderr).toBe(0);
-        expect(engine.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
-          'POST /containers/neo4j/stop',
-          'GET /containers/neo4j/json',
-          'POST /containers/create',
-          'POST /containers/oneoff-3/attach',
-          'POST /containers/oneoff-3/start',
-          'POST /containers/oneoff-3/wait',
-          'DELETE /containers/oneoff-3',
-          'POST /containers/neo4j/start',
-        ]);
-        const load = engine.calls.find((c) => c.path === '/containers/create')?.body as Record<string, unknown>;
-        expect(load).toMatchObject({
-          Cmd: ['neo4j-admin', 'database', 'load', 'neo4j', '--from-stdin', '--overwrite-destination=true'],
-          OpenStdin: true,
-          StdinOnce: true,
-        });
-        expect(engine.stdin.get('oneoff-3')?.equals(dumpBytes)).toBe(true);
-      } finally {
-        await engine.close();
-      }
-    });
-
-    it('starts the container again when the dump in the one-off container fails, and says why', async () => {
-      const engine = await startFakeEngine({
-        container: 'neo4j',
-        inspect,
-        run: admin({
-          stdout: Buffer.alloc(0),
-          stderr: "The database is in use. Stop database 'neo4j' and try again.\n",
-          exitCode: 1,
-        }),
-      });
-      try {
-        const { path: p } = await dockerConfig(engine.socket);
-        const result = await runCli(['--config', p, 'backup']);
-        expect(result.code).toBe(1);
-        expect(result.stderr).toContain('the database is in use');
-        expect(engine.calls.at(-1)).toMatchObject({ method: 'POST', path: '/containers/neo4j/start' });
-        expect(engine.calls.filter((c) => c.method === 'DELETE')).toHaveLength(2); // no one-off left behind
-      } finally {
-        await engine.close();
-      }
-    });
-
-    it('names the socket when Docker cannot be reached', async () => {
-      const { path: p } = await dockerConfig('/nonexistent/docker.sock');
-      const result = await runCli(['--config', p, 'backup']);
-      expect(result.code).toBe(1);
-      expect(result.stderr).toContain('neo4j: docker: inspect neo4j:');
-      expect(result.stderr).toContain(
-        "Try: mount the Docker socket (/nonexistent/docker.sock) into Lifeboat's container",
-      );
-      expect(await boltAnswers(server)).toBe(true);
-    });
   });
 });

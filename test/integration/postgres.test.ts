@@ -129,7 +129,7 @@ describe('postgres backups to S3 through the CLI', () => {
     // Back into the live target: refused without --force, replaced with it.
     const refused = await runCli(['--config', config, 'restore', 'app-db', '--backup', states[0]?.id ?? '']);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/destination postgres@127\.0\.0\.1:\d+\/app_\w+ holds data/);
+    expect(refused.stderr).toContain(`destination postgres@${pg.host}:${pg.port}/${database} holds data`);
     const forced = await runCli(['--config', config, 'restore', 'app-db', '--backup', states[0]?.id ?? '', '--force']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(await snapshot(database)).toEqual(states[0]?.data);
@@ -270,7 +270,7 @@ describe('postgres backups to S3 through the CLI', () => {
     const denied = await runCli(['--config', wrong, 'backup']);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain(
-      `Error: backup app-db: dump: postgres: connect to postgres@127.0.0.1:${pg.port}/${database}: password authentication failed for user "postgres"`,
+      `Error: backup app-db: dump: postgres: connect to postgres@${pg.host}:${pg.port}/${database}: password authentication failed for user "postgres"`,
     );
     expect(denied.stderr).toContain('Try: check the password (passwordFile) and user of this target');
     expect(denied.stderr + denied.stdout).not.toContain('not-the-password');

@@ -1,7 +1,9 @@
 // Neo4j in a container, reached through the Docker Engine API on its unix socket (dockerode), as backup
 // sidecars do: stop the Neo4j container, run neo4j-admin in a one-off container from the same image with the
 // same volumes and environment (no network), stream its stdout (or feed its stdin), remove it, and start the
-// Neo4j container again. No Docker CLI is needed.
+// Neo4j container again. Drills do the same on a new volume and start a throwaway container from the same
+// image on it. No Docker CLI is needed.
+import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import Docker from 'dockerode';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
@@ -10,8 +12,9 @@ import {
   type AdminProcess,
   type AdminRun,
   adminStderrFilter,
-  type ConsoleServer,
   type Neo4jAccess,
+  SCRATCH_MEMORY,
+  type ScratchServer,
 } from './admin-access.js';
 
 interface Described {
@@ -20,17 +23,32 @@ interface Described {
   readonly user: string | undefined;
   readonly binds: string[];
   readonly mounts: Docker.MountSettings[];
+  /** The first network the container is attached to. */
+  readonly network: string | undefined;
 }
+
+/** Where a one-off neo4j-admin container runs: its volumes and environment. */
+interface OneOffPlace {
+  readonly binds: string[];
+  readonly mounts: Docker.MountSettings[];
+  readonly env: string[];
+}
+
+const LABELS = { role: 'org.lifeboat.role', for: 'org.lifeboat.for' };
 
 export class DockerAccess implements Neo4jAccess {
   readonly #docker: Docker;
   readonly #name: string;
   readonly #socket: string;
+  readonly #settings: NonNullable<Neo4jTargetConfig['docker']>;
+  readonly #target: string;
 
   constructor(config: Neo4jTargetConfig) {
     if (config.docker === undefined) throw new Error('neo4j: access docker needs a docker section');
+    this.#settings = config.docker;
     this.#socket = config.docker.socket;
     this.#name = config.docker.container;
+    this.#target = config.name;
     this.#docker = new Docker({ socketPath: this.#socket });
   }
 
@@ -57,6 +75,7 @@ export class DockerAccess implements Neo4jAccess {
         user: info.Config.User === '' ? undefined : info.Config.User,
         binds: info.HostConfig.Binds ?? [],
         mounts: (info.HostConfig as { Mounts?: Docker.MountSettings[] }).Mounts ?? [],
+        network: Object.keys(info.NetworkSettings?.Networks ?? {})[0],
       };
     } catch (error) {
       throw this.#fail('inspect', error);
@@ -80,6 +99,11 @@ export class DockerAccess implements Neo4jAccess {
   }
 
   admin(run: AdminRun): AdminProcess {
+    return this.#oneOff(run, (described) => described);
+  }
+
+  /** neo4j-admin in a one-off container from the Neo4j container's image, at `place`, without network. */
+  #oneOff(run: AdminRun, place: (described: Described) => OneOffPlace): AdminProcess {
     const stdout = new PassThrough();
     const stdin = run.stdin === 'pipe' ? new PassThrough() : null;
     let stderr = '';
@@ -94,11 +118,12 @@ export class DockerAccess implements Neo4jAccess {
     let finished = false;
     const exited = (async () => {
       const described = await this.#describe();
+      const at = place(described);
       try {
         oneOff = await this.#docker.createContainer({
           Image: described.image,
           Cmd: ['neo4j-admin', ...run.args],
-          Env: described.env,
+          Env: at.env,
           User: described.user,
           AttachStdin: stdin !== null,
           AttachStdout: true,
@@ -106,8 +131,8 @@ export class DockerAccess implements Neo4jAccess {
           OpenStdin: stdin !== null,
           StdinOnce: stdin !== null,
           Tty: false,
-          Labels: { 'org.lifeboat.role': 'neo4j-admin', 'org.lifeboat.for': this.#name },
-          HostConfig: { Binds: described.binds, Mounts: described.mounts, NetworkMode: 'none' },
+          Labels: { [LABELS.role]: 'neo4j-admin', [LABELS.for]: this.#name },
+          HostConfig: { Binds: at.binds, Mounts: at.mounts, NetworkMode: 'none' },
         });
       } catch (error) {
         throw this.#fail('create a neo4j-admin container for', error);
@@ -158,13 +183,79 @@ export class DockerAccess implements Neo4jAccess {
     };
   }
 
-  console(): ConsoleServer {
-    throw new LifeboatError(
-      'UNSUPPORTED',
-      'neo4j: drills of docker targets (a throwaway container) are not available yet',
-      {
-        hint: 'drill this target from a Lifeboat on the database host (access: exec)',
+  /**
+   * A new volume for the scratch store, mounted at `docker.dataPath` in place of the live data; neo4j-admin
+   * runs on it in one-off containers, and the scratch server in a throwaway container from the same image on
+   * the live container's network (or `docker.network`), reached at its address there.
+   */
+  async createScratch(label: string, _to: string | undefined): Promise<ScratchServer> {
+    const described = await this.#describe();
+    const network = this.#settings.network ?? described.network;
+    if (network === undefined || network === 'host' || network === 'none') {
+      throw new LifeboatError(
+        'CONFIG',
+        `neo4j: drill: the container ${this.#name} has network ${network ?? '(none)'}: a scratch container there could not be reached`,
+        { hint: 'set docker.network to a network that Lifeboat and a new container share' },
+      );
+    }
+    const volume = `lifeboat-drill-${label}-${randomBytes(4).toString('hex')}`;
+    const labels = { [LABELS.role]: 'drill-scratch', [LABELS.for]: this.#target };
+    try {
+      await this.#docker.createVolume({ Name: volume, Labels: labels });
+    } catch (error) {
+      throw this.#fail('create a scratch volume for', error);
+    }
+    const at: OneOffPlace = {
+      binds: [`${volume}:${this.#settings.dataPath}`],
+      mounts: [],
+      env: scratchEnv(described.env),
+    };
+    let server: Docker.Container | undefined;
+    return {
+      id: volume,
+      description: `scratch Neo4j container on volume ${volume} (network ${network})`,
+      admin: (run) => this.#oneOff(run, () => at),
+      start: async () => {
+        try {
+          server = await this.#docker.createContainer({
+            name: volume,
+            Image: described.image,
+            Env: at.env,
+            User: described.user,
+            Labels: labels,
+            HostConfig: { Binds: at.binds, NetworkMode: network },
+          });
+          await server.start();
+          const info = await server.inspect();
+          const address = info.NetworkSettings.Networks[network]?.IPAddress;
+          if (address === undefined || address === '') throw new Error(`no address on network ${network}`);
+          return `bolt://${address}:7687`;
+        } catch (error) {
+          throw this.#fail('start a scratch container for', error);
+        }
       },
-    );
+      drop: async () => {
+        await server?.remove({ force: true }).catch(() => undefined);
+        server = undefined;
+        await this.#docker
+          .getVolume(volume)
+          .remove()
+          .catch((error: { statusCode?: number }) => {
+            if (error.statusCode !== 404) throw this.#fail(`remove the scratch volume ${volume} of`, error);
+          });
+      },
+    };
   }
+}
+
+/** The live container's environment for a scratch server: no live password, its own Bolt port, small memory. */
+export function scratchEnv(live: readonly string[]): string[] {
+  const dropped = /^NEO4J_(AUTH|server_bolt_|server_memory_)/;
+  // As the official image reads them: NEO4J_server_memory_heap_max__size=1g is server.memory.heap.max_size=1g.
+  const asEnv = (key: string) => `NEO4J_${key.replaceAll('_', '__').replaceAll('.', '_')}`;
+  return [
+    ...live.filter((entry) => !dropped.test(entry)),
+    `${asEnv('server.bolt.listen_address')}=:7687`,
+    ...SCRATCH_MEMORY.map(([key, value]) => `${asEnv(key)}=${value}`),
+  ];
 }

@@ -3,35 +3,30 @@
 // driver stops it first and starts it again afterwards in every case (dump or upload failure, abort, timeout),
 // and reports success only once Bolt answers again. The downtime goes into the manifest.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseDuration } from '../../config/duration.js';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { describeError, LifeboatError } from '../../errors.js';
 import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
-import { type ConsoleServer, ExecAccess, type Neo4jAccess } from './admin-access.js';
+import { type AdminRun, ExecAccess, type Neo4jAccess, type ScratchServer } from './admin-access.js';
 import { type BoltTarget, databases, graphStats, queryValue, serverFacts, waitForBolt, withBolt } from './bolt.js';
 import { DockerAccess } from './docker-access.js';
 
-const SCRATCH_MARK = '.lifeboat-neo4j-scratch';
 const CHECKED = 'neo4j-admin database check: consistent';
 
-interface ScratchServer {
-  readonly home: string;
-  readonly bolt: BoltTarget;
-  server?: ConsoleServer;
+interface DrillScratch {
+  readonly server: ScratchServer;
+  /** Bolt of the scratch server once it runs. */
+  bolt?: BoltTarget;
+  readonly password: string;
 }
 
 export class Neo4jDriver implements Driver {
   readonly name = 'neo4j';
   readonly #config: Neo4jTargetConfig;
   readonly #access: Neo4jAccess;
-  readonly #scratch = new Map<string, ScratchServer>();
+  readonly #scratch = new Map<string, DrillScratch>();
 
   constructor(config: Neo4jTargetConfig) {
     this.#config = config;
@@ -219,7 +214,7 @@ export class Neo4jDriver implements Driver {
   async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
     const scratch = destination === undefined ? undefined : this.#scratch.get(destination);
     if (scratch !== undefined) {
-      await this.#load(raw, this.#config.database, options.signal, scratch.home);
+      await this.#load(raw, this.#config.database, options.signal, scratch.server);
       return;
     }
     const database = destination ?? this.#config.database;
@@ -248,14 +243,13 @@ export class Neo4jDriver implements Driver {
     if (failure !== undefined) throw failure;
   }
 
-  async #load(raw: Readable, database: string, signal: AbortSignal | undefined, home?: string): Promise<void> {
-    const tool = this.#access.admin({
+  async #load(raw: Readable, database: string, signal: AbortSignal | undefined, on?: ScratchServer): Promise<void> {
+    const run: AdminRun = {
       args: ['database', 'load', database, '--from-stdin', '--overwrite-destination=true'],
       stdin: 'pipe',
       stdout: 'ignore',
-      home,
-      conf: home === undefined ? undefined : join(home, 'conf'),
-    });
+    };
+    const tool = on === undefined ? this.#access.admin(run) : on.admin(run);
     const writing = pipeline(raw, tool.stdin as NodeJS.WritableStream, { signal });
     const [wrote, exited] = await Promise.allSettled([writing, tool.exited]);
     if (exited.status === 'rejected') throw explainAdminError(exited.reason, database, this.#config);
@@ -263,97 +257,54 @@ export class Neo4jDriver implements Driver {
   }
 
   async createScratch(label: string, to: string | undefined): Promise<Scratch> {
-    const base = to ?? tmpdir();
-    await mkdir(base, { recursive: true });
-    const home = await mkdtemp(join(base, `lifeboat-drill-${label}-`));
-    for (const dir of ['conf', 'data', 'logs', 'run', 'plugins', 'import']) await mkdir(join(home, dir));
-    const port = await freePort();
-    // Hex, never starting with "-": neo4j-admin would read a leading dash as an option.
+    const server = await this.#access.createScratch(label, to);
+    // A throwaway password for a server that lives for one drill; hex, never starting with "-" (neo4j-admin
+    // would read a leading dash as an option).
     const password = `lb${randomBytes(18).toString('hex')}`;
-    await writeFile(join(home, 'conf', 'neo4j.conf'), scratchConf(this.#liveConf(), home, port));
-    await writeFile(join(home, SCRATCH_MARK), `${this.#config.name}\n`);
-    const scratch: ScratchServer = { home, bolt: { uri: `bolt://127.0.0.1:${port}`, user: 'neo4j', password } };
-    this.#scratch.set(home, scratch);
-    // A throwaway password for a server that lives for one drill on the loopback interface.
-    await this.#access.admin({
-      args: ['dbms', 'set-initial-password', password],
-      stdout: 'ignore',
-      home,
-      conf: join(home, 'conf'),
-    }).exited;
-    return {
-      destination: home,
-      description: `scratch Neo4j ${home} (bolt 127.0.0.1:${port})`,
-      drop: async () => {
-        await scratch.server?.stop();
-        this.#scratch.delete(home);
-        await rm(home, { recursive: true, force: true });
-      },
+    const scratch: DrillScratch = { server, password };
+    this.#scratch.set(server.id, scratch);
+    const drop = async () => {
+      this.#scratch.delete(server.id);
+      await server.drop();
     };
+    try {
+      await server.admin({ args: ['dbms', 'set-initial-password', password], stdout: 'ignore' }).exited;
+    } catch (error) {
+      await drop().catch(() => undefined);
+      throw error;
+    }
+    return { destination: server.id, description: server.description, drop };
   }
 
   async inspectRestored(destination: string): Promise<RestoredState> {
-    const scratch = this.#scratch.get(destination);
-    if (scratch === undefined) throw new Error(`neo4j: ${destination} is not a scratch server of this drill`);
+    const scratch = this.#scratchOf(destination);
     const database = this.#config.database;
     const problems: string[] = [];
     // The consistency check runs on the loaded store before the scratch server starts.
     try {
-      await this.#access.admin({
-        args: ['database', 'check', database],
-        stdout: 'ignore',
-        home: scratch.home,
-        conf: join(scratch.home, 'conf'),
-      }).exited;
+      await scratch.server.admin({ args: ['database', 'check', database], stdout: 'ignore' }).exited;
     } catch (error) {
       problems.push(`consistency check: ${describeError(error)}`);
       return { integrity: CHECKED, problems, tables: [] };
     }
-    scratch.server = this.#access.console(this.#config.exec.console, scratch.home, join(scratch.home, 'conf'));
+    const uri = await scratch.server.start();
+    scratch.bolt = { uri, user: 'neo4j', password: scratch.password };
     await waitForBolt(scratch.bolt, parseDuration(this.#config.startTimeout), database);
     const stats = await withBolt(scratch.bolt, (driver) => graphStats(driver, database));
     return { integrity: CHECKED, problems, tables: stats.tables };
   }
 
   async queryValue(destination: string, cypher: string): Promise<unknown> {
+    const bolt = this.#scratchOf(destination).bolt;
+    if (bolt === undefined) throw new Error(`neo4j: the scratch server ${destination} has not started`);
+    return withBolt(bolt, (driver) => queryValue(driver, this.#config.database, cypher));
+  }
+
+  #scratchOf(destination: string): DrillScratch {
     const scratch = this.#scratch.get(destination);
     if (scratch === undefined) throw new Error(`neo4j: ${destination} is not a scratch server of this drill`);
-    return withBolt(scratch.bolt, (driver) => queryValue(driver, this.#config.database, cypher));
+    return scratch;
   }
-
-  #liveConf(): string {
-    const dir =
-      this.#config.exec.conf ??
-      (this.#config.exec.home === undefined ? undefined : join(this.#config.exec.home, 'conf'));
-    const file = dir === undefined ? undefined : join(dir, 'neo4j.conf');
-    return file !== undefined && existsSync(file) ? readFileSync(file, 'utf8') : '';
-  }
-}
-
-/** The live configuration with its places, ports and memory replaced for a scratch server. */
-export function scratchConf(live: string, home: string, port: number): string {
-  const replaced =
-    /^\s*(server\.(directories|bolt|http|https|cluster|routing|discovery|backup|memory)\.|dbms\.security\.auth_enabled|dbms\.usage_report)/;
-  const kept = live.split('\n').filter((line) => !replaced.test(line));
-  return [
-    ...kept,
-    '# scratch server of a Lifeboat drill',
-    `server.directories.data=${join(home, 'data')}`,
-    `server.directories.logs=${join(home, 'logs')}`,
-    `server.directories.run=${join(home, 'run')}`,
-    `server.directories.plugins=${join(home, 'plugins')}`,
-    `server.directories.import=${join(home, 'import')}`,
-    `server.bolt.listen_address=127.0.0.1:${port}`,
-    `server.bolt.advertised_address=127.0.0.1:${port}`,
-    'server.http.enabled=false',
-    'server.https.enabled=false',
-    'server.memory.pagecache.size=128m',
-    'server.memory.heap.initial_size=256m',
-    'server.memory.heap.max_size=1g',
-    'dbms.security.auth_enabled=true',
-    'dbms.usage_report.enabled=false',
-    '',
-  ].join('\n');
 }
 
 function explainAdminError(error: unknown, database: string, config: Neo4jTargetConfig): unknown {
@@ -374,16 +325,4 @@ function explainAdminError(error: unknown, database: string, config: Neo4jTarget
     });
   }
   return error;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
