@@ -44,6 +44,22 @@ targets:
     expect(issues).toEqual(['targets[1].driver: unknown driver "mysql" (expected one of: neo4j, postgres, sqlite)']);
   });
 
+  it('refuses drill.to and a relative dataPath for a Neo4j target reached through Docker, naming them', () => {
+    const issues = issuesOf(`
+storage: { type: local, path: x }
+targets:
+  - name: graph
+    driver: neo4j
+    access: docker
+    docker: { container: neo4j, dataPath: data }
+    drill: { to: /tmp/scratch }
+`);
+    expect(issues).toEqual([
+      'targets[0].docker.dataPath: must be an absolute path',
+      'targets[0].drill.to: not used with access "docker": drills load into a new Docker volume and a throwaway container',
+    ]);
+  });
+
   it('reports unknown keys, bad names, missing fields and duplicates with their paths', () => {
     const issues = issuesOf(`
 storage: { type: s3, bucket: backups, accessKeyId: AKIA }
