@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, once (it runs before every `npm test` and returns at once when all is
-# there): PostgreSQL (server and client tools) and Chromium from Debian, MinIO built from its Go module at a
-# pinned revision, and Neo4j assembled from Maven Central, into a cache folder.
+# there): PostgreSQL (server and client tools), Chromium and a Docker engine from Debian, MinIO built from its
+# Go module at a pinned revision, Neo4j assembled from Maven Central, and the test images' root file system,
+# into a cache folder.
 set -euo pipefail
 
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
@@ -11,15 +12,18 @@ missing=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${LIFEBOAT_PG_BINDIR:-}" ]; then missing+=(postgresql); fi
 if ! command -v pg_dump >/dev/null; then missing+=(postgresql-client); fi
 if [ ! -x "${LIFEBOAT_CHROMIUM:-/usr/bin/chromium}" ]; then missing+=(chromium); fi
+# A Docker engine (the harness starts one when none answers) and debootstrap (for the test images, below).
+if ! command -v dockerd >/dev/null && [ -z "${DOCKER_HOST:-}" ]; then missing+=(docker.io); fi
+if ! command -v debootstrap >/dev/null; then missing+=(debootstrap); fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
     echo "install-test-servers: missing ${missing[*]}, and no apt-get here: install them, or set" \
-      "LIFEBOAT_PG_BINDIR / LIFEBOAT_CHROMIUM (see README, Tests)" >&2
+      "LIFEBOAT_PG_BINDIR / LIFEBOAT_CHROMIUM / DOCKER_HOST (see README, Tests)" >&2
     exit 1
   fi
   echo "install-test-servers: installing ${missing[*]} from Debian"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -62,18 +66,6 @@ fi
 # tests on it. The images are built here from Debian packages, so no registry is needed: one root file system
 # with PostgreSQL 15, Java 17, the Neo4j jars above, MinIO and an entry point with the official images'
 # interface (test/harness/images/entrypoint.sh).
-docker_missing=()
-if ! command -v dockerd >/dev/null && [ -z "${DOCKER_HOST:-}" ]; then docker_missing+=(docker.io); fi
-if ! command -v debootstrap >/dev/null; then docker_missing+=(debootstrap); fi
-if [ ${#docker_missing[@]} -gt 0 ]; then
-  echo "install-test-servers: installing ${docker_missing[*]} from Debian"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${docker_missing[@]}" >/dev/null
-fi
-
 IMAGES="$CACHE/images"
 ENTRYPOINT="$(dirname "$0")/../test/harness/images/entrypoint.sh"
 IMAGE_KEY="$( (cat "$ENTRYPOINT"; echo "$MINIO_VERSION $NEO4J_VERSION bookworm postgresql-15 openjdk-17-jre-headless") \
@@ -81,8 +73,6 @@ IMAGE_KEY="$( (cat "$ENTRYPOINT"; echo "$MINIO_VERSION $NEO4J_VERSION bookworm p
 ROOTFS="$IMAGES/rootfs-$IMAGE_KEY.tar"
 if [ ! -f "$ROOTFS" ]; then
   echo "install-test-servers: building the test images' root file system from Debian (about 2 minutes, once)"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   mkdir -p "$IMAGES"
   work="$(mktemp -d "$IMAGES/build-XXXXXX")"
   root="$work/root"
