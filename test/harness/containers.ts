@@ -22,7 +22,7 @@ export async function startContainer(
     .withEnvironment(options.env)
     .withCommand(options.command)
     .withExposedPorts(options.port)
-    .withLabels({ 'org.lifeboat.role': 'test-server' })
+    .withLabels({ 'org.lifeboat.test': 'server' })
     .withWaitStrategy(Wait.forListeningPorts())
     .withStartupTimeout(120_000)
     .start();

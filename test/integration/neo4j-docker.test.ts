@@ -25,7 +25,10 @@ describe('neo4j access: docker (real Docker engine, Neo4j in a container)', { ti
   let prefix: string;
   const server = () => ({ uri, user: 'neo4j', password });
 
-  /** Containers and volumes Lifeboat made (one-off neo4j-admin, drill scratch) that still exist. */
+  /**
+   * Containers and volumes Lifeboat made (one-off neo4j-admin, drill scratch) that still exist. Only Lifeboat
+   * sets org.lifeboat.role (the test fixtures' containers, which may run meanwhile, carry org.lifeboat.test).
+   */
   async function leftovers(): Promise<string[]> {
     const filters = JSON.stringify({ label: ['org.lifeboat.role'] });
     const containers = await docker.listContainers({ all: true, filters });
