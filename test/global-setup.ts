@@ -3,13 +3,7 @@
 // Docker engine and the test images for the tests of the containers path and of Neo4j's `access: docker`.
 import type { TestProject } from 'vitest/node';
 import type { ContainerPlace } from './harness/containers.js';
-import {
-  answeringEngine,
-  type DockerEngine,
-  ensureTestImages,
-  startDockerEngine,
-  type TestImages,
-} from './harness/docker.js';
+import { type DockerEngine, ensureTestImages, startDockerEngine, type TestImages } from './harness/docker.js';
 import { type S3Server, startMinio } from './harness/minio.js';
 import { type PostgresServer, startPostgres } from './harness/postgres.js';
 
@@ -19,27 +13,29 @@ declare module 'vitest' {
   export interface ProvidedContext {
     postgres: PostgresServer;
     s3: S3Server;
-    serverMode: ServerMode;
     docker: { engine: DockerEngine; images: TestImages };
   }
 }
 
-/** LIFEBOAT_TEST_SERVERS=processes|containers, or by default containers where an engine answers by itself. */
-async function serverMode(): Promise<ServerMode> {
+/**
+ * LIFEBOAT_TEST_SERVERS=processes|containers, or by default containers where an engine answered by itself
+ * (not the harness's own).
+ */
+function serverMode(engine: DockerEngine): ServerMode {
   const chosen = process.env.LIFEBOAT_TEST_SERVERS ?? 'auto';
   if (chosen === 'processes' || chosen === 'containers') return chosen;
   if (chosen !== 'auto') {
     throw new Error(`LIFEBOAT_TEST_SERVERS: "${chosen}" (expected one of: auto, processes, containers)`);
   }
-  return (await answeringEngine()) === undefined ? 'processes' : 'containers';
+  return engine.private ? 'processes' : 'containers';
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // A server that fails to start fails the run: nothing is skipped.
-  const mode = await serverMode();
   const docker = await startDockerEngine();
   const stops: (() => Promise<void>)[] = [docker.stop];
   try {
+    const mode = serverMode(docker.engine);
     const images = await ensureTestImages(docker.engine);
     const on = (image: string): ContainerPlace | undefined =>
       mode === 'containers' ? { engine: docker.engine, image } : undefined;
@@ -52,7 +48,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (minio.status === 'rejected') throw minio.reason;
     project.provide('postgres', postgres.value.server);
     project.provide('s3', minio.value.server);
-    project.provide('serverMode', mode);
     project.provide('docker', { engine: docker.engine, images });
   } catch (error) {
     for (const stop of stops) await stop().catch(() => undefined);

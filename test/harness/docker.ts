@@ -26,7 +26,7 @@ export interface TestImages {
 const CACHE = process.env.LIFEBOAT_CACHE ?? join(homedir(), '.cache', 'lifeboat');
 
 /** The socket of an engine that answers without the harness's help, if any. */
-export async function answeringEngine(): Promise<string | undefined> {
+async function answeringEngine(): Promise<string | undefined> {
   const fromEnv = process.env.DOCKER_HOST;
   const candidates =
     fromEnv !== undefined && fromEnv !== ''

@@ -16,6 +16,8 @@ export interface PostgresServer {
   readonly password: string;
 }
 
+const PASSWORD = 'lifeboat-test-secret';
+
 /** Settings that make a test server fast and expendable (no durability). */
 const FAST = [
   '-c',
@@ -51,7 +53,7 @@ export async function startPostgres(
   on?: ContainerPlace,
 ): Promise<{ server: PostgresServer; stop: () => Promise<void> }> {
   if (on !== undefined) {
-    const password = 'lifeboat-test-secret';
+    const password = PASSWORD;
     const started = await startContainer(on, {
       port: 5432,
       env: { POSTGRES_PASSWORD: password },
@@ -67,7 +69,7 @@ export async function startPostgres(
   const binDir = postgresBinDir();
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-pg-'));
   const data = join(dir, 'data');
-  const password = 'lifeboat-test-secret';
+  const password = PASSWORD;
   const pwfile = join(dir, 'pwfile');
   await writeFile(pwfile, `${password}\n`);
   // PostgreSQL refuses to run as root: run it as the "postgres" system user when we are root.
