@@ -56,3 +56,12 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * An AbortError: what Node gives a stream that was stopped from outside (a consumer that quit reading, an
+ * abort signal). It is a consequence, never the cause to report when another failure is known.
+ */
+export function isAbortError(error: unknown): boolean {
+  const e = error as { name?: string; code?: string } | undefined;
+  return e?.name === 'AbortError' || e?.code === 'ABORT_ERR';
+}

@@ -1,15 +1,45 @@
 // The catalog: lists committed backups (those with a manifest) and chooses one by time.
 import { text } from 'node:stream/consumers';
-import { LifeboatError } from '../errors.js';
+import { IntegrityError, LifeboatError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { isBackupId } from './backup-id.js';
 import { backupPrefix, MANIFEST_NAME, type Manifest, manifestKey, parseManifest } from './manifest.js';
 
-/** Reads the manifest of one backup. */
+/** Clock skew tolerated before a manifest's times count as "in the future" (and so as damaged). */
+const FUTURE_SKEW_MS = 60 * 60 * 1000;
+
+/** Reads the manifest of one backup; an IntegrityError when it is unreadable or does not fit its folder. */
 export async function readManifest(storage: Storage, target: string, id: string): Promise<Manifest> {
   const key = manifestKey(target, id);
   const body = await storage.get(key);
-  return parseManifest(await text(body), key);
+  const manifest = parseManifest(await text(body), key);
+  const problem = manifestProblem(manifest, target, id, new Date());
+  if (problem !== undefined) throw new IntegrityError(`catalog: parse ${key}: ${problem}`);
+  return manifest;
+}
+
+/**
+ * What makes a well-formed manifest untrustworthy as the truth about the folder it sits in, or undefined.
+ * Such a backup is listed as damaged, never chosen as the newest, never deleted by retention.
+ */
+export function manifestProblem(manifest: Manifest, target: string, id: string, now: Date): string | undefined {
+  if (manifest.id !== id) return `id ${manifest.id} differs from its folder ${id}`;
+  if (manifest.target !== target) return `target ${manifest.target} differs from its folder ${target}`;
+  for (const field of ['startedAt', 'finishedAt', 'snapshotAt'] as const) {
+    if (Date.parse(manifest[field]) > now.getTime() + FUTURE_SKEW_MS) {
+      return `${field} ${manifest[field]} is in the future`;
+    }
+  }
+  const folder = backupPrefix(target, id);
+  const seen = new Set<string>();
+  for (const artifact of manifest.artifacts) {
+    if (seen.has(artifact.key)) return `artifact ${artifact.key} is listed twice`;
+    seen.add(artifact.key);
+    if (!artifact.key.startsWith(folder) || artifact.key.slice(folder.length).includes('/')) {
+      return `artifact ${artifact.key} lies outside the backup's folder ${folder}`;
+    }
+  }
+  return undefined;
 }
 
 /** Ids of committed backups of `target`, oldest first. */
@@ -22,21 +52,56 @@ export async function listBackupIds(storage: Storage, target: string): Promise<s
   return ids.sort();
 }
 
-/** Manifests of every committed backup of `target`, newest first. */
+/** A committed backup whose manifest cannot be trusted: unreadable, invalid, or not fitting its folder. */
+export interface DamagedBackup {
+  readonly target: string;
+  readonly id: string;
+  readonly problem: string;
+}
+
+/** The committed backups of one target: the sound ones newest first, and the damaged ones by id. */
+export interface Catalog {
+  readonly backups: Manifest[];
+  readonly damaged: DamagedBackup[];
+}
+
+/** Manifests of every sound committed backup of `target`, newest first (damaged ones left out). */
 export async function listBackups(storage: Storage, target: string): Promise<Manifest[]> {
+  return (await readCatalog(storage, target)).backups;
+}
+
+/** Every committed backup of `target`, sound and damaged. */
+export async function readCatalog(storage: Storage, target: string): Promise<Catalog> {
   return readManifests(storage, target, await listBackupIds(storage, target));
 }
 
-/** Reads the manifests of `ids` (at most 8 at a time), newest first; any unreadable one rejects the whole. */
-export async function readManifests(storage: Storage, target: string, ids: readonly string[]): Promise<Manifest[]> {
-  const manifests: Manifest[] = [];
+/**
+ * Reads the manifests of `ids` (at most 8 at a time). A manifest that fails its checks makes its backup
+ * damaged, not the listing: the other backups stay usable. A store that cannot be read rejects the whole.
+ */
+export async function readManifests(storage: Storage, target: string, ids: readonly string[]): Promise<Catalog> {
+  const backups: Manifest[] = [];
+  const damaged: DamagedBackup[] = [];
   for (let start = 0; start < ids.length; start += 8) {
     const batch = ids.slice(start, start + 8);
-    manifests.push(...(await Promise.all(batch.map((id) => readManifest(storage, target, id)))));
+    const read = await Promise.all(
+      batch.map((id) =>
+        readManifest(storage, target, id).catch((error: unknown) => {
+          if (error instanceof IntegrityError) return { target, id, problem: error.message };
+          // Deleted since it was listed (a prune running elsewhere): it no longer exists.
+          if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return undefined;
+          throw error;
+        }),
+      ),
+    );
+    for (const item of read) {
+      if (item === undefined) continue;
+      if ('problem' in item) damaged.push(item);
+      else backups.push(item);
+    }
   }
-  return manifests.sort((a, b) =>
-    a.snapshotAt < b.snapshotAt ? 1 : a.snapshotAt > b.snapshotAt ? -1 : a.id < b.id ? 1 : -1,
-  );
+  backups.sort((a, b) => (a.snapshotAt < b.snapshotAt ? 1 : a.snapshotAt > b.snapshotAt ? -1 : a.id < b.id ? 1 : -1));
+  return { backups, damaged };
 }
 
 /** Every backup folder of `target` with its objects, committed or not, in id order. */

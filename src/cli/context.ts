@@ -38,6 +38,14 @@ function interruptSignal(): AbortSignal {
   return ctl.signal;
 }
 
+/** EPIPE on standard output means the reader has all it wanted: exit without a word, as other tools do. */
+export function quietOnClosedPipe(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 /** The named targets (all when none named); an unknown name is a usage error that lists the known ones. */
 export function selectTargets(config: LifeboatConfig, names: readonly string[]): TargetConfig[] {
   if (names.length === 0) return [...config.targets];
@@ -55,12 +63,38 @@ export function findTarget(config: LifeboatConfig, name: string): TargetConfig {
   return target;
 }
 
-/** An ISO 8601 time given to `flag`; a usage error naming the flag otherwise. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * An ISO 8601 time given to `flag`, with its zone (Z or +hh:mm): a time without one would be read in whatever
+ * zone the host has, which is rarely what an operator means at 3 a.m. Days that do not exist (February 30)
+ * are refused, not rolled over into the next month.
+ */
 export function parseTimeFlag(flag: string, text: string | undefined): Date | undefined {
   if (text === undefined) return undefined;
-  const time = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
-  if (Number.isNaN(time.getTime())) {
-    throw new UsageError(`${flag}: "${text}" is not an ISO 8601 time`, 'use e.g. 2026-11-22T03:00:00Z');
+  const example = 'use e.g. 2026-11-22T03:00:00Z or 2026-11-22T04:00:00+01:00';
+  const match = ISO_TIME.exec(text.trim());
+  if (match === null) {
+    const zoneless = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/.test(text.trim());
+    throw new UsageError(
+      `${flag}: "${text}" is not an ISO 8601 time${zoneless ? ' with a time zone (Z or +hh:mm)' : ''}`,
+      example,
+    );
+  }
+  const [, year, month, day, hour, minute, second = '0'] = match.map((part) => part ?? '') as string[];
+  const fields = [Number(year), Number(month), Number(day), Number(hour), Number(minute), Number(second)];
+  const [y, mo, d, h, mi, se] = fields as [number, number, number, number, number, number];
+  const probe = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  const real =
+    probe.getUTCFullYear() === y &&
+    probe.getUTCMonth() === mo - 1 &&
+    probe.getUTCDate() === d &&
+    probe.getUTCHours() === h &&
+    probe.getUTCMinutes() === mi &&
+    probe.getUTCSeconds() === se;
+  const time = new Date(text.trim().replace(' ', 'T'));
+  if (!real || Number.isNaN(time.getTime())) {
+    throw new UsageError(`${flag}: "${text}" is not a real date and time`, example);
   }
   return time;
 }

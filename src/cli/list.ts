@@ -1,5 +1,5 @@
 // `lifeboat list [TARGET] [--json]`: committed backups, newest first.
-import { listBackups } from '../catalog/catalog.js';
+import { type DamagedBackup, readCatalog } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
 import { formatBytes } from '../format.js';
 import { type CommandContext, selectTargets } from './context.js';
@@ -11,13 +11,20 @@ export async function listCommand(
 ): Promise<number> {
   const targets = selectTargets(ctx.config, name === undefined ? [] : [name]);
   const all: Manifest[] = [];
-  for (const target of targets) all.push(...(await listBackups(ctx.storage, target.name)));
+  const damaged: DamagedBackup[] = [];
+  for (const target of targets) {
+    const catalog = await readCatalog(ctx.storage, target.name);
+    all.push(...catalog.backups);
+    damaged.push(...catalog.damaged);
+  }
   all.sort((a, b) => (a.snapshotAt < b.snapshotAt ? 1 : a.snapshotAt > b.snapshotAt ? -1 : 0));
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+    // Damaged backups are entries of their own: { id, target, damaged: "<what is wrong>" }.
+    const entries = [...all, ...damaged.map((d) => ({ id: d.id, target: d.target, damaged: d.problem }))];
+    process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
     return 0;
   }
-  if (all.length === 0) {
+  if (all.length === 0 && damaged.length === 0) {
     process.stdout.write(`no backups in ${ctx.storage.location}\n`);
     return 0;
   }
@@ -26,7 +33,9 @@ export async function listCommand(
     const raw = m.artifacts.reduce((sum, a) => sum + a.rawSize, 0);
     return [m.id, m.target, m.driver, m.snapshotAt, formatBytes(stored), formatBytes(raw)];
   });
+  for (const d of damaged) rows.push([d.id, d.target, 'DAMAGED', '-', '-', '-']);
   printTable(['ID', 'TARGET', 'DRIVER', 'SNAPSHOT AT', 'STORED', 'RAW'], rows);
+  for (const d of damaged) process.stderr.write(`damaged: ${d.target}/${d.id}: ${d.problem}\n`);
   return 0;
 }
 

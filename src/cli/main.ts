@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The `lifeboat` command: parses arguments, runs one command, maps errors to exit codes.
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, LifeboatError } from '../errors.js';
+import { describeError, ExitCode, LifeboatError } from '../errors.js';
+import { redactUrlPasswords } from '../redact.js';
 import { TOOL } from '../version.js';
 import { backupCommand } from './backup.js';
 import { configCheckCommand } from './config-check.js';
-import { createContext, type GlobalOptions } from './context.js';
+import { createContext, type GlobalOptions, quietOnClosedPipe } from './context.js';
 import { daemonCommand } from './daemon.js';
 import { drillCommand } from './drill.js';
 import { listCommand } from './list.js';
@@ -56,11 +57,19 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('restore')
     .description('restore a target from its newest backup, a given one, or the one for a point in time')
     .argument('<target>')
-    .option('--point-in-time <iso8601>', 'the newest backup whose data is from this time or before')
+    .option(
+      '--point-in-time <iso8601>',
+      'the newest backup whose data is from this time or before; with a zone, e.g. 2026-11-22T03:00:00Z',
+    )
     .option('--backup <id>', 'this backup')
     .option('--to <dest>', 'another destination: a file path (sqlite) or a postgres:// URL')
     .option('--force', 'replace a destination that already holds data')
     .option('--dry-run', 'print the plan and change nothing')
+    .option(
+      '--lock-timeout <duration>',
+      'PostgreSQL: give up when another session holds a lock the restore needs for this long',
+      '30s',
+    )
     .addOption(json)
     .action(async (target: string, options) => setExit(await restoreCommand(createContext(global()), target, options)));
 
@@ -69,7 +78,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('delete backups the retention policy no longer keeps, and leftovers of interrupted runs')
     .argument('[target]')
     .option('--dry-run', 'print the decision and delete nothing')
-    .option('--now <iso8601>', 'evaluate the policy at this instant instead of now')
+    .option('--now <iso8601>', 'evaluate the policy at this instant instead of now (with a zone, e.g. ...Z)')
     .addOption(json)
     .action(async (target: string | undefined, options) =>
       setExit(await pruneCommand(createContext(global()), target, options)),
@@ -128,21 +137,25 @@ export async function main(argv: readonly string[]): Promise<number> {
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     if (error instanceof LifeboatError) {
-      process.stderr.write(`Error: ${error.message}\n`);
-      if (error.hint !== undefined) process.stderr.write(`Try: ${error.hint}\n`);
+      process.stderr.write(`Error: ${redactUrlPasswords(error.message)}\n`);
+      if (error.hint !== undefined) process.stderr.write(`Try: ${redactUrlPasswords(error.hint)}\n`);
       return error.exitCode;
     }
-    process.stderr.write(`Error: ${(error as Error).stack ?? String(error)}\n`);
+    // Not one of Lifeboat's own errors: the message, never a stack trace (unless asked for).
+    const detail = process.env.LIFEBOAT_DEBUG ? ((error as Error).stack ?? String(error)) : describeError(error);
+    process.stderr.write(`Error: ${redactUrlPasswords(detail)}\n`);
+    process.stderr.write('Try: set LIFEBOAT_DEBUG=1 for the stack trace, and report it if it looks like a bug\n');
     return ExitCode.failed;
   }
 }
 
+quietOnClosedPipe();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (error) => {
-    process.stderr.write(`Error: ${String(error)}\n`);
+    process.stderr.write(`Error: ${redactUrlPasswords(describeError(error))}\n`);
     process.exitCode = ExitCode.failed;
   },
 );

@@ -4,10 +4,12 @@ import { formatBytes } from '../format.js';
 
 export interface Progress {
   update(bytes: number): void;
+  /** A sentence for the person watching (what the work waits for); the log has it in any case. */
+  note(message: string): void;
   stop(): void;
 }
 
-const silent: Progress = { update: () => undefined, stop: () => undefined };
+const silent: Progress = { update: () => undefined, note: () => undefined, stop: () => undefined };
 
 export function startProgress(label: string, enabled = process.stderr.isTTY === true): Progress {
   if (!enabled) return silent;
@@ -27,6 +29,9 @@ export function startProgress(label: string, enabled = process.stderr.isTTY === 
     update(bytes) {
       const seconds = Math.max((Date.now() - started) / 1000, 0.001);
       bar.update(0, { bytes: formatBytes(bytes), rate: `${formatBytes(bytes / seconds)}/s` });
+    },
+    note(message) {
+      process.stderr.write(`\n${message}\n`);
     },
     stop() {
       bar.stop();

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DURATION, parseDuration } from '../config/duration.js';
-import { UsageError } from '../errors.js';
+import { LifeboatError, UsageError } from '../errors.js';
 import { writeBundle } from '../report/bundle.js';
 import { renderHtml } from '../report/render-html.js';
 import { renderMarkdown } from '../report/render-markdown.js';
@@ -52,7 +52,13 @@ export async function reportCommand(ctx: CommandContext, names: string[], flags:
     process.stderr.write(`wrote ${flags.bundle} (${entries.length} files, with SHA256SUMS)\n`);
   }
   if (flags.out !== undefined) {
-    await writeFile(flags.out, render(report, format));
+    const out = flags.out;
+    await writeFile(out, render(report, format)).catch((error: NodeJS.ErrnoException) => {
+      throw new LifeboatError('OUTPUT', `report: write ${out}: ${error.code ?? error.message}`, {
+        cause: error,
+        hint: 'give --out a path in an existing, writable folder',
+      });
+    });
     process.stderr.write(`wrote ${flags.out}\n`);
   } else if (flags.bundle === undefined) {
     process.stdout.write(render(report, format));

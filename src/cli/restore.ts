@@ -1,4 +1,6 @@
 // `lifeboat restore TARGET [--point-in-time T] [--backup ID] [--to DEST] [--force] [--dry-run]`.
+import { isBackupId } from '../catalog/backup-id.js';
+import { DURATION, parseDuration } from '../config/duration.js';
 import { runRestore } from '../core/run-restore.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../format.js';
@@ -11,6 +13,7 @@ export interface RestoreFlags {
   to?: string;
   force?: boolean;
   dryRun?: boolean;
+  lockTimeout?: string;
   json?: boolean;
 }
 
@@ -18,19 +21,32 @@ export async function restoreCommand(ctx: CommandContext, name: string, flags: R
   if (flags.pointInTime !== undefined && flags.backup !== undefined) {
     throw new UsageError('--point-in-time and --backup exclude each other');
   }
+  if (flags.backup !== undefined && !isBackupId(flags.backup)) {
+    throw new UsageError(
+      `--backup: "${flags.backup}" is not a backup id (like 20260101T030000Z-a1b2c3)`,
+      `see the ids with \`lifeboat list ${name}\``,
+    );
+  }
+  const lockTimeout = flags.lockTimeout ?? '30s';
+  if (!DURATION.test(lockTimeout)) {
+    throw new UsageError(`--lock-timeout: "${lockTimeout}" is not a duration`, 'use e.g. 30s, 5m');
+  }
+  const pointInTime = parseTimeFlag('--point-in-time', flags.pointInTime);
   const target = findTarget(ctx.config, name);
   const progress = flags.dryRun ? startProgress('', false) : startProgress(`restore ${name}:`);
   const result = await runRestore({
     storage: ctx.storage,
     target,
     logger: ctx.logger,
-    pointInTime: parseTimeFlag('--point-in-time', flags.pointInTime),
+    pointInTime,
     backupId: flags.backup,
     to: flags.to,
     force: flags.force === true,
     dryRun: flags.dryRun === true,
     signal: ctx.signal,
     onProgress: (bytes) => progress.update(bytes),
+    lockTimeoutMs: parseDuration(lockTimeout),
+    onNotice: (message) => progress.note(message),
   }).finally(() => progress.stop());
   if (flags.json) {
     const { backup, ...rest } = result;

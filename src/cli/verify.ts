@@ -1,7 +1,7 @@
 // `lifeboat verify ID|TARGET [--all]`: re-reads stored bytes and checks them against the manifest.
 
 import { isBackupId } from '../catalog/backup-id.js';
-import { findBackup, listBackups } from '../catalog/catalog.js';
+import { type DamagedBackup, findBackup, readCatalog } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
 import { LifeboatError } from '../errors.js';
 import { verifyAndRecord } from '../verify/run-verify.js';
@@ -13,6 +13,7 @@ export async function verifyCommand(
   options: { all?: boolean; json?: boolean },
 ): Promise<number> {
   let backups: Manifest[];
+  let damaged: DamagedBackup[] = [];
   if (isBackupId(subject)) {
     backups = [
       await findBackup(
@@ -22,9 +23,17 @@ export async function verifyCommand(
       ),
     ];
   } else {
-    const all = await listBackups(ctx.storage, findTarget(ctx.config, subject).name);
-    if (all.length === 0) throw new LifeboatError('NOT_FOUND', `verify ${subject}: no backups of this target`);
+    const catalog = await readCatalog(ctx.storage, findTarget(ctx.config, subject).name);
+    const all = catalog.backups;
+    // A damaged manifest fails verification of its target, whichever backups were asked for.
+    damaged = catalog.damaged;
+    if (all.length === 0 && damaged.length === 0) {
+      throw new LifeboatError('NOT_FOUND', `verify ${subject}: no backups of this target`);
+    }
     backups = options.all ? all : all.slice(0, 1);
+  }
+  for (const item of damaged) {
+    if (!options.json) process.stdout.write(`FAILED  ${item.target}/${item.id}\n        ${item.problem}\n`);
   }
   const results = [];
   for (const manifest of backups) {
@@ -36,6 +45,9 @@ export async function verifyCommand(
         for (const problem of artifact.problems) process.stdout.write(`        ${problem}\n`);
     }
   }
-  if (options.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-  return results.every((r) => r.ok) ? 0 : 1;
+  if (options.json) {
+    const failed = damaged.map((d) => ({ target: d.target, id: d.id, ok: false, damaged: d.problem, artifacts: [] }));
+    process.stdout.write(`${JSON.stringify([...failed, ...results], null, 2)}\n`);
+  }
+  return damaged.length === 0 && results.every((r) => r.ok) ? 0 : 1;
 }

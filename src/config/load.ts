@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { redactUrlPasswords } from '../redact.js';
 import {
   configSchema,
   DRIVER_NAMES,
@@ -49,8 +50,15 @@ export function parseConfig(text: string, options: ParseOptions = {}): LifeboatC
   if (document.errors.length > 0) {
     throw new ConfigError(document.errors.map((e) => `${source}: YAML: ${e.message.split('\n')[0]}`));
   }
+  let parsed: unknown;
+  try {
+    // An alias bomb (a few lines that expand to billions of nodes) is refused by the alias limit.
+    parsed = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError([`${source}: YAML: ${(error as Error).message}`]);
+  }
   const issues: string[] = [];
-  const raw = interpolate(document.toJS() ?? {}, [], env, issues);
+  const raw = interpolate(parsed ?? {}, [], env, issues);
   if (issues.length > 0) throw new ConfigError(issues);
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(result.error.issues.map((issue) => formatIssue(issue, raw)));
@@ -58,6 +66,8 @@ export function parseConfig(text: string, options: ParseOptions = {}): LifeboatC
   readSecretFiles(config, baseDir, issues);
   if (issues.length > 0) throw new ConfigError(issues);
   resolvePaths(config, baseDir);
+  checkPaths(config, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
   return deepFreeze(config);
 }
 
@@ -100,6 +110,10 @@ function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string
     });
   };
   readHooks(config.defaults.webhooks, 'defaults');
+  const auth = config.metrics.auth;
+  if (auth?.bearerTokenFile !== undefined)
+    auth.bearerToken = read(auth.bearerTokenFile, 'metrics.auth.bearerTokenFile');
+  if (auth?.passwordFile !== undefined) auth.password = read(auth.passwordFile, 'metrics.auth.passwordFile');
   config.targets.forEach((target, index) => {
     if ((target.driver === 'postgres' || target.driver === 'neo4j') && target.passwordFile !== undefined) {
       target.password = read(target.passwordFile, `targets[${index}].passwordFile`);
@@ -108,7 +122,23 @@ function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string
   });
 }
 
+/** Kernel file systems: a folder there holds no backups, and Node's recursive mkdir loops for ever on /proc. */
+const KERNEL_FOLDERS = ['/proc', '/sys', '/dev'];
+
+function checkPaths(config: LifeboatConfig, issues: string[]): void {
+  if (config.storage.type !== 'local') return;
+  const path = config.storage.path;
+  const kernel = KERNEL_FOLDERS.find((folder) => path === folder || path.startsWith(`${folder}/`));
+  if (kernel !== undefined) {
+    issues.push(`storage.path: ${path} is inside ${kernel}, a kernel file system that cannot hold backups`);
+  }
+}
+
 function resolvePaths(config: LifeboatConfig, baseDir: string): void {
+  if (config.metrics.tls !== undefined) {
+    config.metrics.tls.certFile = resolve(baseDir, config.metrics.tls.certFile);
+    config.metrics.tls.keyFile = resolve(baseDir, config.metrics.tls.keyFile);
+  }
   if (config.storage.type === 'local') config.storage.path = resolve(baseDir, config.storage.path);
   for (const target of config.targets) {
     if (target.driver === 'sqlite') {
@@ -169,26 +199,14 @@ export function redactConfig(value: unknown): unknown {
         key,
         SECRET_KEYS.has(key) && item !== undefined
           ? '<redacted>'
-          : key === 'url'
-            ? redactUrl(item)
-            : key === 'webhooks' && Array.isArray(item)
-              ? item.map((hook) => ({ ...hook, url: redactWebhookUrl(hook.url) }))
-              : redactConfig(item),
+          : key === 'webhooks' && Array.isArray(item)
+            ? item.map((hook) => ({ ...(redactConfig(hook) as object), url: redactWebhookUrl(hook.url) }))
+            : redactConfig(item),
       ]),
     );
   }
+  if (typeof value === 'string') return redactUrlPasswords(value);
   return value;
-}
-
-function redactUrl(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  try {
-    const url = new URL(value);
-    if (url.password !== '') url.password = 'redacted';
-    return url.toString();
-  } catch {
-    return value;
-  }
 }
 
 /** Webhook URLs often carry their token in the path: only the origin is shown. */

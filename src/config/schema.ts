@@ -9,9 +9,42 @@ export const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const DRIVER_NAMES = ['neo4j', 'postgres', 'sqlite'] as const;
 export const STORAGE_TYPES = ['local', 's3'] as const;
 
+/** Storage prefixes: segments that cannot climb out of the store ("." and ".." are refused). */
+export const SAFE_PREFIX = /^((?!\.\.?\/)[A-Za-z0-9._-]+\/)*$/;
+
+/** An http(s) URL with a host, and nothing a URL parser would have to guess at. */
+const httpUrl = (example: string) =>
+  z.string().refine((text) => {
+    if (/\s/.test(text)) return false;
+    try {
+      const url = new URL(text);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, `must be an http:// or https:// URL with a host, like "${example}"`);
+
+/** A postgres:// URL that parses (libpq would refuse the rest later, with less to go on). */
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+  .refine((text) => {
+    try {
+      new URL(text);
+      return !/\s/.test(text);
+    } catch {
+      return false;
+    }
+  }, 'is not a valid URL (like "postgres://user@host:5432/db"; escape special characters in the password as %XX)');
+
+const duration = z.string().regex(DURATION, 'must be a duration like "30s", "5m", "1h30m" or "7d"');
+
 const prefix = z
   .string()
-  .regex(/^([A-Za-z0-9._-]+\/)*$/, 'must be empty or path segments of [A-Za-z0-9._-] each ending in "/", like "prod/"')
+  .regex(
+    SAFE_PREFIX,
+    'must be empty or path segments of [A-Za-z0-9._-] (not "." or "..") each ending in "/", like "prod/"',
+  )
   .default('')
   .describe('Key prefix for every object, e.g. "prod/".');
 
@@ -32,7 +65,9 @@ const s3Storage = z
     type: z.literal('s3'),
     bucket: z.string().min(3).max(63),
     prefix,
-    endpoint: z.url().optional().describe('For MinIO and other S3-compatible stores, e.g. http://minio:9000.'),
+    endpoint: httpUrl('http://minio:9000')
+      .optional()
+      .describe('For MinIO and other S3-compatible stores, e.g. http://minio:9000.'),
     region: z.string().default('us-east-1'),
     forcePathStyle: z.boolean().default(false).describe('Path-style URLs (needed by most S3-compatible servers).'),
     accessKeyId: z.string().min(1).optional().describe('Omit both keys to use the AWS SDK default credential chain.'),
@@ -45,12 +80,15 @@ const s3Storage = z
     partSizeMiB: z.number().int().min(5).max(5120).default(16).describe('Multipart part size.'),
     queueSize: z.number().int().min(1).max(16).default(4).describe('Parts uploaded at once.'),
     verifyUpload: z.enum(['checksum', 'size']).default('checksum'),
+    connectTimeout: duration.default('10s').describe('A connection to the store that does not open within this fails.'),
+    idleTimeout: duration
+      .default('60s')
+      .describe('A request or download whose connection moves no byte for this long fails (and may be retried).'),
   })
   .describe('Backups in an S3 bucket (AWS S3, MinIO or another S3-compatible server).');
 
 export const storageSchema = z.discriminatedUnion('type', [localStorage, s3Storage]);
 
-const duration = z.string().regex(DURATION, 'must be a duration like "30s", "5m", "1h30m" or "7d"');
 const timezone = z.string().refine(isTimeZone, 'unknown IANA time zone (e.g. "UTC", "Europe/Berlin")');
 const count = z.number().int().min(0).max(100_000).optional();
 
@@ -67,7 +105,9 @@ export const retentionSchema = z
 
 const webhookSchema = z
   .strictObject({
-    url: z.url().optional().describe('Receives a JSON POST; may hold a token, so it is redacted when shown.'),
+    url: httpUrl('https://hooks.example.com/T000')
+      .optional()
+      .describe('Receives a JSON POST; may hold a token, so it is redacted when shown.'),
     urlFile: z.string().min(1).optional().describe('File holding the URL (Docker secrets).'),
     on: z
       .array(z.enum(['failure', 'success']))
@@ -170,10 +210,7 @@ const postgresTarget = z
   .strictObject({
     name: targetName,
     driver: z.literal('postgres'),
-    url: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-      .optional(),
+    url: postgresUrl.optional(),
     host: z.string().optional(),
     port: z.number().int().min(1).max(65535).optional(),
     user: z.string().optional(),
@@ -313,7 +350,38 @@ export const configSchema = z
           .string()
           .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. "0.0.0.0:9464"')
           .default('0.0.0.0:9464')
-          .describe('Address of /metrics, /healthz and /readyz (port 0 picks a free port).'),
+          .describe(
+            'Address of /metrics, /healthz and /readyz (port 0 picks a free port). All interfaces by default, ' +
+              'so that Prometheus in another container can scrape it: use 127.0.0.1:9464, auth or tls to restrict.',
+          ),
+        auth: z
+          .strictObject({
+            bearerToken: z.string().min(1).optional().describe('Secret; prefer bearerTokenFile.'),
+            bearerTokenFile: z.string().min(1).optional().describe('File holding the token Prometheus sends.'),
+            username: z.string().min(1).optional().describe('Basic auth user (with password or passwordFile).'),
+            password: z.string().min(1).optional().describe('Secret; prefer passwordFile.'),
+            passwordFile: z.string().min(1).optional().describe('File holding the basic auth password.'),
+          })
+          .refine(
+            (auth) =>
+              [auth.bearerToken, auth.bearerTokenFile, auth.username].filter((v) => v !== undefined).length === 1,
+            'set one of bearerTokenFile (or bearerToken), or username with passwordFile (or password)',
+          )
+          .refine(
+            (auth) =>
+              (auth.username === undefined) === (auth.password === undefined && auth.passwordFile === undefined) &&
+              !(auth.password !== undefined && auth.passwordFile !== undefined),
+            'username goes with one of password or passwordFile',
+          )
+          .optional()
+          .describe('Required credentials for /metrics; /healthz and /readyz stay open for probes.'),
+        tls: z
+          .strictObject({
+            certFile: z.string().min(1).describe('PEM certificate (chain) file.'),
+            keyFile: z.string().min(1).describe('PEM private key file.'),
+          })
+          .optional()
+          .describe('Serve HTTPS instead of HTTP.'),
       })
       .prefault({}),
     targets: z.array(targetSchema).min(1, 'needs at least one target'),
@@ -420,4 +488,4 @@ export type S3StorageConfig = z.infer<typeof s3Storage>;
 export type LocalStorageConfig = z.infer<typeof localStorage>;
 
 /** Keys whose values are secrets: redacted wherever a config is shown. */
-export const SECRET_KEYS = new Set(['password', 'secretAccessKey', 'sessionToken']);
+export const SECRET_KEYS = new Set(['password', 'secretAccessKey', 'sessionToken', 'bearerToken']);

@@ -4,8 +4,7 @@
 // Lifecycle: created -> starting -> running -> stopping (no new runs; running ones finish within the grace
 // period, then are aborted cleanly) -> stopped. A failure while starting ends in `failed`.
 import { backupIdTime } from '../catalog/backup-id.js';
-import { listBackupIds, listBackups } from '../catalog/catalog.js';
-import type { Manifest } from '../catalog/manifest.js';
+import { type Catalog, listBackupIds, readCatalog } from '../catalog/catalog.js';
 import { parseDuration } from '../config/duration.js';
 import type { LifeboatConfig, TargetConfig } from '../config/schema.js';
 import { ConfigError, describeError } from '../errors.js';
@@ -304,7 +303,7 @@ export class Daemon {
   }
 
   /** Applies retention; resolves to the backups left, or undefined when prune failed. */
-  async #prune(name: string, settings: EffectiveSettings): Promise<readonly Manifest[] | undefined> {
+  async #prune(name: string, settings: EffectiveSettings): Promise<Catalog | undefined> {
     try {
       const { report, remaining } = await runPrune({
         storage: this.#options.storage,
@@ -337,12 +336,19 @@ export class Daemon {
   }
 
   /** Sets the stored-backup metrics from `known` (newest first) or the catalog; a listing failure is logged. */
-  async #refreshCatalog(name: string, known?: readonly Manifest[]): Promise<void> {
+  async #refreshCatalog(name: string, known?: Catalog): Promise<void> {
     try {
-      const backups = known ?? (await listBackups(this.#options.storage, name));
+      const { backups, damaged } = known ?? (await readCatalog(this.#options.storage, name));
       const newest = backups[0];
+      for (const item of damaged) {
+        this.#log.warn(
+          { event: 'catalog.damaged', target: name, id: item.id, problem: item.problem },
+          'damaged backup',
+        );
+      }
       this.metrics.setCatalog(name, {
         count: backups.length,
+        damaged: damaged.length,
         bytes: backups.reduce((sum, m) => sum + m.artifacts.reduce((s, a) => s + a.size, 0), 0),
         newestSnapshotAt: newest === undefined ? undefined : new Date(newest.snapshotAt),
         newestFinishedAt: newest === undefined ? undefined : new Date(newest.finishedAt),

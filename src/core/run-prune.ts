@@ -1,7 +1,13 @@
 // Prune one target: apply its retention policy to the committed backups, then remove what interrupted runs
-// left behind. Nothing is deleted when the listing fails or a manifest cannot be read.
+// left behind. Nothing is deleted when the listing fails; a backup whose manifest is damaged is kept.
 import { backupIdTime } from '../catalog/backup-id.js';
-import { deleteBackup, listBackupFolders, readManifests } from '../catalog/catalog.js';
+import {
+  type Catalog,
+  type DamagedBackup,
+  deleteBackup,
+  listBackupFolders,
+  readManifests,
+} from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
 import type { RetentionConfig } from '../config/schema.js';
 import { describeError, LifeboatError } from '../errors.js';
@@ -37,8 +43,8 @@ export interface PruneReport {
 
 export interface PruneOutcome {
   readonly report: PruneReport;
-  /** The committed backups left afterwards (all of them in a dry run), newest first. */
-  readonly remaining: readonly Manifest[];
+  /** The committed backups left afterwards (all of them in a dry run): sound ones newest first, and damaged. */
+  readonly remaining: Catalog;
 }
 
 export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
@@ -46,19 +52,23 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
   const wallNow = (options.wallClock ?? (() => new Date()))();
   const log = options.logger.child({ target });
   let folders: Awaited<ReturnType<typeof listBackupFolders>>;
-  let manifests: Awaited<ReturnType<typeof readManifests>>;
+  let manifests: Manifest[];
+  let damaged: DamagedBackup[];
   try {
     folders = await listBackupFolders(storage, target);
-    manifests = await readManifests(
+    ({ backups: manifests, damaged } = await readManifests(
       storage,
       target,
       folders.filter((f) => f.committed).map((f) => f.id),
-    );
+    ));
   } catch (error) {
     throw new LifeboatError('PRUNE_FAILED', `prune ${target}: list backups: ${describeError(error)}; deleted nothing`, {
       cause: error,
       hint: error instanceof LifeboatError ? error.hint : undefined,
     });
+  }
+  for (const item of damaged) {
+    log.warn({ event: 'prune.damaged', id: item.id, problem: item.problem }, 'damaged backup kept');
   }
   const decision =
     policy === undefined
@@ -94,12 +104,16 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
   return {
     report: {
       target,
-      keep: decision.keep.map((k) => ({ id: k.id, reasons: [...k.reasons] })),
+      keep: [
+        ...decision.keep.map((k) => ({ id: k.id, reasons: [...k.reasons] })),
+        // Retention never judges what it cannot read: a damaged backup stays for a person to look at.
+        ...damaged.map((d) => ({ id: d.id, reasons: [`damaged, kept for inspection: ${d.problem}`] })),
+      ],
       delete: decision.delete.map((d) => ({ id: d.id })),
       incomplete,
       staleUploads,
       dryRun,
     },
-    remaining: manifests.filter((m) => !deleted.has(m.id)),
+    remaining: { backups: manifests.filter((m) => !deleted.has(m.id)), damaged },
   };
 }

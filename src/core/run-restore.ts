@@ -1,13 +1,13 @@
 // Restore: choose a backup (by id, by point in time, or the newest), verify it, then write the destination.
-import { chooseBackupAt, listBackups, readManifest } from '../catalog/catalog.js';
+import { chooseBackupAt, type DamagedBackup, readCatalog, readManifest } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
 import type { TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
+import type { RestoreOptions } from '../drivers/driver.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { byteCounter } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
-import { checkArtifact, compareDigest, storedDigest } from '../verify/verify.js';
+import { type ArtifactCheck, checkArtifact } from '../verify/verify.js';
 
 export interface RestoreRequest {
   readonly storage: Storage;
@@ -21,6 +21,10 @@ export interface RestoreRequest {
   readonly dryRun: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: (rawBytes: number) => void;
+  /** How long the restore may wait for a lock held by another session (PostgreSQL); default 30 s. */
+  readonly lockTimeoutMs?: number;
+  /** Hears what the restore waits for (a lock, and who holds it). */
+  readonly onNotice?: (message: string) => void;
 }
 
 export interface RestorePlan {
@@ -39,14 +43,16 @@ export interface RestoreResult extends RestorePlan {
   readonly durationMs: number;
 }
 
-/** Chooses the backup a restore request means. */
+/** Chooses the backup a restore request means; `onDamaged` hears of each damaged backup passed over. */
 export async function chooseBackup(
   storage: Storage,
   request: Pick<RestoreRequest, 'target' | 'pointInTime' | 'backupId'>,
+  onDamaged: (damaged: DamagedBackup) => void = () => undefined,
 ): Promise<Manifest> {
   const name = request.target.name;
   if (request.backupId !== undefined) return readManifest(storage, name, request.backupId);
-  const backups = await listBackups(storage, name);
+  const { backups, damaged } = await readCatalog(storage, name);
+  for (const item of damaged) onDamaged(item);
   if (backups.length === 0) {
     throw new LifeboatError('NOT_FOUND', `restore ${name}: no backups of this target in ${storage.location}`, {
       hint: `run \`lifeboat backup ${name}\` first`,
@@ -69,7 +75,10 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
   const started = Date.now();
   const { storage, target, logger } = request;
   const driver = createDriver(target);
-  const backup = await chooseBackup(storage, request);
+  const backup = await chooseBackup(storage, request, (damaged) => {
+    const message = `restore ${target.name}: backup ${damaged.id} is damaged and was passed over: ${damaged.problem}`;
+    logger.warn({ event: 'restore.damaged', target: target.name, id: damaged.id, problem: damaged.problem }, message);
+  });
   const state = await driver.inspectDestination(request.to);
   const plan: RestorePlan = {
     target: target.name,
@@ -91,33 +100,68 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
   if (request.dryRun) return { ...plan, restored: false, durationMs: Date.now() - started };
   const log = logger.child({ target: target.name, id: backup.id, destination: state.description });
   log.info({ event: 'restore.start' }, 'restore started');
-  // First pass: prove every stored byte matches the manifest before the destination is touched. The
-  // second pass checks the uncompressed bytes too, as they flow into the destination.
+  // First pass: prove everything the manifest promises (stored and raw size and SHA-256) before the
+  // destination is touched. The second pass checks it all again as the bytes flow, and their end is gated
+  // on that check, so the destination only commits a stream that proved itself.
   for (const artifact of backup.artifacts) {
-    const problems = await storedDigest(storage, artifact.key, request.signal).then(
-      (actual) => compareDigest(artifact.key, 'stored', artifact, actual),
-      (error: unknown) => [`${artifact.key}: ${describeError(error)}`],
-    );
-    if (problems.length > 0) {
+    const check = await checkArtifact(storage, artifact, { signal: request.signal });
+    if (check.readError !== undefined)
+      throw unreadable(target.name, backup.id, storage, check, 'destination untouched');
+    if (!check.ok) {
       throw new IntegrityError(
-        `restore ${target.name}: backup ${backup.id} failed verification, destination untouched: ${problems.join('; ')}`,
-        'restore an older backup with --backup ID (see `lifeboat list`)',
+        `restore ${target.name}: backup ${backup.id} failed verification, destination untouched: ${check.problems.join('; ')}`,
+        'restore an older backup with --backup ID (see `lifeboat list`), and run `lifeboat verify` on the others',
       );
     }
   }
+  const restoreOptions: RestoreOptions = {
+    force: request.force,
+    signal: request.signal,
+    lockTimeoutMs: request.lockTimeoutMs,
+    onNotice: (message) => {
+      log.warn({ event: 'restore.waiting', message }, message);
+      request.onNotice?.(message);
+    },
+  };
   for (const artifact of backup.artifacts) {
-    const check = await checkArtifact(
-      storage,
-      artifact,
-      (raw) => {
-        const input = request.onProgress === undefined ? raw : raw.pipe(byteCounter(request.onProgress));
-        return driver.restore(input, request.to, { force: request.force, signal: request.signal });
-      },
-      request.signal,
-    );
-    if (!check.ok) throw new LifeboatError('RESTORE_FAILED', `restore ${target.name}: ${check.problems.join('; ')}`);
+    const check = await checkArtifact(storage, artifact, {
+      signal: request.signal,
+      onRawBytes: request.onProgress,
+      consumeRaw: (raw) => driver.restore(raw, request.to, restoreOptions),
+    });
+    if (check.ok) continue;
+    log.error({ event: 'restore.end', result: 'failure', error: check.problems.join('; ') }, 'restore failed');
+    if (check.readError !== undefined) {
+      throw unreadable(target.name, backup.id, storage, check, `${driver.name}: nothing committed`);
+    }
+    if (check.consumeError instanceof LifeboatError) {
+      throw new LifeboatError('RESTORE_FAILED', `restore ${target.name}: ${describeError(check.consumeError)}`, {
+        cause: check.consumeError,
+        hint: check.consumeError.hint,
+        exitCode: check.consumeError.exitCode,
+      });
+    }
+    throw new LifeboatError('RESTORE_FAILED', `restore ${target.name}: ${check.problems.join('; ')}`, {
+      cause: check.consumeError,
+    });
   }
   const durationMs = Date.now() - started;
   log.info({ event: 'restore.end', result: 'success', durationMs }, 'restore finished');
   return { ...plan, restored: true, durationMs };
+}
+
+/** The store could not be read: a network or permission failure, not a damaged backup. */
+function unreadable(target: string, id: string, storage: Storage, check: ArtifactCheck, state: string): LifeboatError {
+  const cause = check.readError;
+  return new LifeboatError(
+    'STORAGE_READ',
+    `restore ${target}: could not read backup ${id} from ${storage.location} (${state}): ${describeError(cause)}`,
+    {
+      cause,
+      hint:
+        cause instanceof LifeboatError && cause.hint !== undefined
+          ? cause.hint
+          : 'the backup is not known to be damaged: check the network and the store, then run the restore again',
+    },
+  );
 }

@@ -28,7 +28,14 @@ export interface RestoreOptions {
   /** Replace a destination that already holds data. */
   readonly force: boolean;
   readonly signal?: AbortSignal;
+  /** How long to wait for a lock another session holds on the destination (default 30 s). */
+  readonly lockTimeoutMs?: number;
+  /** Hears what the restore is waiting for, as a sentence for the operator. */
+  readonly onNotice?: (message: string) => void;
 }
+
+/** Default wait for a destination lock during a restore. */
+export const DEFAULT_RESTORE_LOCK_TIMEOUT_MS = 30_000;
 
 /** What a restore destination currently holds. */
 export interface DestinationState {
@@ -62,7 +69,11 @@ export interface Driver {
   dump(signal?: AbortSignal): Promise<DumpSession>;
   /** Describes a destination (undefined: the target itself) before anything is written. */
   inspectDestination(destination?: string): Promise<DestinationState>;
-  /** Restores raw dump bytes into the destination (undefined: the target itself). */
+  /**
+   * Restores raw dump bytes into the destination (undefined: the target itself). `raw` fails instead of
+   * ending when its bytes are not proven: the destination must then be left as it was (roll back, remove the
+   * partial file, stop the tool) and the promise reject.
+   */
   restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void>;
   /** Optional deep check of raw dump bytes (e.g. SQLite integrity_check); resolves to problems found. */
   checkDump?(raw: Readable): Promise<string[]>;

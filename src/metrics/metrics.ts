@@ -8,6 +8,8 @@ export type RunResult = 'success' | 'failure';
 /** What the catalog says about a target's stored backups. */
 export interface CatalogFigures {
   readonly count: number;
+  /** Committed backups whose manifest is damaged (unreadable, or not fitting its folder). */
+  readonly damaged?: number;
   readonly bytes: number;
   /** Data time of the newest backup (its `snapshotAt`). */
   readonly newestSnapshotAt?: Date;
@@ -48,6 +50,7 @@ export class LifeboatMetrics {
   readonly #runs: Counter;
   readonly #skipped: Counter;
   readonly #stored: Gauge;
+  readonly #damaged: Gauge;
   readonly #storedBytes: Gauge;
   readonly #retentionDeleted: Counter;
   readonly #pruneFailures: Counter;
@@ -131,6 +134,12 @@ export class LifeboatMetrics {
     this.#stored = new Gauge({
       name: 'lifeboat_backups_stored',
       help: 'Committed backups of the target in storage.',
+      labelNames: target,
+      registers,
+    });
+    this.#damaged = new Gauge({
+      name: 'lifeboat_backups_damaged',
+      help: 'Committed backups of the target whose manifest is damaged: never restored, drilled or pruned.',
       labelNames: target,
       registers,
     });
@@ -245,6 +254,7 @@ export class LifeboatMetrics {
       this.#pruneFailures.inc(t, 0);
       this.#webhookFailures.inc(t, 0);
       this.#stored.set(t, 0);
+      this.#damaged.set(t, 0);
       this.#storedBytes.set(t, 0);
       if (intervalSeconds !== undefined) this.#interval.set(t, intervalSeconds);
     }
@@ -312,6 +322,7 @@ export class LifeboatMetrics {
   setCatalog(target: string, figures: CatalogFigures): void {
     const t = { target };
     this.#stored.set(t, figures.count);
+    this.#damaged.set(t, figures.damaged ?? 0);
     this.#storedBytes.set(t, figures.bytes);
     if (figures.newestSnapshotAt === undefined) this.#newest.delete(target);
     else this.#newest.set(target, figures.newestSnapshotAt.getTime());

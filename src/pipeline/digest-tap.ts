@@ -12,10 +12,16 @@ export class DigestTap extends Transform {
   #size = 0;
   #digest: Digest | undefined;
   readonly #onBytes: ((size: number) => void) | undefined;
+  readonly #gate: ((digest: Digest) => Error | undefined) | undefined;
 
-  constructor(onBytes?: (totalBytes: number) => void) {
+  /**
+   * `onBytes` hears the running total. `gate`, when given, judges the digest before the end is passed on: an
+   * error it returns fails the stream instead, so a reader never sees a clean end of unproven bytes.
+   */
+  constructor(onBytes?: (totalBytes: number) => void, gate?: (digest: Digest) => Error | undefined) {
     super();
     this.#onBytes = onBytes;
+    this.#gate = gate;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -27,7 +33,7 @@ export class DigestTap extends Transform {
 
   override _flush(callback: TransformCallback): void {
     this.#digest = { size: this.#size, sha256: this.#hash.digest('hex') };
-    callback();
+    callback(this.#gate?.(this.#digest) ?? null);
   }
 
   /** Size and hash of everything that passed; only after the stream has ended. */

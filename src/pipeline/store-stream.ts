@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zlibConstants } from 'node:zlib';
+import { isAbortError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { type Digest, DigestTap } from './digest-tap.js';
 
@@ -44,8 +45,9 @@ export async function storeStream(
     contentType: compress ? 'application/gzip' : 'application/octet-stream',
   });
   const [flowed, stored] = await Promise.allSettled([flowing, storing]);
-  if (flowed.status === 'rejected') {
-    await storing.catch(() => undefined);
+  // A store that failed stops reading, and the pipeline then ends in an AbortError: the store's error is
+  // the cause. Any other pipeline failure (the dump, the compressor) is the cause itself.
+  if (flowed.status === 'rejected' && !(stored.status === 'rejected' && isAbortError(flowed.reason))) {
     throw flowed.reason;
   }
   if (stored.status === 'rejected') throw stored.reason;

@@ -1,5 +1,6 @@
 // The storage interface: every backend (local folder, S3) implements these few methods.
 import type { Readable } from 'node:stream';
+import { SAFE_PREFIX } from '../config/schema.js';
 import { LifeboatError } from '../errors.js';
 
 /** One stored object, as listed. */
@@ -42,6 +43,16 @@ export interface Storage {
 export function assertSafeKey(key: string): void {
   if (key === '' || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.')) {
     throw new Error(`storage: unsafe object key ${JSON.stringify(key)}`);
+  }
+}
+
+/** The prefix is checked by the config schema; the store checks it again, as it does every key. */
+export function assertSafePrefix(prefix: string): void {
+  if (!SAFE_PREFIX.test(prefix)) {
+    throw new LifeboatError('CONFIG_INVALID', `storage: prefix ${JSON.stringify(prefix)} could escape the store`, {
+      exitCode: 2,
+      hint: 'use path segments of [A-Za-z0-9._-] (not "." or "..") each ending in "/", like "prod/"',
+    });
   }
 }
 

@@ -1,11 +1,10 @@
 // A drill: choose a backup, download it, verify it, restore it into a scratch place, check the restored data,
 // judge the recovery objectives, record the result beside the backups, and always remove the scratch place.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { listBackups } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
 import { parseDuration } from '../config/duration.js';
@@ -18,6 +17,7 @@ import type { Logger } from '../log.js';
 import { DigestTap } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
 import { TOOL } from '../version.js';
+import { makeWorkDir } from '../work-dir.js';
 import {
   backupGaps,
   checkTable,
@@ -29,7 +29,7 @@ import {
   worstGap,
 } from './drill-checks.js';
 import { DRILL_SCHEMA_VERSION, type DrillRecord, drillKey, serializeDrill } from './drill-record.js';
-import { compareDigest } from './verify.js';
+import { compareDigest, decompressors } from './verify.js';
 
 export interface DrillOptions {
   readonly storage: Storage;
@@ -100,7 +100,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
       );
     }
     const chosen = backup;
-    workDir = await mkdtemp(join(tmpdir(), 'lifeboat-drill-'));
+    workDir = await makeWorkDir('drill');
     const files: string[] = [];
 
     enter('download');
@@ -128,7 +128,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
         raw.resume();
         try {
           await pipeline(
-            [createReadStream(files[index] as string), ...decompress(artifact.compression), raw] as never,
+            [createReadStream(files[index] as string), ...decompressors(artifact.compression), raw] as never,
             {
               signal,
             },
@@ -150,10 +150,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
     const restoredTo = await timed('restore', async () => {
       scratch = await driver.createScratch(target.name, drill.to);
       for (const [index, artifact] of chosen.artifacts.entries()) {
-        const raw = createReadStream(files[index] as string);
-        const stages = decompress(artifact.compression);
-        const input = stages.length === 0 ? raw : raw.pipe(stages[0] as NodeJS.ReadWriteStream);
-        await driver.restore(input as never, scratch.destination, { force: false, signal });
+        // A failure anywhere in the chain destroys `input` with that error, which the driver sees.
+        const input = new PassThrough();
+        pipeline([createReadStream(files[index] as string), ...decompressors(artifact.compression), input] as never, {
+          signal,
+        }).catch(() => undefined);
+        await driver.restore(input, scratch.destination, { force: false, signal });
       }
       return scratch;
     });
@@ -288,10 +290,6 @@ function rtoVerdict(
   if (failedAt === 'choose' || failedAt === 'download' || failedAt === 'verify' || failedAt === 'restore')
     return 'fail';
   return total <= objective ? 'pass' : 'fail';
-}
-
-function decompress(compression: 'gzip' | 'none'): NodeJS.ReadWriteStream[] {
-  return compression === 'gzip' ? [createGunzip()] : [];
 }
 
 function builtin(name: string, problems: readonly string[], okMessage: string): Check {

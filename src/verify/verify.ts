@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Artifact, Manifest } from '../catalog/manifest.js';
-import { describeError } from '../errors.js';
+import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import { type Digest, DigestTap } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -12,6 +12,13 @@ export interface ArtifactCheck {
   readonly ok: boolean;
   /** What is wrong, naming the artifact; empty when ok. */
   readonly problems: readonly string[];
+  /**
+   * Set when the store could not be read to the end (network, permissions, a stalled connection): the check
+   * did not finish, which says nothing about the backup's bytes. `problems` then holds the same text.
+   */
+  readonly readError?: unknown;
+  /** Set when the consumer of the raw bytes (a restore, a driver's deep check) failed on intact bytes. */
+  readonly consumeError?: unknown;
 }
 
 export interface VerifyResult {
@@ -34,44 +41,83 @@ export function compareDigest(key: string, what: 'stored' | 'raw', expected: Dig
   return problems;
 }
 
-/**
- * Reads one artifact, checking stored size and SHA-256 and, after decompression, raw size and SHA-256.
- * `consumeRaw`, when given, receives the decompressed bytes (for a driver's own check or a restore).
- */
+export interface CheckOptions {
+  /**
+   * Receives the decompressed bytes (a driver's own check, or a restore). Their end is gated: the stream
+   * fails instead of ending when the stored or raw size or SHA-256 differ from the manifest, so a consumer
+   * that commits only on a clean end never commits unproven bytes.
+   */
+  readonly consumeRaw?: (raw: Readable) => Promise<void>;
+  readonly signal?: AbortSignal;
+  /** Hears the running count of raw bytes (progress lines). */
+  readonly onRawBytes?: (rawBytes: number) => void;
+}
+
+/** Reads one artifact, checking stored size and SHA-256 and, after decompression, raw size and SHA-256. */
 export async function checkArtifact(
   storage: Storage,
   artifact: Artifact,
-  consumeRaw?: (raw: Readable) => Promise<void>,
-  signal?: AbortSignal,
+  options: CheckOptions = {},
 ): Promise<ArtifactCheck> {
-  const storedTap = new DigestTap();
-  const rawTap = new DigestTap();
-  const problems: string[] = [];
+  const { key } = artifact;
+  const { signal } = options;
+  const result = (problems: string[], extra: Partial<ArtifactCheck> = {}): ArtifactCheck => ({
+    key,
+    ok: problems.length === 0,
+    problems,
+    ...extra,
+  });
+  let body: Readable;
   try {
-    const body = await storage.get(artifact.key, { signal });
-    const stages: NodeJS.ReadWriteStream[] = [storedTap];
-    if (artifact.compression === 'gzip') stages.push(createGunzip());
-    stages.push(rawTap);
-    const reading = pipeline([body, ...stages] as never, { signal });
-    if (consumeRaw !== undefined) {
-      await Promise.all([reading, consumeRaw(rawTap)]);
-    } else {
-      rawTap.resume();
-      await reading;
-    }
-    problems.push(...compareDigest(artifact.key, 'stored', artifact, storedTap.digest));
-    if (problems.length === 0) {
-      problems.push(
-        ...compareDigest(artifact.key, 'raw', { size: artifact.rawSize, sha256: artifact.rawSha256 }, rawTap.digest),
-      );
-    }
+    body = await storage.get(key, { signal });
   } catch (error) {
-    // A damaged byte usually breaks decompression first: say whether the stored bytes differ too.
-    const stored = await storedDigest(storage, artifact.key, signal).catch(() => undefined);
-    if (stored !== undefined) problems.push(...compareDigest(artifact.key, 'stored', artifact, stored));
-    problems.push(`${artifact.key}: ${describeError(error)}`);
+    if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return result([`${key}: missing from the store`]);
+    return result([`${key}: ${describeError(error)}`], { readError: error });
   }
-  return { key: artifact.key, ok: problems.length === 0, problems };
+  let readError: unknown;
+  body.once('error', (error) => {
+    readError ??= error;
+  });
+  const storedTap = new DigestTap();
+  const rawTap = new DigestTap(options.onRawBytes, (raw) => {
+    const found = compareDigest(key, 'stored', artifact, storedTap.digest);
+    if (found.length === 0) found.push(...compareDigest(key, 'raw', rawDigest(artifact), raw));
+    return found.length === 0 ? undefined : new IntegrityError(found.join('; '));
+  });
+  const reading = pipeline([body, storedTap, ...decompressors(artifact.compression), rawTap] as never, { signal });
+  if (options.consumeRaw === undefined) rawTap.resume();
+  const consuming = options.consumeRaw === undefined ? Promise.resolve() : options.consumeRaw(rawTap);
+  // Both settle before the result: a restore has stopped its tool and removed its partial files by then.
+  const [read, consumed] = await Promise.allSettled([reading as Promise<void>, consuming]);
+  if (readError !== undefined) {
+    return result([`${key}: read from ${storage.location}: ${describeError(readError)}`], { readError });
+  }
+  if (read.status === 'rejected') {
+    const error = read.reason;
+    if (error instanceof IntegrityError) return result(error.message.split('; '));
+    if (signal?.aborted) return result([`${key}: ${describeError(error)}`], { readError: error });
+    // A damaged byte usually breaks decompression before the digests are known: say whether the stored
+    // bytes differ too (they were read to the end when the stored tap finished).
+    const problems = [`${key}: ${describeError(error)}`];
+    const stored = storedTap.writableFinished
+      ? storedTap.digest
+      : await storedDigest(storage, key, signal).catch(() => undefined);
+    if (stored !== undefined) problems.unshift(...compareDigest(key, 'stored', artifact, stored));
+    return result(problems);
+  }
+  if (consumed.status === 'rejected') {
+    return result([`${key}: ${describeError(consumed.reason)}`], { consumeError: consumed.reason });
+  }
+  return result([]);
+}
+
+function rawDigest(artifact: Artifact): Digest {
+  return { size: artifact.rawSize, sha256: artifact.rawSha256 };
+}
+
+/** The decompression stages an artifact's bytes go through. */
+export function decompressors(compression: Artifact['compression']): NodeJS.ReadWriteStream[] {
+  return compression === 'gzip' ? [createGunzip()] : [];
 }
 
 /** Size and SHA-256 of the stored bytes of one object, without decompressing them. */
@@ -91,7 +137,9 @@ export async function verifyBackup(
   const artifacts: ArtifactCheck[] = [];
   for (const artifact of manifest.artifacts) {
     artifacts.push(
-      await checkArtifact(storage, artifact, deepCheck === undefined ? undefined : (raw) => deepCheck(artifact, raw)),
+      await checkArtifact(storage, artifact, {
+        consumeRaw: deepCheck === undefined ? undefined : (raw) => deepCheck(artifact, raw),
+      }),
     );
   }
   return {

@@ -1,18 +1,26 @@
 // PostgreSQL driver: pg_dump under an exported snapshot (stats and dump agree), pg_restore or psql to restore.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { PostgresTargetConfig } from '../../config/schema.js';
-import { LifeboatError } from '../../errors.js';
-import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
+import { describeError, LifeboatError } from '../../errors.js';
+import { makeWorkDir } from '../../work-dir.js';
+import {
+  DEFAULT_RESTORE_LOCK_TIMEOUT_MS,
+  type DestinationState,
+  type Driver,
+  type DumpSession,
+  type RestoredState,
+  type RestoreOptions,
+  type Scratch,
+} from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
-import { connect, connectionFromConfig, describeConnection, libpqEnv } from './connection.js';
+import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
 
 const USER_TABLES = `
   SELECT n.nspname AS schema, c.relname AS name
@@ -101,7 +109,32 @@ export class PostgresDriver implements Driver {
         { hint: 'add --force to replace the objects in the backup, or --to an empty database' },
       );
     }
-    const env = libpqEnv(connection);
+    const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_RESTORE_LOCK_TIMEOUT_MS;
+    const appName = `lifeboat-restore-${randomBytes(4).toString('hex')}`;
+    // lock_timeout: a session holding a lock on an object the restore replaces makes it fail clearly instead
+    // of waiting for ever; the watcher says meanwhile who holds it.
+    const env = {
+      ...libpqEnv(connection),
+      PGAPPNAME: appName,
+      PGOPTIONS: `-c lock_timeout=${lockTimeoutMs}`,
+    };
+    const watcher = watchLockWaits(connection, appName, lockTimeoutMs, options.onNotice);
+    try {
+      await this.#runRestoreTool(raw, env, state.hasData, connection.database, options.signal);
+    } catch (error) {
+      throw explainLockTimeout(error, state.description, lockTimeoutMs, watcher.blockers());
+    } finally {
+      await watcher.stop();
+    }
+  }
+
+  async #runRestoreTool(
+    raw: Readable,
+    env: NodeJS.ProcessEnv,
+    replace: boolean,
+    database: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     if (this.#config.format === 'plain') {
       const psql = toolPath('psql', this.#config.binDir);
       await feed(
@@ -112,7 +145,7 @@ export class PostgresDriver implements Driver {
           { env, stdin: 'pipe', stdout: 'ignore' },
         ),
         raw,
-        options.signal,
+        signal,
       );
       return;
     }
@@ -120,27 +153,33 @@ export class PostgresDriver implements Driver {
     const common = [
       '--exit-on-error',
       '--no-password',
-      ...(state.hasData ? ['--clean', '--if-exists'] : []),
-      `--dbname=${connection.database}`,
+      ...(replace ? ['--clean', '--if-exists'] : []),
+      `--dbname=${database}`,
     ];
     if (this.#config.restoreJobs <= 1) {
       await feed(
         runTool('postgres', pgRestore, [...common, '--single-transaction'], { env, stdin: 'pipe', stdout: 'ignore' }),
         raw,
-        options.signal,
+        signal,
       );
       return;
     }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
-    const workDir = await mkdtemp(join(tmpdir(), 'lifeboat-pgrestore-'));
+    const workDir = await makeWorkDir('pgrestore');
     try {
       const file = join(workDir, 'dump.pgcustom');
-      await pipeline(raw, createWriteStream(file), { signal: options.signal });
+      await pipeline(raw, createWriteStream(file, { mode: 0o600 }), { signal });
       const tool = runTool('postgres', pgRestore, [...common, `--jobs=${this.#config.restoreJobs}`, file], {
         env,
         stdout: 'ignore',
       });
-      await tool.exited;
+      const onAbort = () => tool.child.kill('SIGTERM');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        await tool.exited;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
     } finally {
       await rm(workDir, { recursive: true, force: true });
     }
@@ -220,13 +259,109 @@ export class PostgresDriver implements Driver {
   }
 }
 
+/**
+ * Streams `raw` into the tool's stdin. When the input fails (a download error, bytes that did not prove
+ * themselves) the tool is stopped at once: it must not sit inside its transaction holding the destination's
+ * locks, and its connection closing rolls that transaction back.
+ */
 async function feed(tool: ReturnType<typeof runTool>, raw: Readable, signal?: AbortSignal): Promise<void> {
   const stdin = tool.child.stdin;
   if (stdin === null) throw new Error('postgres: tool has no stdin');
-  const writing = pipeline(raw, stdin, { signal });
+  let inputFailed = false;
+  const writing = pipeline(raw, stdin, { signal }).catch((error: unknown) => {
+    if (tool.child.exitCode === null && tool.child.signalCode === null) {
+      inputFailed = true;
+      tool.child.kill('SIGTERM');
+    }
+    throw error;
+  });
   const [wrote, exited] = await Promise.allSettled([writing, tool.exited]);
+  // The input's failure is the cause when it made Lifeboat stop the tool; otherwise the tool's own error
+  // (its stdin then closes early, which is only a consequence).
+  if (inputFailed && wrote.status === 'rejected') {
+    throw new LifeboatError(
+      'RESTORE_INPUT',
+      `postgres: restore stopped, its transaction rolled back: ${describeError(wrote.reason)}`,
+      { cause: wrote.reason },
+    );
+  }
   if (exited.status === 'rejected') throw exited.reason;
   if (wrote.status === 'rejected') throw wrote.reason;
+}
+
+interface LockBlocker {
+  readonly pid: number;
+  readonly text: string;
+}
+
+/**
+ * Polls pg_stat_activity while the restore tool runs, and tells `onNotice` once about each session that
+ * holds a lock the restore waits for.
+ */
+function watchLockWaits(
+  connection: PgConnection,
+  appName: string,
+  lockTimeoutMs: number,
+  onNotice: ((message: string) => void) | undefined,
+): { stop(): Promise<void>; blockers(): LockBlocker[] } {
+  const seen = new Map<number, LockBlocker>();
+  let stopped = false;
+  let client: pg.Client | undefined;
+  const poll = async () => {
+    client ??= await connect(connection);
+    const result = await client.query(
+      `SELECT b.pid, b.usename, b.application_name, b.state, b.xact_start, b.client_addr
+         FROM pg_stat_activity w
+         CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocking(pid)
+         JOIN pg_stat_activity b ON b.pid = blocking.pid
+        WHERE w.application_name = $1 AND w.wait_event_type = 'Lock'`,
+      [appName],
+    );
+    for (const row of result.rows as Record<string, unknown>[]) {
+      const pid = Number(row.pid);
+      if (seen.has(pid)) continue;
+      const since = row.xact_start instanceof Date ? ` since ${row.xact_start.toISOString()}` : '';
+      const app =
+        row.application_name === '' || row.application_name == null ? '' : `, application "${row.application_name}"`;
+      const text =
+        `pid ${pid} (user ${row.usename ?? '?'}${app}, ${row.state ?? 'state unknown'}${since}` +
+        `${row.client_addr == null ? '' : `, from ${row.client_addr}`})`;
+      seen.set(pid, { pid, text });
+      onNotice?.(
+        `postgres: restore waits for a lock held by ${text}; it gives up after ${lockTimeoutMs / 1000} s (--lock-timeout)`,
+      );
+    }
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await poll().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+    }
+  })();
+  return {
+    blockers: () => [...seen.values()],
+    stop: async () => {
+      stopped = true;
+      await loop;
+      await client?.end().catch(() => undefined);
+    },
+  };
+}
+
+/** pg_restore's "canceling statement due to lock timeout", as a sentence that names who held the lock. */
+function explainLockTimeout(error: unknown, where: string, lockTimeoutMs: number, blockers: LockBlocker[]): unknown {
+  if (!/lock timeout/i.test(describeError(error))) return error;
+  const held = blockers.length === 0 ? 'another session' : blockers.map((b) => b.text).join(', ');
+  return new LifeboatError(
+    'LOCKED',
+    `postgres: restore into ${where}: a lock held by ${held} was not granted within ${lockTimeoutMs / 1000} s; nothing committed`,
+    {
+      cause: error,
+      hint:
+        'stop the application or end those sessions (SELECT pg_terminate_backend(pid)), then restore again; ' +
+        'or wait longer with --lock-timeout',
+    },
+  );
 }
 
 async function countRows(client: pg.Client, lockTimeoutSeconds: number): Promise<TableStats[]> {

@@ -1,7 +1,7 @@
 // SQLite driver: consistent online copy with the SQLite backup API, integrity_check, atomic restore.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
+import { makeWorkDir, removeStaleWorkDirs } from '../../work-dir.js';
 import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
 
 const ALL_PAGES = 0x7fffffff;
@@ -29,15 +30,30 @@ export class SqliteDriver implements Driver {
         hint: `check targets "${this.#config.name}" path`,
       });
     }
-    const workDir = await mkdtemp(join(tmpdir(), 'lifeboat-sqlite-'));
+    // What killed runs left in the temp folder goes first: each copy is as large as the database.
+    await removeStaleWorkDirs();
+    const workDir = await makeWorkDir('sqlite').catch((error: unknown) => {
+      throw tempFolderError(`sqlite: back up ${path}: create a work folder in ${tmpdir()}`, error);
+    });
     const copy = join(workDir, 'database.sqlite3');
     const cleanup = () => rm(workDir, { recursive: true, force: true });
     try {
-      const source = new Database(path, { readonly: true, fileMustExist: true });
+      let source: Database.Database;
+      try {
+        source = new Database(path, { readonly: true, fileMustExist: true });
+      } catch (error) {
+        throw new LifeboatError('SOURCE', `sqlite: open ${path}: ${(error as Error).message}`, {
+          cause: error,
+          hint: `check targets "${this.#config.name}" path and that Lifeboat may read it`,
+        });
+      }
       try {
         // All pages in one step, under one read transaction: the copy is one consistent state, and a
         // busy writer cannot force endless restarts (in WAL mode it is not blocked either).
         await source.backup(copy, { progress: () => ALL_PAGES });
+      } catch (error) {
+        // The source was opened and read; a failure writing the copy is the temp folder's (full, read-only).
+        throw tempFolderError(`sqlite: back up ${path}: write the copy ${copy}`, error);
       } finally {
         source.close();
       }
@@ -97,7 +113,7 @@ export class SqliteDriver implements Driver {
     const path = resolve(destination ?? this.#config.path);
     const temp = join(dirname(path), `.${basename(path)}.lifeboat-restore-${randomBytes(4).toString('hex')}`);
     try {
-      await pipeline(raw, createWriteStream(temp, { flags: 'wx' }), { signal: options.signal });
+      await pipeline(raw, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal: options.signal });
       const { problems } = inspectCopy(temp, false);
       if (problems.length > 0) {
         throw new LifeboatError('INTEGRITY', `sqlite: integrity_check of the restored file: ${problems.join('; ')}`);
@@ -112,10 +128,7 @@ export class SqliteDriver implements Driver {
           },
         );
       }
-      // A stale WAL beside the new file would be replayed onto it: remove it first.
-      await rm(`${path}-wal`, { force: true });
-      await rm(`${path}-shm`, { force: true });
-      await rename(temp, path);
+      await replaceDatabase(path, temp);
     } finally {
       await rm(temp, { force: true });
     }
@@ -156,7 +169,7 @@ export class SqliteDriver implements Driver {
   }
 
   async checkDump(raw: Readable): Promise<string[]> {
-    const workDir = await mkdtemp(join(tmpdir(), 'lifeboat-verify-'));
+    const workDir = await makeWorkDir('verify');
     try {
       const file = join(workDir, 'database.sqlite3');
       await pipeline(raw, createWriteStream(file));
@@ -165,6 +178,92 @@ export class SqliteDriver implements Driver {
       await rm(workDir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Puts `temp` in the place of the database at `path`, holding SQLite's exclusive lock on the old file while
+ * it does: a process that has the database open in WAL mode, or is inside a transaction, makes it refuse
+ * (--force does not override that). The old file's journal, WAL and shared-memory files go first: a hot
+ * journal left beside the new file would be "rolled back" into it on the next open and corrupt it. The new
+ * file keeps the old one's mode and owner.
+ */
+async function replaceDatabase(path: string, temp: string): Promise<void> {
+  const before = await stat(path).catch(() => undefined);
+  const lock = before === undefined || before.size === 0 ? undefined : lockExclusively(path);
+  try {
+    if (before !== undefined) {
+      await chmod(temp, before.mode & 0o7777);
+      if (before.uid !== process.getuid?.() || before.gid !== process.getgid?.()) {
+        await chown(temp, before.uid, before.gid).catch((error: NodeJS.ErrnoException) => {
+          throw new LifeboatError(
+            'DESTINATION_OWNER',
+            `sqlite: restore into ${path}: cannot give the new file the owner ${before.uid}:${before.gid} of the old one (${error.code}); destination untouched`,
+            { cause: error, hint: "run the restore as the database file's owner (or as root)" },
+          );
+        });
+      }
+    }
+    for (const suffix of ['-journal', '-wal', '-shm']) await rm(`${path}${suffix}`, { force: true });
+    await rename(temp, path);
+    await syncFolder(dirname(path));
+  } finally {
+    lock?.close();
+  }
+}
+
+/** Opens `path` and takes SQLite's exclusive lock, or refuses while another process uses the database. */
+function lockExclusively(path: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { fileMustExist: true, timeout: 0 });
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
+    db.exec('COMMIT');
+    return db;
+  } catch (error) {
+    db?.close();
+    const code = (error as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      throw new LifeboatError(
+        'DESTINATION_IN_USE',
+        `sqlite: restore into ${path}: another process has the database open or locked (${(error as Error).message}); destination untouched`,
+        {
+          hint: 'stop the application (every process using the file) and run the restore again; --force does not override this',
+        },
+      );
+    }
+    throw new LifeboatError(
+      'DESTINATION',
+      `sqlite: restore into ${path}: open the old database: ${(error as Error).message}`,
+      {
+        cause: error,
+        hint: 'a file that is not a SQLite database is not replaced; move it away, or restore --to another path',
+      },
+    );
+  }
+}
+
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A failure writing into the temp folder, named as such (not as a problem of the source database). */
+function tempFolderError(what: string, error: unknown): LifeboatError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const message = (error as Error).message;
+  const full = code === 'ENOSPC' || code === 'SQLITE_FULL' || /disk is full|no space/i.test(message);
+  return new LifeboatError('TEMP_FOLDER', `${what}: ${message}`, {
+    cause: error,
+    hint: full
+      ? `free space in the temp folder ${tmpdir()} (it needs room for one copy of the database), or point TMPDIR at a larger folder`
+      : `check that the temp folder ${tmpdir()} is writable, or point TMPDIR at another folder`,
+  });
 }
 
 function listTables(db: Database.Database): string[] {

@@ -6,7 +6,15 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LocalStorageConfig } from '../../config/schema.js';
-import { assertSafeKey, notFound, type PutOptions, type Storage, type StoredObject } from '../storage.js';
+import { LifeboatError } from '../../errors.js';
+import {
+  assertSafeKey,
+  assertSafePrefix,
+  notFound,
+  type PutOptions,
+  type Storage,
+  type StoredObject,
+} from '../storage.js';
 
 /** Marks a file being written; such files are not listed and are removed by removeStaleUploads. */
 export const TEMP_MARK = '.lifeboat-tmp-';
@@ -16,8 +24,27 @@ export class LocalStorage implements Storage {
   readonly #root: string;
 
   constructor(config: Pick<LocalStorageConfig, 'path' | 'prefix'>) {
+    assertSafePrefix(config.prefix);
     this.#root = join(config.path, ...config.prefix.split('/').filter(Boolean));
     this.location = `local:${this.#root}`;
+  }
+
+  /** An fs failure as a storage error naming the file and folder, with what to try. */
+  #fail(verb: string, key: string, path: string, error: unknown): LifeboatError {
+    const code = (error as NodeJS.ErrnoException).code;
+    const hints: Record<string, string> = {
+      ENOSPC: `free space on the file system of ${this.#root}, or prune old backups`,
+      EDQUOT: `the disk quota for ${this.#root} is used up: raise it or prune old backups`,
+      EACCES: `let the user Lifeboat runs as (uid ${process.getuid?.() ?? '?'}) write to ${this.#root}`,
+      EPERM: `let the user Lifeboat runs as (uid ${process.getuid?.() ?? '?'}) write to ${this.#root}`,
+      EROFS: `${this.#root} is on a read-only file system: mount it writable or choose another storage.path`,
+      ENOTDIR: `a file stands where a folder of ${this.#root} should be: move it, or choose another storage.path`,
+    };
+    return new LifeboatError(
+      'STORAGE',
+      `storage: ${verb} ${key} at ${this.location}: ${code ?? (error as Error).message} (file ${path}, folder ${dirname(path)})`,
+      { cause: error, hint: code === undefined ? undefined : hints[code] },
+    );
   }
 
   #path(key: string): string {
@@ -27,11 +54,18 @@ export class LocalStorage implements Storage {
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
     const path = this.#path(key);
-    await mkdir(dirname(path), { recursive: true });
+    // Backups are copies of databases: private to the user Lifeboat runs as, whatever the umask says.
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+      throw this.#fail('write', key, path, error);
+    });
     const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
+    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    let sourceFailed = false;
+    source.once('error', () => {
+      sourceFailed = true;
+    });
     try {
-      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      await pipeline(source, createWriteStream(temp, { flags: 'wx' }), { signal: options.signal });
+      await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal: options.signal });
       const handle = await open(temp, 'r');
       try {
         await handle.sync();
@@ -42,7 +76,9 @@ export class LocalStorage implements Storage {
       await syncDirectory(dirname(path));
     } catch (error) {
       await rm(temp, { force: true });
-      throw error;
+      // The source's own failure (a dump that broke) and an abort are not the folder's fault.
+      if (sourceFailed || options.signal?.aborted || error instanceof LifeboatError) throw error;
+      throw this.#fail('write', key, temp, error);
     }
   }
 
@@ -98,7 +134,9 @@ export class LocalStorage implements Storage {
   }
 
   async check(): Promise<void> {
-    await mkdir(this.#root, { recursive: true });
+    await mkdir(this.#root, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+      throw this.#fail('create', 'the storage folder', this.#root, error);
+    });
   }
 }
 

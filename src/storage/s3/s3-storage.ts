@@ -13,9 +13,17 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { parseDuration } from '../../config/duration.js';
 import type { S3StorageConfig } from '../../config/schema.js';
-import { LifeboatError } from '../../errors.js';
-import { assertSafeKey, notFound, type PutOptions, type Storage, type StoredObject } from '../storage.js';
+import { isAbortError, LifeboatError } from '../../errors.js';
+import {
+  assertSafeKey,
+  assertSafePrefix,
+  notFound,
+  type PutOptions,
+  type Storage,
+  type StoredObject,
+} from '../storage.js';
 
 const MiB = 1024 * 1024;
 
@@ -28,6 +36,7 @@ export class S3Storage implements Storage {
 
   /** `pageSize` lowers the listing page size (tests exercise pagination with it). */
   constructor(config: S3StorageConfig, client?: S3Client, options: { pageSize?: number } = {}) {
+    assertSafePrefix(config.prefix);
     this.#config = config;
     this.#pageSize = options.pageSize;
     this.location = `s3://${config.bucket}/${config.prefix}`;
@@ -55,13 +64,16 @@ export class S3Storage implements Storage {
         StorageClass: this.#config.storageClass as never,
       },
     });
-    // A failing source stream must stop the upload; lib-storage would otherwise wait on it.
+    // A failing source stream must stop the upload; lib-storage would otherwise wait on it. When the upload
+    // fails first, lib-storage stops reading and Node destroys the source with an AbortError: that one is a
+    // consequence, so it neither aborts the upload nor masks the upload's own error.
     let sourceError: unknown;
     const onSourceError = (error: unknown) => {
+      if (isAbortError(error)) return;
       sourceError = error;
       void upload.abort();
     };
-    if (!Buffer.isBuffer(body)) body.once('error', onSourceError);
+    if (!Buffer.isBuffer(body)) body.on('error', onSourceError);
     const onAbort = () => void upload.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -198,22 +210,62 @@ export class S3Storage implements Storage {
   }
 
   #wrap(verb: string, key: string, error: unknown): LifeboatError {
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const name = (error as Error).name ?? 'Error';
-    const detail = (error as Error).message || name;
-    let hint: string | undefined;
-    if (status === 403 || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
-      hint = 'check storage.accessKeyId and the secret key';
-    } else if (status === 404 || name === 'NoSuchBucket') {
-      hint = `create the bucket "${this.#config.bucket}" or fix storage.bucket`;
-    } else if (status === undefined) {
-      hint = `check that ${this.#config.endpoint ?? 'the S3 endpoint'} is reachable`;
-    }
-    return new LifeboatError('STORAGE', `storage: ${verb} ${key} at ${this.location}: ${name}: ${detail}`, {
-      cause: error,
-      hint,
-    });
+    const { text, hint } = explainS3Error(error, this.#config);
+    return new LifeboatError('STORAGE', `storage: ${verb} ${key} at ${this.location}: ${text}`, { cause: error, hint });
   }
+}
+
+/** The root cause of an S3 failure in words, and what to try: credentials, bucket, endpoint or network. */
+export function explainS3Error(
+  error: unknown,
+  config: Pick<S3StorageConfig, 'bucket' | 'endpoint'>,
+): { text: string; hint: string | undefined } {
+  const root = rootCause(error);
+  const status = (root as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const name = (root as Error).name ?? 'Error';
+  const code = (root as NodeJS.ErrnoException).code;
+  const message = (root as Error).message || name;
+  const endpoint = config.endpoint ?? 'the S3 endpoint';
+  const text = code !== undefined && !message.includes(code) ? `${name}: ${message} (${code})` : `${name}: ${message}`;
+  if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'InvalidToken') {
+    return { text, hint: 'check storage.accessKeyId and the secret key (storage.secretAccessKeyFile)' };
+  }
+  if (name === 'AccessDenied' || status === 403) {
+    return { text, hint: `the credentials may not do this on bucket "${config.bucket}": check their policy` };
+  }
+  if (name === 'NoSuchBucket' || (status === 404 && /bucket/i.test(message))) {
+    return { text, hint: `create the bucket "${config.bucket}" or fix storage.bucket` };
+  }
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') {
+    return { text, hint: `nothing answers at ${endpoint}: check storage.endpoint and that the server runs` };
+  }
+  if (
+    name === 'TimeoutError' ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === 'ETIMEDOUT' ||
+    /socket hang up|aborted|timed out/i.test(message)
+  ) {
+    return {
+      text,
+      hint: `the connection to ${endpoint} broke or stalled (network, proxy or server restart); running again may succeed (timeouts: storage.connectTimeout, storage.idleTimeout)`,
+    };
+  }
+  if (status !== undefined && status >= 500) {
+    return { text, hint: `the store answered ${status}: a server-side failure; running again may succeed` };
+  }
+  return { text, hint: status === undefined ? `check that ${endpoint} is reachable` : undefined };
+}
+
+/** The innermost error: the SDK and lib-storage wrap the one that tells what happened. */
+function rootCause(error: unknown): unknown {
+  let current = error;
+  for (let depth = 0; depth < 5; depth += 1) {
+    const cause = (current as { cause?: unknown } | undefined)?.cause;
+    if (cause === undefined || cause === null || typeof cause !== 'object') break;
+    current = cause;
+  }
+  return current;
 }
 
 /** Client settings that work with AWS and with S3-compatible servers. */
@@ -226,6 +278,11 @@ export function clientConfig(config: S3StorageConfig): S3ClientConfig {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 4,
+    // A connection that never opens, or stops moving, fails instead of hanging a restore for ever.
+    requestHandler: {
+      connectionTimeout: parseDuration(config.connectTimeout),
+      socketTimeout: parseDuration(config.idleTimeout),
+    },
     credentials:
       config.accessKeyId !== undefined && config.secretAccessKey !== undefined
         ? {

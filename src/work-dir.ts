@@ -1,0 +1,57 @@
+// Temporary work folders. Each is named after the host and process that made it, so that what a killed run
+// left behind (a SIGKILL runs no clean-up) can be told from what a running one still uses, and removed.
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const NAME = /^lifeboat-([a-z0-9]+)-([A-Za-z0-9_.-]+)\.(\d+)-[A-Za-z0-9]{6}$/;
+
+function hostLabel(): string {
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '_')
+      .slice(0, 63) || 'host'
+  );
+}
+
+/** A new private (0700) folder `lifeboat-<kind>-<host>.<pid>-XXXXXX` in `base` (default: the temp folder). */
+export function makeWorkDir(kind: string, base: string = tmpdir()): Promise<string> {
+  return mkdtemp(join(base, `lifeboat-${kind}-${hostLabel()}.${process.pid}-`));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the work folders in `base` that a process of this host made and that process is gone; returns
+ * their paths. Folders of other hosts (a shared temp volume) are left alone: their owners cannot be asked.
+ */
+export async function removeStaleWorkDirs(base: string = tmpdir()): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(base);
+  } catch {
+    return [];
+  }
+  const host = hostLabel();
+  const removed: string[] = [];
+  for (const entry of entries) {
+    const match = NAME.exec(entry);
+    if (match === null || match[2] !== host) continue;
+    const pid = Number(match[3]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const path = join(base, entry);
+    await rm(path, { recursive: true, force: true }).then(
+      () => removed.push(path),
+      () => undefined,
+    );
+  }
+  return removed;
+}

@@ -1,0 +1,108 @@
+// A TCP proxy for hostile tests: sits in front of a real server (MinIO) on a free loopback port and injects
+// faults into the connections it carries: a reset after N bytes in either direction, a stall, a delay.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export type Fault =
+  | { readonly kind: 'none' }
+  /** Resets both sides once `bytes` have flowed in `direction` on one connection. */
+  | { readonly kind: 'reset'; readonly direction: 'up' | 'down'; readonly bytes: number }
+  /** Stops forwarding (both ways) once `bytes` have flowed down, keeping the sockets open. */
+  | { readonly kind: 'stall'; readonly bytes: number }
+  /** Holds every chunk for `ms` before forwarding it. */
+  | { readonly kind: 'delay'; readonly ms: number };
+
+export interface FaultProxy {
+  /** "http://127.0.0.1:PORT", to use as the S3 endpoint. */
+  readonly url: string;
+  readonly port: number;
+  /** The fault applied to connections opened from now on (and to open ones, for reset and stall). */
+  setFault(fault: Fault): void;
+  /** How many faults were injected so far. */
+  injected(): number;
+  close(): Promise<void>;
+}
+
+/** Starts a proxy on 127.0.0.1 forwarding to `targetHost:targetPort`. */
+export async function startFaultProxy(targetHost: string, targetPort: number): Promise<FaultProxy> {
+  let fault: Fault = { kind: 'none' };
+  let injected = 0;
+  const open = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(targetPort, targetHost);
+    open.add(client);
+    open.add(upstream);
+    let up = 0;
+    let down = 0;
+    let stalled = false;
+    const kill = () => {
+      injected += 1;
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    };
+    const forward = (from: Socket, to: Socket, direction: 'up' | 'down') => {
+      from.on('data', (chunk: Buffer) => {
+        if (stalled) return;
+        const current = fault;
+        if (direction === 'up') up += chunk.length;
+        else down += chunk.length;
+        const total = direction === 'up' ? up : down;
+        if (current.kind === 'reset' && current.direction === direction && total >= current.bytes) {
+          const keep = chunk.length - (total - current.bytes);
+          if (keep > 0) to.write(chunk.subarray(0, keep));
+          kill();
+          return;
+        }
+        if (current.kind === 'stall' && direction === 'down' && total >= current.bytes) {
+          const keep = chunk.length - (total - current.bytes);
+          if (keep > 0) to.write(chunk.subarray(0, keep));
+          stalled = true;
+          injected += 1;
+          return;
+        }
+        if (current.kind === 'delay') {
+          from.pause();
+          setTimeout(() => {
+            if (!to.destroyed) to.write(chunk);
+            from.resume();
+          }, current.ms);
+          return;
+        }
+        to.write(chunk);
+      });
+      from.on('end', () => {
+        if (!stalled) to.end();
+      });
+    };
+    forward(client, upstream, 'up');
+    forward(upstream, client, 'down');
+    const done = () => {
+      open.delete(client);
+      open.delete(upstream);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', done);
+    upstream.on('error', done);
+    client.on('close', done);
+    upstream.on('close', done);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('fault proxy: no port');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    setFault: (next) => {
+      fault = next;
+    },
+    injected: () => injected,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of open) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
