@@ -3,6 +3,7 @@ import { parseDuration } from '../config/duration.js';
 import { type PruneReport, runPrune } from '../core/run-prune.js';
 import { LifeboatError } from '../errors.js';
 import { effectiveSettings } from '../scheduler/settings.js';
+import { removeStaleWorkDirs } from '../work-dir.js';
 import { type CommandContext, parseTimeFlag, selectTargets } from './context.js';
 
 export interface PruneFlags {
@@ -33,6 +34,12 @@ export async function pruneCommand(ctx: CommandContext, name: string | undefined
       failed += 1;
       const hint = error instanceof LifeboatError && error.hint !== undefined ? `\nTry: ${error.hint}` : '';
       process.stderr.write(`Error: ${(error as Error).message}${hint}\n`);
+    }
+  }
+  if (!flags.dryRun) {
+    // What killed runs of this host left in the temp folder (whole database copies) goes too.
+    for (const path of await removeStaleWorkDirs()) {
+      ctx.logger.info({ event: 'prune.stale-work-dir', path }, 'removed what a killed run left behind');
     }
   }
   if (flags.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);

@@ -20,6 +20,7 @@ import type { Storage } from '../storage/storage.js';
 import { objectiveSeconds } from '../verify/drill-checks.js';
 import { type DrillRecord, drillRestored, lastDrill } from '../verify/drill-record.js';
 import { runDrill } from '../verify/run-drill.js';
+import { removeStaleWorkDirs } from '../work-dir.js';
 import { BackupFailedError, runBackup } from './run-backup.js';
 import { runPrune } from './run-prune.js';
 
@@ -117,7 +118,13 @@ export class Daemon {
           registry: this.metrics.registry,
           alive: () => this.#state === 'starting' || this.#state === 'running',
           readiness: () => this.#ready(),
+          auth: config.metrics.auth,
+          tls: config.metrics.tls,
         });
+      }
+      // Copies of databases that killed runs left in the temp folder: nobody will read them again.
+      for (const path of await removeStaleWorkDirs()) {
+        this.#log.info({ event: 'cleanup.stale-work-dir', path }, 'removed what a killed run left behind');
       }
       const catchUp: string[] = [];
       for (const { target, settings, drill } of this.#targets.values()) {

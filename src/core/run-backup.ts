@@ -130,20 +130,33 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
   }
 }
 
+const READ_BACK_ATTEMPTS = 3;
+
 async function confirmStored(
   storage: Storage,
   artifact: Manifest['artifacts'][number],
   mode: 'checksum' | 'size',
   signal?: AbortSignal,
 ): Promise<void> {
-  // Reading back the stored bytes proves what the store holds; the raw digest was taken on the way in.
-  const actual =
+  // Reading back the stored bytes proves what the store holds; the raw digest was taken on the way in. One
+  // broken connection while reading back says nothing about the object: that read is tried again.
+  const readBack = () =>
     mode === 'checksum'
-      ? await storedDigest(storage, artifact.key, signal)
-      : await storage.head(artifact.key).then((head) => {
+      ? storedDigest(storage, artifact.key, signal)
+      : storage.head(artifact.key).then((head) => {
           if (head === undefined) throw new LifeboatError('INTEGRITY', `${artifact.key}: not found after upload`);
           return { size: head.size, sha256: artifact.sha256 };
         });
+  let actual: { size: number; sha256: string } | undefined;
+  for (let attempt = 1; actual === undefined; attempt += 1) {
+    try {
+      actual = await readBack();
+    } catch (error) {
+      const permanent = (error instanceof LifeboatError && error.code !== 'STORAGE') || signal?.aborted === true;
+      if (permanent || attempt >= READ_BACK_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
+  }
   const problems = compareDigest(artifact.key, 'stored', artifact, actual);
   if (problems.length > 0) throw new LifeboatError('INTEGRITY', problems.join('; '));
 }

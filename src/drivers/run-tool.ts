@@ -12,6 +12,21 @@ export interface ToolProcess {
   stderr(): string;
 }
 
+/**
+ * What a child process inherits from Lifeboat's environment: the locale, paths and the tools' own settings
+ * (libpq's PG*, Java's and Neo4j's), nothing else. Lifeboat's environment may carry the S3 secret or a
+ * webhook token (interpolated into the config); a dump tool needs neither.
+ */
+const INHERITED =
+  /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TMP|TEMP|PG[A-Z]+|JAVA_HOME|JAVA_OPTS|JDK_JAVA_OPTIONS|NEO4J_[A-Z0-9_]+)$/;
+
+/** The environment of a child process: the inherited part of `parent`, then `extra`. */
+export function childEnv(extra: NodeJS.ProcessEnv = {}, parent: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(parent)) if (INHERITED.test(name)) env[name] = value;
+  return { ...env, ...extra };
+}
+
 /** Path of a tool in `binDir`, or its bare name for a PATH look-up. */
 export function toolPath(name: string, binDir?: string): string {
   return binDir === undefined ? name : join(binDir, name);
@@ -36,7 +51,7 @@ export function runTool(
 ): ToolProcess {
   const name = options.name ?? command.split('/').pop() ?? command;
   const child = spawn(command, args, {
-    env: { ...process.env, ...options.env },
+    env: childEnv(options.env),
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
   });
   let stderr = '';

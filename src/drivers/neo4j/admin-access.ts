@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import { runTool } from '../run-tool.js';
+import { childEnv, runTool } from '../run-tool.js';
 
 export interface AdminRun {
   readonly args: readonly string[];
@@ -150,7 +150,7 @@ export class ExecAccess implements Neo4jAccess {
   /** Runs a server in the foreground on a scratch home (`exec.console`); stop() ends it and waits. */
   #console(home: string, conf: string): { stop(): Promise<void> } {
     const [head, args] = this.#command(this.#config.exec.console, home, conf);
-    const child = spawn(head, args, { env: { ...process.env, ...this.#env(home, conf) }, stdio: 'ignore' });
+    const child = spawn(head, args, { env: childEnv(this.#env(home, conf)), stdio: 'ignore' });
     const closed = new Promise<void>((resolve) => {
       child.once('close', () => resolve());
       child.once('error', () => resolve());
