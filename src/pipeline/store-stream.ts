@@ -47,8 +47,11 @@ export async function storeStream(
   const [flowed, stored] = await Promise.allSettled([flowing, storing]);
   // A store that failed stops reading, and the pipeline then ends in an AbortError: the store's error is
   // the cause. Any other pipeline failure (the dump, the compressor) is the cause itself.
-  if (flowed.status === 'rejected' && !(stored.status === 'rejected' && isAbortError(flowed.reason))) {
-    throw flowed.reason;
+  if (flowed.status === 'rejected') {
+    const consequence =
+      stored.status === 'rejected' &&
+      (isAbortError(flowed.reason) || (stored.reason as { cause?: unknown }).cause === flowed.reason);
+    if (!consequence) throw flowed.reason;
   }
   if (stored.status === 'rejected') throw stored.reason;
   return { raw: rawTap.digest, stored: storedTap.digest };

@@ -2,11 +2,13 @@
 // faults into the connections it carries: a reset after N bytes in either direction, a stall, a delay.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
+// Byte counts are totals over every connection since the fault was set, so a fault can be aimed at the
+// second download of a backup (bytes = one and a half times its size) whatever sockets the client reuses.
 export type Fault =
   | { readonly kind: 'none' }
-  /** Resets both sides once `bytes` have flowed in `direction` on one connection. */
-  | { readonly kind: 'reset'; readonly direction: 'up' | 'down'; readonly bytes: number }
-  /** Stops forwarding (both ways) once `bytes` have flowed down, keeping the sockets open. */
+  /** Resets the connection on which `bytes` in `direction` are passed (once: then no more faults). */
+  | { readonly kind: 'reset'; readonly direction: 'up' | 'down'; readonly bytes: number; readonly once?: boolean }
+  /** Stops forwarding on the connection where `bytes` down are passed, keeping its sockets open. */
   | { readonly kind: 'stall'; readonly bytes: number }
   /** Holds every chunk for `ms` before forwarding it. */
   | { readonly kind: 'delay'; readonly ms: number };
@@ -26,13 +28,13 @@ export interface FaultProxy {
 export async function startFaultProxy(targetHost: string, targetPort: number): Promise<FaultProxy> {
   let fault: Fault = { kind: 'none' };
   let injected = 0;
+  let up = 0;
+  let down = 0;
   const open = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, targetHost);
     open.add(client);
     open.add(upstream);
-    let up = 0;
-    let down = 0;
     let stalled = false;
     const kill = () => {
       injected += 1;
@@ -49,6 +51,7 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
         if (current.kind === 'reset' && current.direction === direction && total >= current.bytes) {
           const keep = chunk.length - (total - current.bytes);
           if (keep > 0) to.write(chunk.subarray(0, keep));
+          if (current.once === true) fault = { kind: 'none' };
           kill();
           return;
         }
@@ -56,6 +59,7 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
           const keep = chunk.length - (total - current.bytes);
           if (keep > 0) to.write(chunk.subarray(0, keep));
           stalled = true;
+          fault = { kind: 'none' };
           injected += 1;
           return;
         }
@@ -97,6 +101,8 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
     port: address.port,
     setFault: (next) => {
       fault = next;
+      up = 0;
+      down = 0;
     },
     injected: () => injected,
     close: () =>

@@ -60,10 +60,6 @@ export class LocalStorage implements Storage {
     });
     const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-    let sourceFailed = false;
-    source.once('error', () => {
-      sourceFailed = true;
-    });
     try {
       await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal: options.signal });
       const handle = await open(temp, 'r');
@@ -77,7 +73,7 @@ export class LocalStorage implements Storage {
     } catch (error) {
       await rm(temp, { force: true });
       // The source's own failure (a dump that broke) and an abort are not the folder's fault.
-      if (sourceFailed || options.signal?.aborted || error instanceof LifeboatError) throw error;
+      if (!isWriteError(error, temp)) throw error;
       throw this.#fail('write', key, temp, error);
     }
   }
@@ -138,6 +134,16 @@ export class LocalStorage implements Storage {
       throw this.#fail('create', 'the storage folder', this.#root, error);
     });
   }
+}
+
+/** A failure of the file system while writing `temp` (not of the source it was fed from). */
+function isWriteError(error: unknown, temp: string): boolean {
+  const { syscall, path } = error as NodeJS.ErrnoException;
+  return (
+    typeof syscall === 'string' &&
+    ['open', 'write', 'fsync', 'close', 'rename'].includes(syscall) &&
+    (path === undefined || path === temp)
+  );
 }
 
 async function walk(dir: string, visit: (file: string, size: number) => Promise<void>): Promise<void> {

@@ -1,0 +1,56 @@
+// Helpers of the hostile suite: waiting on conditions (never fixed sleeps), a tiny file system that fills up,
+// and the check that a failure was told as a sentence, not as a stack trace.
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { expect } from 'vitest';
+
+/** Resolves once `stream` has printed a line containing `text`. */
+export function waitForLine(stream: Readable, text: string, timeoutMs = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(
+      () => reject(new Error(`no line with "${text}" within ${timeoutMs} ms:\n${seen}`)),
+      timeoutMs,
+    );
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes(text)) {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        resolve();
+      }
+    };
+    stream.on('data', onData);
+  });
+}
+
+/** Polls `check` every few milliseconds until it holds. */
+export async function waitForCondition(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A tmpfs of `size` (e.g. "1m") mounted on a new folder: a disk that fills up. Needs root, as CI has. */
+export async function mountTinyFolder(size: string): Promise<{ path: string; unmount(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), 'lifeboat-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path]);
+  return {
+    path,
+    unmount: async () => {
+      execFileSync('umount', [path]);
+      await rm(path, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Standard error holds a sentence, not a JavaScript stack trace. */
+export function noStackTrace(stderr: string): void {
+  expect(stderr).not.toMatch(/^\s+at .+[:(]\d+:\d+\)?$/m);
+  expect(stderr).not.toMatch(/node:internal/);
+}
