@@ -105,6 +105,7 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
   // on that check, so the destination only commits a stream that proved itself.
   for (const artifact of backup.artifacts) {
     const check = await checkArtifact(storage, artifact, { signal: request.signal });
+    request.signal?.throwIfAborted();
     if (check.readError !== undefined)
       throw unreadable(target.name, backup.id, storage, check, 'destination untouched');
     if (!check.ok) {
@@ -131,6 +132,12 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
     });
     if (check.ok) continue;
     log.error({ event: 'restore.end', result: 'failure', error: check.problems.join('; ') }, 'restore failed');
+    if (request.signal?.aborted) {
+      throw new LifeboatError(
+        'INTERRUPTED',
+        `restore ${target.name}: interrupted (${describeError(request.signal.reason)}); ${driver.name}: nothing committed`,
+      );
+    }
     if (check.readError !== undefined) {
       throw unreadable(target.name, backup.id, storage, check, `${driver.name}: nothing committed`);
     }
@@ -158,10 +165,11 @@ function unreadable(target: string, id: string, storage: Storage, check: Artifac
     `restore ${target}: could not read backup ${id} from ${storage.location} (${state}): ${describeError(cause)}`,
     {
       cause,
-      hint:
+      hint: `the backup is not known to be damaged: ${
         cause instanceof LifeboatError && cause.hint !== undefined
           ? cause.hint
-          : 'the backup is not known to be damaged: check the network and the store, then run the restore again',
+          : 'check the network and the store, then run the restore again'
+      }`,
     },
   );
 }

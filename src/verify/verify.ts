@@ -74,9 +74,13 @@ export async function checkArtifact(
     if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return result([`${key}: missing from the store`]);
     return result([`${key}: ${describeError(error)}`], { readError: error });
   }
+  // Where the first failure arose: in the store's stream (a read error), or downstream (the consumer
+  // stopping, a gate, the decompressor), whose error the pipeline then also sends back up to the body.
+  let failedFirst: 'body' | 'downstream' | undefined;
   let readError: unknown;
   body.once('error', (error) => {
-    readError ??= error;
+    failedFirst ??= 'body';
+    if (failedFirst === 'body') readError = error;
   });
   const storedTap = new DigestTap();
   const rawTap = new DigestTap(options.onRawBytes, (raw) => {
@@ -84,7 +88,13 @@ export async function checkArtifact(
     if (found.length === 0) found.push(...compareDigest(key, 'raw', rawDigest(artifact), raw));
     return found.length === 0 ? undefined : new IntegrityError(found.join('; '));
   });
-  const reading = pipeline([body, storedTap, ...decompressors(artifact.compression), rawTap] as never, { signal });
+  const stages = [storedTap, ...decompressors(artifact.compression), rawTap];
+  for (const stage of stages) {
+    (stage as unknown as Readable).once('error', () => {
+      failedFirst ??= 'downstream';
+    });
+  }
+  const reading = pipeline([body, ...stages] as never, { signal });
   if (options.consumeRaw === undefined) rawTap.resume();
   const consuming = options.consumeRaw === undefined ? Promise.resolve() : options.consumeRaw(rawTap);
   // Both settle before the result: a restore has stopped its tool and removed its partial files by then.
@@ -92,9 +102,14 @@ export async function checkArtifact(
   if (readError !== undefined) {
     return result([`${key}: read from ${storage.location}: ${describeError(readError)}`], { readError });
   }
+  if (read.status === 'rejected' && read.reason instanceof IntegrityError) {
+    return result(read.reason.message.split('; '));
+  }
+  if (consumed.status === 'rejected' && (read.status === 'fulfilled' || consumed.reason !== read.reason)) {
+    return result([`${key}: ${describeError(consumed.reason)}`], { consumeError: consumed.reason });
+  }
   if (read.status === 'rejected') {
     const error = read.reason;
-    if (error instanceof IntegrityError) return result(error.message.split('; '));
     if (signal?.aborted) return result([`${key}: ${describeError(error)}`], { readError: error });
     // A damaged byte usually breaks decompression before the digests are known: say whether the stored
     // bytes differ too (they were read to the end when the stored tap finished).
@@ -104,9 +119,6 @@ export async function checkArtifact(
       : await storedDigest(storage, key, signal).catch(() => undefined);
     if (stored !== undefined) problems.unshift(...compareDigest(key, 'stored', artifact, stored));
     return result(problems);
-  }
-  if (consumed.status === 'rejected') {
-    return result([`${key}: ${describeError(consumed.reason)}`], { consumeError: consumed.reason });
   }
   return result([]);
 }

@@ -111,18 +111,16 @@ export class PostgresDriver implements Driver {
     }
     const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_RESTORE_LOCK_TIMEOUT_MS;
     const appName = `lifeboat-restore-${randomBytes(4).toString('hex')}`;
-    // lock_timeout: a session holding a lock on an object the restore replaces makes it fail clearly instead
-    // of waiting for ever; the watcher says meanwhile who holds it.
-    const env = {
-      ...libpqEnv(connection),
-      PGAPPNAME: appName,
-      PGOPTIONS: `-c lock_timeout=${lockTimeoutMs}`,
-    };
+    // A session holding a lock on an object the restore replaces must make it fail clearly instead of
+    // waiting for ever. lock_timeout cannot do it (every dump starts with SET lock_timeout = 0), so the
+    // watcher says who holds the lock and cancels the restore's statement once it waited that long.
+    const env = { ...libpqEnv(connection), PGAPPNAME: appName };
     const watcher = watchLockWaits(connection, appName, lockTimeoutMs, options.onNotice);
     try {
       await this.#runRestoreTool(raw, env, state.hasData, connection.database, options.signal);
     } catch (error) {
-      throw explainLockTimeout(error, state.description, lockTimeoutMs, watcher.blockers());
+      if (!watcher.cancelled()) throw error;
+      throw lockTimedOut(error, state.description, lockTimeoutMs, watcher.blockers());
     } finally {
       await watcher.stop();
     }
@@ -303,21 +301,30 @@ function watchLockWaits(
   appName: string,
   lockTimeoutMs: number,
   onNotice: ((message: string) => void) | undefined,
-): { stop(): Promise<void>; blockers(): LockBlocker[] } {
+): { stop(): Promise<void>; blockers(): LockBlocker[]; cancelled(): boolean } {
   const seen = new Map<number, LockBlocker>();
   let stopped = false;
+  let cancelled = false;
+  let waitingSince: number | undefined;
   let client: pg.Client | undefined;
   const poll = async () => {
     client ??= await connect(connection);
     const result = await client.query(
-      `SELECT b.pid, b.usename, b.application_name, b.state, b.xact_start, b.client_addr
+      `SELECT w.pid AS waiter, b.pid, b.usename, b.application_name, b.state, b.xact_start, b.client_addr
          FROM pg_stat_activity w
          CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocking(pid)
          JOIN pg_stat_activity b ON b.pid = blocking.pid
         WHERE w.application_name = $1 AND w.wait_event_type = 'Lock'`,
       [appName],
     );
-    for (const row of result.rows as Record<string, unknown>[]) {
+    const rows = result.rows as Record<string, unknown>[];
+    waitingSince = rows.length === 0 ? undefined : (waitingSince ?? Date.now());
+    if (waitingSince !== undefined && Date.now() - waitingSince >= lockTimeoutMs && !cancelled) {
+      cancelled = true;
+      // The statement fails, pg_restore (--exit-on-error) stops, and its transaction rolls back.
+      await client.query('SELECT pg_cancel_backend($1)', [rows[0]?.waiter]);
+    }
+    for (const row of rows) {
       const pid = Number(row.pid);
       if (seen.has(pid)) continue;
       const since = row.xact_start instanceof Date ? ` since ${row.xact_start.toISOString()}` : '';
@@ -335,11 +342,12 @@ function watchLockWaits(
   const loop = (async () => {
     while (!stopped) {
       await poll().catch(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, lockTimeoutMs / 4)).unref());
     }
   })();
   return {
     blockers: () => [...seen.values()],
+    cancelled: () => cancelled,
     stop: async () => {
       stopped = true;
       await loop;
@@ -348,9 +356,8 @@ function watchLockWaits(
   };
 }
 
-/** pg_restore's "canceling statement due to lock timeout", as a sentence that names who held the lock. */
-function explainLockTimeout(error: unknown, where: string, lockTimeoutMs: number, blockers: LockBlocker[]): unknown {
-  if (!/lock timeout/i.test(describeError(error))) return error;
+/** The restore cancelled after waiting `lockTimeoutMs` for a lock, as a sentence naming who held it. */
+function lockTimedOut(error: unknown, where: string, lockTimeoutMs: number, blockers: LockBlocker[]): LifeboatError {
   const held = blockers.length === 0 ? 'another session' : blockers.map((b) => b.text).join(', ');
   return new LifeboatError(
     'LOCKED',

@@ -1,6 +1,6 @@
 // S3 storage (AWS S3, MinIO, other S3-compatible servers) with multipart upload through lib-storage.
 
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
@@ -30,7 +30,10 @@ const MiB = 1024 * 1024;
 export class S3Storage implements Storage {
   readonly location: string;
   readonly #client: S3Client;
+  /** For downloads: no socket idle timeout (a slow reader pauses the socket); `#watch` judges stalls. */
+  readonly #readClient: S3Client;
   readonly #config: S3StorageConfig;
+  readonly #idleMs: number;
 
   readonly #pageSize: number | undefined;
 
@@ -41,6 +44,8 @@ export class S3Storage implements Storage {
     this.#pageSize = options.pageSize;
     this.location = `s3://${config.bucket}/${config.prefix}`;
     this.#client = client ?? new S3Client(clientConfig(config));
+    this.#readClient = client ?? new S3Client({ ...clientConfig(config), requestHandler: readHandler(config) });
+    this.#idleMs = parseDuration(config.idleTimeout);
   }
 
   #key(key: string): string {
@@ -91,15 +96,29 @@ export class S3Storage implements Storage {
   }
 
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    // The answer's headers must come within the idle timeout; after them, the body is watched instead.
+    const headers = new AbortController();
+    const timer = setTimeout(
+      () => headers.abort(Object.assign(new Error(`no answer within ${this.#idleMs} ms`), { name: 'TimeoutError' })),
+      this.#idleMs,
+    );
+    const onAbort = () => headers.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const result = await this.#client.send(
+      const result = await this.#readClient.send(
         new GetObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }),
-        { abortSignal: options.signal },
+        { abortSignal: headers.signal },
       );
-      return result.Body as Readable;
+      return watchDownload(result.Body as Readable, this.#idleMs, options.signal, (error) =>
+        this.#wrap('read', key, error),
+      );
     } catch (error) {
       if (isNotFound(error)) throw notFound(key, this.location, error);
-      throw this.#wrap('read', key, error);
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw this.#wrap('read', key, headers.signal.aborted ? headers.signal.reason : error);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -266,6 +285,57 @@ function rootCause(error: unknown): unknown {
     current = cause;
   }
   return current;
+}
+
+/**
+ * Passes a download on, failing it when the store sends nothing for `idleMs` while the reader wants more.
+ * A reader that is slow on purpose (pg_restore waiting for a lock, building an index) fills the buffer and
+ * pauses the socket: that time is not a stall, which is why the socket's own idle timeout is not used here.
+ * Errors of the body reach the reader as storage errors, with their cause and what to try.
+ */
+function watchDownload(
+  body: Readable,
+  idleMs: number,
+  signal: AbortSignal | undefined,
+  wrap: (error: unknown) => LifeboatError,
+): Readable {
+  const out = new PassThrough();
+  let lastProgress = Date.now();
+  body.on('data', () => {
+    lastProgress = Date.now();
+  });
+  const fail = (error: unknown) => {
+    clearInterval(timer);
+    body.destroy();
+    if (!out.destroyed) out.destroy(signal?.aborted ? signal.reason : wrap(error));
+  };
+  const timer = setInterval(
+    () => {
+      if (out.readableLength >= out.readableHighWaterMark || out.writableLength >= out.writableHighWaterMark) {
+        lastProgress = Date.now();
+      } else if (Date.now() - lastProgress > idleMs) {
+        fail(
+          Object.assign(new Error(`the download timed out after ${idleMs} ms of inactivity`), { name: 'TimeoutError' }),
+        );
+      }
+    },
+    Math.min(1000, Math.max(50, idleMs / 4)),
+  );
+  timer.unref();
+  body.once('error', fail);
+  body.once('end', () => clearInterval(timer));
+  out.once('close', () => {
+    clearInterval(timer);
+    if (!body.readableEnded) body.destroy();
+  });
+  signal?.addEventListener('abort', () => fail(signal.reason), { once: true });
+  body.pipe(out);
+  return out;
+}
+
+/** The download client's handler: a connection timeout, and no socket idle timeout (see watchDownload). */
+function readHandler(config: S3StorageConfig): S3ClientConfig['requestHandler'] {
+  return { connectionTimeout: parseDuration(config.connectTimeout) };
 }
 
 /** Client settings that work with AWS and with S3-compatible servers. */

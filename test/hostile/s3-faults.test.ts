@@ -1,0 +1,297 @@
+// Hostile network: a fault-injecting proxy in front of the real MinIO resets, stalls and cuts connections in
+// the middle of backups and restores of real SQLite files and a real PostgreSQL database.
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runCli, startCli, writeConfig } from '../harness/cli.js';
+import { createDatabase, pgClient, postgresBinDir } from '../harness/postgres.js';
+import { randomPrefix } from '../harness/s3.js';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
+import { noStackTrace, waitForLine } from './hostile-support.js';
+
+const s3 = inject('s3');
+const pg = inject('postgres');
+
+function storage(endpoint: string, prefix: string, extra: Record<string, unknown> = {}) {
+  return {
+    type: 's3',
+    bucket: s3.bucket,
+    prefix,
+    endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKeyFile: './s3_secret',
+    // Small parts and one in flight: a failure of the store stops the upload while the source still flows.
+    partSizeMiB: 5,
+    queueSize: 1,
+    idleTimeout: '3s',
+    ...extra,
+  };
+}
+
+async function config(content: Record<string, unknown>) {
+  const written = await writeConfig(content);
+  await writeFile(join(written.dir, 's3_secret'), `${s3.secretAccessKey}\n`);
+  return written;
+}
+
+/** A SQLite file of `rows` KB-sized rows of random bytes (they do not compress). */
+function randomDatabase(path: string, rows: number): void {
+  const db = new Database(path);
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB)');
+  const insert = db.prepare('INSERT INTO t (x) VALUES (randomblob(1000))');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i += 1) insert.run();
+  })();
+  db.close();
+}
+
+function storedSize(stdout: string): number {
+  const [manifest] = JSON.parse(stdout) as { artifacts: { size: number }[] }[];
+  return manifest?.artifacts[0]?.size ?? 0;
+}
+
+describe('S3 failures that tell the truth and restores that survive the network', () => {
+  let proxy: FaultProxy;
+  let dir: string;
+  let path: string;
+  let live: string;
+  let size: number;
+
+  beforeAll(async () => {
+    const endpoint = new URL(s3.endpoint);
+    proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
+    ({ dir, path } = await config({
+      storage: storage(proxy.url, randomPrefix('hostile')),
+      targets: [{ name: 'app', driver: 'sqlite', path: './app.db' }],
+    }));
+    live = join(dir, 'app.db');
+    randomDatabase(live, 12_000);
+    const backup = await runCli(['--config', path, 'backup', 'app', '--json']);
+    expect(backup.code, backup.stderr).toBe(0);
+    size = storedSize(backup.stdout);
+    expect(size).toBeGreaterThan(10 * 1024 * 1024);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  it('reports the real cause of a failed upload, with what to try (finding 5)', async () => {
+    const cases: [Record<string, unknown>, RegExp, string][] = [
+      [{ accessKeyId: 'nobody' }, /InvalidAccessKeyId/, 'Try: check storage.accessKeyId and the secret key'],
+      [{ bucket: 'no-such-bucket-here' }, /NoSuchBucket/, 'Try: create the bucket "no-such-bucket-here"'],
+      [{ endpoint: 'http://127.0.0.1:1' }, /ECONNREFUSED/, 'Try: nothing answers at http://127.0.0.1:1'],
+    ];
+    for (const [override, cause, hint] of cases) {
+      const { path: bad } = await config({
+        storage: storage(proxy.url, randomPrefix('hostile'), override),
+        targets: [{ name: 'app', driver: 'sqlite', path: live }],
+      });
+      const result = await runCli(['--config', bad, 'backup', 'app']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(cause);
+      expect(result.stderr).toContain(hint);
+      expect(result.stderr).not.toContain('The operation was aborted');
+      noStackTrace(result.stderr);
+    }
+    // The server goes away in the middle of the upload.
+    proxy.setFault({ kind: 'reset', direction: 'up', bytes: 3 * 1024 * 1024, once: true });
+    const cut = await runCli(['--config', path, 'backup', 'app']);
+    proxy.setFault({ kind: 'none' });
+    if (cut.code !== 0) {
+      // The SDK retries a part once the connection is back; when it gives up, the cause is named.
+      expect(cut.stderr).toMatch(/ECONNRESET|socket hang up|aborted/);
+      expect(cut.stderr).toContain('the connection to');
+      expect(cut.stderr).not.toContain('The operation was aborted');
+    }
+    expect(proxy.injected()).toBeGreaterThan(0);
+  });
+
+  it('says a broken download in the first pass is a network failure, not a damaged backup (finding 6)', async () => {
+    const to = join(dir, 'first-pass.db');
+    proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size / 2) });
+    const result = await runCli(['--config', path, 'restore', 'app', '--to', to]);
+    proxy.setFault({ kind: 'none' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('could not read backup');
+    expect(result.stderr).toContain('destination untouched');
+    expect(result.stderr).toContain('Try: the backup is not known to be damaged');
+    expect(result.stderr).not.toContain('failed verification');
+    expect(readdirSync(dir).filter((f) => f.startsWith('first-pass') || f.includes('lifeboat-restore'))).toEqual([]);
+  });
+
+  it('stops at once when the download breaks during the restore itself, leaving nothing behind (finding 2)', async () => {
+    const to = join(dir, 'second-pass.db');
+    randomDatabase(to, 10);
+    const before = readFileSync(to);
+    proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size * 1.5) });
+    const started = Date.now();
+    const result = await runCli(['--config', path, 'restore', 'app', '--to', to, '--force']);
+    proxy.setFault({ kind: 'none' });
+    expect(result.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(result.stderr).toContain('could not read backup');
+    expect(readFileSync(to).equals(before)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.includes('lifeboat-restore'))).toEqual([]);
+  });
+
+  it('gives up on a stalled download after the idle timeout instead of hanging (finding 7)', async () => {
+    proxy.setFault({ kind: 'stall', bytes: Math.floor(size / 3) });
+    const started = Date.now();
+    const result = await runCli(['--config', path, 'restore', 'app', '--to', join(dir, 'stalled.db')]);
+    proxy.setFault({ kind: 'none' });
+    expect(result.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(result.stderr).toMatch(/timed out after 3000 ms of inactivity/);
+    expect(result.stderr).toContain('storage.idleTimeout');
+  });
+
+  it('retries the read-back after upload when one connection breaks (finding 7)', async () => {
+    proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size / 2), once: true });
+    const result = await runCli(['--config', path, 'backup', 'app', '--json']);
+    expect(proxy.injected()).toBeGreaterThan(0);
+    expect(result.code, result.stderr).toBe(0);
+    const verify = await runCli(['--config', path, 'verify', 'app']);
+    expect(verify.code, verify.stdout).toBe(0);
+  });
+});
+
+describe('PostgreSQL restores under faults', () => {
+  let proxy: FaultProxy;
+  let database: string;
+  let dir: string;
+  let path: string;
+  let size: number;
+
+  const query = async (text: string) => {
+    const client = await pgClient(pg, database);
+    try {
+      return (await client.query(text)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+
+  beforeAll(async () => {
+    const endpoint = new URL(s3.endpoint);
+    proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
+    database = await createDatabase(pg, 'hostile');
+    await query(`CREATE TABLE t (id serial PRIMARY KEY, note text);
+      INSERT INTO t (note) SELECT md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 200000) g`);
+    // A binDir whose pg_dump records its environment, then runs the real one (finding 17).
+    const bin = join((await writeConfig({})).dir, 'bin');
+    await mkdir(bin);
+    const real = postgresBinDir();
+    for (const tool of ['pg_restore', 'psql']) {
+      writeFileSync(join(bin, tool), `#!/bin/sh\nexec "${real}/${tool}" "$@"\n`);
+      chmodSync(join(bin, tool), 0o755);
+    }
+    writeFileSync(join(bin, 'pg_dump'), `#!/bin/sh\nenv > "${bin}/pg_dump.env"\nexec "${real}/pg_dump" "$@"\n`);
+    chmodSync(join(bin, 'pg_dump'), 0o755);
+    ({ dir, path } = await config({
+      storage: {
+        ...storage(proxy.url, randomPrefix('hostile-pg')),
+        secretAccessKeyFile: undefined,
+        secretAccessKey: '${LB_S3_SECRET}',
+      },
+      targets: [
+        {
+          name: 'db',
+          driver: 'postgres',
+          url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
+          password: pg.password,
+          binDir: bin,
+        },
+      ],
+    }));
+    const backup = await runCli(['--config', path, 'backup', 'db', '--json'], {
+      LB_S3_SECRET: s3.secretAccessKey,
+      AWS_SECRET_ACCESS_KEY: 'aws-secret-from-the-environment',
+    });
+    expect(backup.code, backup.stderr).toBe(0);
+    size = storedSize(backup.stdout);
+    const env = readFileSync(join(bin, 'pg_dump.env'), 'utf8');
+    expect(env).toContain('PGDATABASE=');
+    expect(env).not.toContain(s3.secretAccessKey);
+    expect(env).not.toContain('aws-secret-from-the-environment');
+    expect(statSync(join(bin, 'pg_dump.env')).size).toBeGreaterThan(0);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  const run = (args: string[]) => runCli(['--config', path, ...args], { LB_S3_SECRET: s3.secretAccessKey });
+
+  it('rolls back and lets go of the live database when the download breaks mid-restore (finding 2)', async () => {
+    await query("UPDATE t SET note = 'live' WHERE id <= 10");
+    proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size * 1.5) });
+    const result = await run(['restore', 'db', '--force']);
+    proxy.setFault({ kind: 'none' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('could not read backup');
+    expect(
+      await query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'lifeboat-restore-%'"),
+    ).toEqual([{ n: 0 }]);
+    // Nothing committed, nothing locked: the live data answers at once.
+    expect(await query("SELECT count(*)::int AS n FROM t WHERE note = 'live'")).toEqual([{ n: 10 }]);
+  });
+
+  it('checks the raw SHA-256 before anything is committed (finding 3)', async () => {
+    const { dir: tdir, path: tpath } = await config({
+      storage: { type: 'local', path: './store' },
+      targets: [
+        {
+          name: 'db',
+          driver: 'postgres',
+          url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
+          password: pg.password,
+        },
+      ],
+    });
+    expect((await runCli(['--config', tpath, 'backup', 'db'])).code).toBe(0);
+    await query("UPDATE t SET note = 'after' WHERE id <= 5");
+    const [id] = readdirSync(join(tdir, 'store', 'db'));
+    const file = join(tdir, 'store', 'db', id as string, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(file, 'utf8'));
+    const raw: string = manifest.artifacts[0].rawSha256;
+    manifest.artifacts[0].rawSha256 = `${raw[0] === 'a' ? 'b' : 'a'}${raw.slice(1)}`;
+    writeFileSync(file, JSON.stringify(manifest));
+    const result = await runCli(['--config', tpath, 'restore', 'db', '--force']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('failed verification, destination untouched');
+    expect(await query("SELECT count(*)::int AS n FROM t WHERE note = 'after'")).toEqual([{ n: 5 }]);
+  });
+
+  it('says which session holds the lock it waits for, and gives up after --lock-timeout (finding 4)', async () => {
+    await query("UPDATE t SET note = 'held' WHERE id <= 7");
+    const holder = await pgClient(pg, database);
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT count(*) FROM t');
+      const holderPid = Number((await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+      const running = startCli(['--config', path, 'restore', 'db', '--force', '--lock-timeout', '4s'], {
+        LB_S3_SECRET: s3.secretAccessKey,
+      });
+      await waitForLine(running.child.stderr as Readable, `lock held by pid ${holderPid}`, 20_000).catch(
+        async (error) => {
+          throw new Error(`${error}\n${(await running.result).stderr}`);
+        },
+      );
+      const result = await running.result;
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`a lock held by pid ${holderPid}`);
+      expect(result.stderr).toContain('was not granted within 4 s; nothing committed');
+      expect(result.stderr).toContain('Try: stop the application or end those sessions');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
+    expect(await query("SELECT count(*)::int AS n FROM t WHERE note = 'held'")).toEqual([{ n: 7 }]);
+  });
+});
