@@ -71,7 +71,7 @@ export async function startDaemon(configPath: string, env: NodeJS.ProcessEnv = {
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       seen += chunk.toString();
-      const match = /metrics at (http:\/\/\S+)\/metrics/.exec(seen);
+      const match = /metrics at (https?:\/\/\S+)\/metrics/.exec(seen);
       if (match?.[1] !== undefined) resolve(match[1]);
     };
     running.child.stderr?.on('data', onData);
