@@ -172,19 +172,21 @@ describe('prune against S3', () => {
     }
   });
 
-  it('deletes nothing when a manifest cannot be read, and names it', async () => {
-    const { path: p3, prefix: pre3, storage: st3 } = await setup({ last: 1 });
-    await history(p3, st3, ['2026-10-01T03:00:00Z', '2026-10-02T03:00:00Z', '2026-10-03T03:00:00Z']);
+  it('keeps a backup whose manifest cannot be read, names it, and prunes the others', async () => {
+    const { path: p3, storage: st3 } = await setup({ last: 1 });
+    const made = await history(p3, st3, ['2026-10-01T03:00:00Z', '2026-10-02T03:00:00Z', '2026-10-03T03:00:00Z']);
     const broken = newBackupId(new Date('2026-09-30T03:00:00Z'));
     await st3.put(manifestKey('shop', broken), Buffer.from('{ "schemaVersion": 1, "id": '));
-    const before = await s3Keys(s3, pre3);
-    const result = await runCli(['--config', p3, 'prune']);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain(
-      `Error: prune shop: list backups: catalog: parse shop/${broken}/manifest.json: not JSON`,
+    const result = await runCli(['--config', p3, 'prune', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const [report] = JSON.parse(result.stdout) as PruneJson[];
+    expect(report?.delete.map((d) => d.id).sort()).toEqual(made.slice(0, 2).sort());
+    const kept = report?.keep.find((k) => k.id === broken);
+    expect(kept?.reasons[0]).toContain(
+      `damaged, kept for inspection: catalog: parse shop/${broken}/manifest.json: not JSON`,
     );
-    expect(result.stderr).toContain('deleted nothing');
-    expect(await s3Keys(s3, pre3)).toEqual(before);
+    expect(result.stderr).toContain('damaged backup kept');
+    expect(await st3.head(manifestKey('shop', broken))).toBeDefined();
   });
 
   it('keeps everything when no policy is configured, and rejects a bad --now', async () => {

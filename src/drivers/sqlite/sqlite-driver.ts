@@ -1,7 +1,7 @@
 // SQLite driver: consistent online copy with the SQLite backup API, integrity_check, atomic restore.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
+import { syncFolder } from '../../sync-folder.js';
 import { makeWorkDir, removeStaleWorkDirs } from '../../work-dir.js';
 import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
 
@@ -241,15 +242,6 @@ function lockExclusively(path: string): Database.Database {
         hint: 'a file that is not a SQLite database is not replaced; move it away, or restore --to another path',
       },
     );
-  }
-}
-
-async function syncFolder(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

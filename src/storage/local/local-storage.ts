@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LocalStorageConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
+import { syncFolder } from '../../sync-folder.js';
 import {
   assertSafeKey,
   assertSafePrefix,
@@ -69,7 +70,7 @@ export class LocalStorage implements Storage {
         await handle.close();
       }
       await rename(temp, path);
-      await syncDirectory(dirname(path));
+      await syncFolder(dirname(path));
     } catch (error) {
       await rm(temp, { force: true });
       // The source's own failure (a dump that broke) and an abort are not the folder's fault.
@@ -158,15 +159,6 @@ async function walk(dir: string, visit: (file: string, size: number) => Promise<
     const path = join(dir, entry.name);
     if (entry.isDirectory()) await walk(path, visit);
     else if (entry.isFile()) await visit(path, (await stat(path)).size);
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
