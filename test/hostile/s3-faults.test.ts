@@ -164,7 +164,6 @@ describe('S3 failures that tell the truth and restores that survive the network'
 describe('PostgreSQL restores under faults', () => {
   let proxy: FaultProxy;
   let database: string;
-  let dir: string;
   let path: string;
   let size: number;
 
@@ -193,7 +192,7 @@ describe('PostgreSQL restores under faults', () => {
     }
     writeFileSync(join(bin, 'pg_dump'), `#!/bin/sh\nenv > "${bin}/pg_dump.env"\nexec "${real}/pg_dump" "$@"\n`);
     chmodSync(join(bin, 'pg_dump'), 0o755);
-    ({ dir, path } = await config({
+    ({ path } = await config({
       storage: {
         ...storage(proxy.url, randomPrefix('hostile-pg')),
         secretAccessKeyFile: undefined,
