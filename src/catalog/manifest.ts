@@ -18,6 +18,10 @@ export const artifactSchema = z.object({
   sha256,
   rawSize: z.number().int().nonnegative(),
   rawSha256: sha256,
+  /** Present when the stored bytes are encrypted (compressed first, then encrypted). */
+  encryption: z
+    .object({ format: z.literal('age-v1'), recipients: z.array(z.string().regex(/^sha256:[0-9a-f]{16}$/)).min(1) })
+    .optional(),
 });
 
 export const tableStatsSchema = z.object({ name: z.string(), rows: z.number().int().nonnegative() });

@@ -1,4 +1,6 @@
 // `lifeboat backup [TARGET...]`: one backup per target; prints the new ids.
+
+import { encryptionFor } from '../config/encryption.js';
 import { runBackup } from '../core/run-backup.js';
 import { LifeboatError } from '../errors.js';
 import { type CommandContext, selectTargets } from './context.js';
@@ -23,6 +25,7 @@ export async function backupCommand(
         verifyUpload,
         signal: ctx.signal,
         onProgress: (bytes) => progress.update(bytes),
+        encryption: encryptionFor(ctx.config, target),
       });
       progress.stop();
       results.push(manifest);

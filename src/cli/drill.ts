@@ -1,5 +1,6 @@
 // `lifeboat drill [TARGET...] [--backup ID] [--report DIR] [--json]`: test restores now, into scratch places.
 import { parseDuration } from '../config/duration.js';
+import { encryptionFor } from '../config/encryption.js';
 import { formatDuration } from '../format.js';
 import { buildReport } from '../report/report.js';
 import type { DrillRecord } from '../verify/drill-record.js';
@@ -24,6 +25,7 @@ export async function drillCommand(ctx: CommandContext, names: string[], flags: 
       logger: ctx.logger,
       backupId: flags.backup,
       signal: ctx.signal,
+      encryption: encryptionFor(ctx.config, target),
       onStage: tty ? (stage) => process.stderr.write(`drill ${target.name}: ${stage}...\n`) : undefined,
     });
     records.push(record);

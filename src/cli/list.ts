@@ -31,10 +31,11 @@ export async function listCommand(
   const rows = all.map((m) => {
     const stored = m.artifacts.reduce((sum, a) => sum + a.size, 0);
     const raw = m.artifacts.reduce((sum, a) => sum + a.rawSize, 0);
-    return [m.id, m.target, m.driver, m.snapshotAt, formatBytes(stored), formatBytes(raw)];
+    const encrypted = m.artifacts.some((a) => a.encryption !== undefined) ? 'age' : '-';
+    return [m.id, m.target, m.driver, m.snapshotAt, formatBytes(stored), formatBytes(raw), encrypted];
   });
-  for (const d of damaged) rows.push([d.id, d.target, 'DAMAGED', '-', '-', '-']);
-  printTable(['ID', 'TARGET', 'DRIVER', 'SNAPSHOT AT', 'STORED', 'RAW'], rows);
+  for (const d of damaged) rows.push([d.id, d.target, 'DAMAGED', '-', '-', '-', '-']);
+  printTable(['ID', 'TARGET', 'DRIVER', 'SNAPSHOT AT', 'STORED', 'RAW', 'ENCRYPTED'], rows);
   for (const d of damaged) process.stderr.write(`damaged: ${d.target}/${d.id}: ${d.problem}\n`);
   return 0;
 }

@@ -1,6 +1,7 @@
 // `lifeboat restore TARGET [--point-in-time T] [--backup ID] [--to DEST] [--force] [--dry-run]`.
 import { isBackupId } from '../catalog/backup-id.js';
 import { DURATION, parseDuration } from '../config/duration.js';
+import { encryptionFor } from '../config/encryption.js';
 import { runRestore } from '../core/run-restore.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../format.js';
@@ -39,6 +40,7 @@ export async function restoreCommand(ctx: CommandContext, name: string, flags: R
     target,
     logger: ctx.logger,
     pointInTime,
+    encryption: encryptionFor(ctx.config, target),
     backupId: flags.backup,
     to: flags.to,
     force: flags.force === true,

@@ -3,6 +3,7 @@
 import { isBackupId } from '../catalog/backup-id.js';
 import { type DamagedBackup, findBackup, readCatalog } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
+import { encryptionFor } from '../config/encryption.js';
 import { LifeboatError } from '../errors.js';
 import { verifyAndRecord } from '../verify/run-verify.js';
 import { type CommandContext, findTarget } from './context.js';
@@ -37,10 +38,13 @@ export async function verifyCommand(
   }
   const results = [];
   for (const manifest of backups) {
-    const result = await verifyAndRecord(ctx.storage, findTarget(ctx.config, manifest.target), manifest);
+    const target = findTarget(ctx.config, manifest.target);
+    const identities = encryptionFor(ctx.config, target)?.identities;
+    const result = await verifyAndRecord(ctx.storage, target, manifest, identities);
     results.push(result);
     if (!options.json) {
       process.stdout.write(`${result.ok ? 'ok    ' : 'FAILED'}  ${manifest.target}/${manifest.id}\n`);
+      for (const artifact of result.artifacts) if (artifact.note) process.stdout.write(`        ${artifact.note}\n`);
       for (const artifact of result.artifacts)
         for (const problem of artifact.problems) process.stdout.write(`        ${problem}\n`);
     }

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { redactUrlPasswords } from '../redact.js';
+import { readEncryptionFiles } from './encryption.js';
 import {
   configSchema,
   DRIVER_NAMES,
@@ -64,6 +65,7 @@ export function parseConfig(text: string, options: ParseOptions = {}): LifeboatC
   if (!result.success) throw new ConfigError(result.error.issues.map((issue) => formatIssue(issue, raw)));
   const config = result.data;
   readSecretFiles(config, baseDir, issues);
+  readEncryptionFiles(config, baseDir, issues);
   if (issues.length > 0) throw new ConfigError(issues);
   resolvePaths(config, baseDir);
   checkPaths(config, issues);

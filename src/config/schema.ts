@@ -48,6 +48,35 @@ const prefix = z
   .default('')
   .describe('Key prefix for every object, e.g. "prod/".');
 
+/** An age X25519 recipient: "age1" and 58 bech32 characters. */
+export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+
+const encryptionSchema = z
+  .strictObject({
+    recipients: z
+      .array(z.string().regex(AGE_RECIPIENT, 'must be an age X25519 recipient (age1…, from age-keygen -y)'))
+      .optional()
+      .describe('Public keys new backups are encrypted for (any one of them opens a backup).'),
+    recipientsFile: z.string().min(1).optional().describe('File of recipients, one per line (# comments).'),
+    identityFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'age identity file (AGE-SECRET-KEY-1…, several lines after a key rotation): needed only to restore, ' +
+          'verify contents and drill. A daemon that only backs up should not have it.',
+      ),
+    identities: z
+      .array(z.string())
+      .optional()
+      .describe('Filled in from identityFile when the config is loaded; prefer identityFile.'),
+  })
+  .refine(
+    (e) => !(e.recipients !== undefined && e.recipientsFile !== undefined),
+    'set recipients or recipientsFile, not both',
+  )
+  .describe('Client-side encryption in the age v1 format: backups anyone can open with `age -d -i key.txt`.');
+
 const localStorage = z
   .strictObject({
     type: z.literal('local'),
@@ -57,6 +86,7 @@ const localStorage = z
       .enum(['checksum', 'size'])
       .default('checksum')
       .describe('After upload, re-read the stored bytes to check SHA-256 (checksum) or only their size.'),
+    encryption: encryptionSchema.optional(),
   })
   .describe('Backups in a local folder (or a mounted volume).');
 
@@ -84,6 +114,7 @@ const s3Storage = z
     idleTimeout: duration
       .default('60s')
       .describe('A request or download whose connection moves no byte for this long fails (and may be retried).'),
+    encryption: encryptionSchema.optional(),
   })
   .describe('Backups in an S3 bucket (AWS S3, MinIO or another S3-compatible server).');
 
@@ -192,6 +223,9 @@ const runSettings = {
   webhooks: z.array(webhookSchema).optional().describe('Targets get the webhooks of `defaults` and their own.'),
 };
 
+/** A target's own encryption settings replace the storage's. */
+const targetEncryption = { encryption: encryptionSchema.optional() };
+
 const targetName = z
   .string()
   .regex(TARGET_NAME, 'must match [a-z0-9][a-z0-9_-]{0,62} (it becomes part of object keys)');
@@ -202,6 +236,7 @@ const sqliteTarget = z
     driver: z.literal('sqlite'),
     path: z.string().min(1).describe('The live database file.'),
     drill: drillSchema.optional(),
+    ...targetEncryption,
     ...runSettings,
   })
   .describe('A SQLite database file, copied online with the SQLite backup API.');
@@ -236,6 +271,7 @@ const postgresTarget = z
       .describe('Fail instead of waiting longer than this for a table lock (e.g. held by a migration).'),
     extraDumpArgs: z.array(z.string().regex(/^--?[A-Za-z]/, 'must be an option')).default([]),
     drill: drillSchema.optional(),
+    ...targetEncryption,
     ...runSettings,
   })
   .describe('A PostgreSQL database, dumped with pg_dump.');
@@ -306,6 +342,7 @@ const neo4jTarget = z
       .optional(),
     startTimeout: duration.default('180s').describe('How long to wait for Bolt after starting the DBMS again.'),
     drill: drillSchema.optional(),
+    ...targetEncryption,
     ...runSettings,
   })
   .superRefine((target, ctx) => {
@@ -485,7 +522,8 @@ export type SqliteTargetConfig = z.infer<typeof sqliteTarget>;
 export type PostgresTargetConfig = z.infer<typeof postgresTarget>;
 export type Neo4jTargetConfig = z.infer<typeof neo4jTarget>;
 export type S3StorageConfig = z.infer<typeof s3Storage>;
+export type EncryptionConfig = z.infer<typeof encryptionSchema>;
 export type LocalStorageConfig = z.infer<typeof localStorage>;
 
 /** Keys whose values are secrets: redacted wherever a config is shown. */
-export const SECRET_KEYS = new Set(['password', 'secretAccessKey', 'sessionToken', 'bearerToken']);
+export const SECRET_KEYS = new Set(['password', 'secretAccessKey', 'sessionToken', 'bearerToken', 'identities']);

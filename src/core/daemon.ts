@@ -6,6 +6,7 @@
 import { backupIdTime } from '../catalog/backup-id.js';
 import { type Catalog, listBackupIds, readCatalog } from '../catalog/catalog.js';
 import { parseDuration } from '../config/duration.js';
+import { encryptionFor } from '../config/encryption.js';
 import type { LifeboatConfig, TargetConfig } from '../config/schema.js';
 import { ConfigError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -93,6 +94,7 @@ export class Daemon {
         drillIntervalSeconds: drill?.intervalSeconds(now),
         rpoObjectiveSeconds: objectiveSeconds(target.drill?.objectives).rpoSeconds,
         rtoObjectiveSeconds: objectiveSeconds(target.drill?.objectives).rtoSeconds,
+        encrypted: (encryptionFor(options.config, target)?.recipients ?? []).length > 0,
       })),
       () => this.#clock.now(),
     );
@@ -234,6 +236,7 @@ export class Daemon {
         target,
         logger,
         verifyUpload: config.storage.verifyUpload,
+        encryption: encryptionFor(config, target),
         signal: context.signal,
         now: () => new Date(this.#clock.now()),
       });
@@ -282,6 +285,7 @@ export class Daemon {
       logger: this.#options.logger.child({ reason: context.reason }),
       signal: context.signal,
       now: () => new Date(this.#clock.now()),
+      encryption: encryptionFor(this.#options.config, scheduled.target),
     });
     // A drill changes no backup: the catalog metrics stay as they are.
     this.metrics.recordDrill(name, drillFigures(record), true);
@@ -356,6 +360,7 @@ export class Daemon {
       this.metrics.setCatalog(name, {
         count: backups.length,
         damaged: damaged.length,
+        newestEncrypted: newest === undefined ? undefined : newest.artifacts.some((a) => a.encryption !== undefined),
         bytes: backups.reduce((sum, m) => sum + m.artifacts.reduce((s, a) => s + a.size, 0), 0),
         newestSnapshotAt: newest === undefined ? undefined : new Date(newest.snapshotAt),
         newestFinishedAt: newest === undefined ? undefined : new Date(newest.finishedAt),

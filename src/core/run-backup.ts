@@ -3,11 +3,12 @@
 import { newBackupId } from '../catalog/backup-id.js';
 import { deleteBackup } from '../catalog/catalog.js';
 import { backupPrefix, type Manifest, manifestKey, serializeManifest } from '../catalog/manifest.js';
-import type { TargetConfig } from '../config/schema.js';
+import type { EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import type { DumpSession } from '../drivers/driver.js';
 import { describeError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { fingerprint } from '../pipeline/age.js';
 import { storeStream } from '../pipeline/store-stream.js';
 import type { Storage } from '../storage/storage.js';
 import { compareDigest, storedDigest } from '../verify/verify.js';
@@ -21,6 +22,8 @@ export interface BackupOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (rawBytes: number) => void;
   readonly now?: () => Date;
+  /** The target's encryption settings: with recipients, the backup is encrypted for them. */
+  readonly encryption?: EncryptionConfig;
 }
 
 type Stage = 'dump' | 'upload' | 'confirm' | 'commit';
@@ -60,11 +63,14 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
     session = await createDriver(target).dump(signal);
     stage = 'upload';
     const compress = session.compressed !== true;
-    const key = `${backupPrefix(target.name, id)}${session.fileName}${compress ? '.gz' : ''}`;
+    const recipients = options.encryption?.recipients ?? [];
+    const encrypted = recipients.length > 0;
+    const key = `${backupPrefix(target.name, id)}${session.fileName}${compress ? '.gz' : ''}${encrypted ? '.age' : ''}`;
     const digests = await storeStream(storage, key, session.stream, {
       signal,
       onProgress: options.onProgress,
       compress,
+      encryptFor: encrypted ? recipients : undefined,
     });
     stage = 'dump';
     await session.done;
@@ -77,6 +83,7 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
       sha256: digests.stored.sha256,
       rawSize: digests.raw.size,
       rawSha256: digests.raw.sha256,
+      ...(encrypted ? { encryption: { format: 'age-v1' as const, recipients: recipients.map(fingerprint) } } : {}),
     };
     await confirmStored(storage, artifact, options.verifyUpload, signal);
     stage = 'commit';

@@ -1,13 +1,13 @@
 // Restore: choose a backup (by id, by point in time, or the newest), verify it, then write the destination.
 import { chooseBackupAt, type DamagedBackup, readCatalog, readManifest } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
-import type { TargetConfig } from '../config/schema.js';
+import type { EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import type { RestoreOptions } from '../drivers/driver.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
-import { type ArtifactCheck, checkArtifact } from '../verify/verify.js';
+import { type ArtifactCheck, checkArtifact, missingIdentity } from '../verify/verify.js';
 
 export interface RestoreRequest {
   readonly storage: Storage;
@@ -25,6 +25,8 @@ export interface RestoreRequest {
   readonly lockTimeoutMs?: number;
   /** Hears what the restore waits for (a lock, and who holds it). */
   readonly onNotice?: (message: string) => void;
+  /** The target's encryption settings: their identities open encrypted backups. */
+  readonly encryption?: EncryptionConfig;
 }
 
 export interface RestorePlan {
@@ -98,13 +100,16 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
     );
   }
   if (request.dryRun) return { ...plan, restored: false, durationMs: Date.now() - started };
+  const identities = request.encryption?.identities;
+  const locked = backup.artifacts.find((a) => a.encryption !== undefined);
+  if (locked !== undefined && (identities ?? []).length === 0) throw missingIdentity(locked);
   const log = logger.child({ target: target.name, id: backup.id, destination: state.description });
   log.info({ event: 'restore.start' }, 'restore started');
   // First pass: prove everything the manifest promises (stored and raw size and SHA-256) before the
   // destination is touched. The second pass checks it all again as the bytes flow, and their end is gated
   // on that check, so the destination only commits a stream that proved itself.
   for (const artifact of backup.artifacts) {
-    const check = await checkArtifact(storage, artifact, { signal: request.signal });
+    const check = await checkArtifact(storage, artifact, { signal: request.signal, identities });
     request.signal?.throwIfAborted();
     if (check.readError !== undefined)
       throw unreadable(target.name, backup.id, storage, check, 'destination untouched');
@@ -126,6 +131,7 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
   };
   for (const artifact of backup.artifacts) {
     const check = await checkArtifact(storage, artifact, {
+      identities,
       signal: request.signal,
       onRawBytes: request.onProgress,
       consumeRaw: (raw) => driver.restore(raw, request.to, restoreOptions),

@@ -10,6 +10,8 @@ export interface CatalogFigures {
   readonly count: number;
   /** Committed backups whose manifest is damaged (unreadable, or not fitting its folder). */
   readonly damaged?: number;
+  /** Whether the newest backup is encrypted (undefined: there is none). */
+  readonly newestEncrypted?: boolean;
   readonly bytes: number;
   /** Data time of the newest backup (its `snapshotAt`). */
   readonly newestSnapshotAt?: Date;
@@ -24,6 +26,8 @@ export interface MetricTarget {
   readonly drillIntervalSeconds?: number;
   readonly rpoObjectiveSeconds?: number;
   readonly rtoObjectiveSeconds?: number;
+  /** Whether new backups are encrypted. */
+  readonly encrypted?: boolean;
 }
 
 /** What the metrics take from one drill record. */
@@ -51,6 +55,8 @@ export class LifeboatMetrics {
   readonly #skipped: Counter;
   readonly #stored: Gauge;
   readonly #damaged: Gauge;
+  readonly #encrypted: Gauge;
+  readonly #encryptionConfigured: Gauge;
   readonly #storedBytes: Gauge;
   readonly #retentionDeleted: Counter;
   readonly #pruneFailures: Counter;
@@ -140,6 +146,18 @@ export class LifeboatMetrics {
     this.#damaged = new Gauge({
       name: 'lifeboat_backups_damaged',
       help: 'Committed backups of the target whose manifest is damaged: never restored, drilled or pruned.',
+      labelNames: target,
+      registers,
+    });
+    this.#encrypted = new Gauge({
+      name: 'lifeboat_backup_encrypted',
+      help: 'Whether the newest backup of the target is encrypted (1) or not (0); absent while there is none.',
+      labelNames: target,
+      registers,
+    });
+    this.#encryptionConfigured = new Gauge({
+      name: 'lifeboat_encryption_configured',
+      help: 'Whether new backups of the target are encrypted (recipients configured).',
       labelNames: target,
       registers,
     });
@@ -243,7 +261,7 @@ export class LifeboatMetrics {
         for (const [name, at] of newest) this.set({ target: name }, Math.max(0, (clock() - at) / 1000));
       },
     });
-    for (const { name, intervalSeconds } of targets) {
+    for (const { name, intervalSeconds, encrypted } of targets) {
       const t = { target: name };
       for (const result of ['success', 'failure']) {
         this.#runs.inc({ ...t, result }, 0);
@@ -256,6 +274,7 @@ export class LifeboatMetrics {
       this.#stored.set(t, 0);
       this.#damaged.set(t, 0);
       this.#storedBytes.set(t, 0);
+      this.#encryptionConfigured.set(t, encrypted === true ? 1 : 0);
       if (intervalSeconds !== undefined) this.#interval.set(t, intervalSeconds);
     }
     for (const target of targets) {
@@ -323,6 +342,8 @@ export class LifeboatMetrics {
     const t = { target };
     this.#stored.set(t, figures.count);
     this.#damaged.set(t, figures.damaged ?? 0);
+    if (figures.newestEncrypted === undefined) this.#encrypted.remove(t);
+    else this.#encrypted.set(t, figures.newestEncrypted ? 1 : 0);
     this.#storedBytes.set(t, figures.bytes);
     if (figures.newestSnapshotAt === undefined) this.#newest.delete(target);
     else this.#newest.set(target, figures.newestSnapshotAt.getTime());

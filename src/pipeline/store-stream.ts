@@ -1,9 +1,11 @@
-// The backup pipeline: dump stream -> SHA-256 of raw bytes -> gzip -> SHA-256 of stored bytes -> storage.
+// The backup pipeline: dump stream -> SHA-256 of raw bytes -> gzip -> age (optional) -> SHA-256 of stored
+// bytes -> storage.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zlibConstants } from 'node:zlib';
 import { isAbortError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
+import { AgeEncrypter } from './age.js';
 import { type Digest, DigestTap } from './digest-tap.js';
 
 export interface StoredDigests {
@@ -18,6 +20,8 @@ export interface StoreStreamOptions {
   readonly gzipLevel?: number;
   /** False for input that is compressed already (e.g. a Neo4j dump): stored as is, still hashed. */
   readonly compress?: boolean;
+  /** age recipients: the compressed bytes are encrypted for them before they are hashed and stored. */
+  readonly encryptFor?: readonly string[];
 }
 
 /**
@@ -36,13 +40,16 @@ export async function storeStream(
   const stages: NodeJS.ReadWriteStream[] = compress
     ? [createGzip({ level: options.gzipLevel ?? 6, chunkSize: 64 * 1024, memLevel: zlibConstants.Z_DEFAULT_MEMLEVEL })]
     : [];
+  if (options.encryptFor !== undefined && options.encryptFor.length > 0) {
+    stages.push(new AgeEncrypter(options.encryptFor));
+  }
   const storedTap = new DigestTap();
   const flowing = pipeline([source, rawTap, ...stages, storedTap] as never, {
     signal: options.signal,
   }) as Promise<void>;
   const storing = storage.put(key, storedTap, {
     signal: options.signal,
-    contentType: compress ? 'application/gzip' : 'application/octet-stream',
+    contentType: compress && options.encryptFor === undefined ? 'application/gzip' : 'application/octet-stream',
   });
   const [flowed, stored] = await Promise.allSettled([flowing, storing]);
   // A store that failed stops reading, and the pipeline then ends in an AbortError: the store's error is

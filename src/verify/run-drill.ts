@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { listBackups } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
 import { parseDuration } from '../config/duration.js';
-import type { DrillConfig, TargetConfig } from '../config/schema.js';
+import type { DrillConfig, EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import type { Scratch } from '../drivers/driver.js';
 import { describeError, LifeboatError } from '../errors.js';
@@ -29,7 +29,7 @@ import {
   worstGap,
 } from './drill-checks.js';
 import { DRILL_SCHEMA_VERSION, type DrillRecord, drillKey, serializeDrill } from './drill-record.js';
-import { compareDigest, decompressors } from './verify.js';
+import { compareDigest, decoders, missingIdentity } from './verify.js';
 
 export interface DrillOptions {
   readonly storage: Storage;
@@ -41,6 +41,8 @@ export interface DrillOptions {
   readonly now?: () => Date;
   /** Told when a stage starts (for progress output). */
   readonly onStage?: (stage: string) => void;
+  /** The target's encryption settings: their identities open encrypted backups. */
+  readonly encryption?: EncryptionConfig;
 }
 
 type Stage = NonNullable<DrillRecord['failure']>['stage'];
@@ -100,6 +102,10 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
       );
     }
     const chosen = backup;
+    const locked = chosen.artifacts.find((a) => a.encryption !== undefined);
+    if (locked !== undefined && (options.encryption?.identities ?? []).length === 0) {
+      throw new StageFailure(`${missingIdentity(locked).message}: set encryption.identityFile`);
+    }
     workDir = await makeWorkDir('drill');
     const files: string[] = [];
 
@@ -128,7 +134,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
         raw.resume();
         try {
           await pipeline(
-            [createReadStream(files[index] as string), ...decompressors(artifact.compression), raw] as never,
+            [
+              createReadStream(files[index] as string),
+              ...decoders(artifact, options.encryption?.identities),
+              raw,
+            ] as never,
             {
               signal,
             },
@@ -152,9 +162,16 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
       for (const [index, artifact] of chosen.artifacts.entries()) {
         // A failure anywhere in the chain destroys `input` with that error, which the driver sees.
         const input = new PassThrough();
-        pipeline([createReadStream(files[index] as string), ...decompressors(artifact.compression), input] as never, {
-          signal,
-        }).catch(() => undefined);
+        pipeline(
+          [
+            createReadStream(files[index] as string),
+            ...decoders(artifact, options.encryption?.identities),
+            input,
+          ] as never,
+          {
+            signal,
+          },
+        ).catch(() => undefined);
         await driver.restore(input, scratch.destination, { force: false, signal });
       }
       return scratch;

@@ -11,6 +11,7 @@ export async function verifyAndRecord(
   storage: Storage,
   target: TargetConfig,
   manifest: Manifest,
+  identities?: readonly string[],
 ): Promise<VerifyResult> {
   const driver = createDriver(target);
   const deep = driver.checkDump?.bind(driver);
@@ -23,6 +24,7 @@ export async function verifyAndRecord(
       : async (artifact, raw) => {
           deepProblems = (await deep(raw)).map((p) => `${artifact.key}: ${p}`);
         },
+    identities,
   );
   const merged: VerifyResult =
     deepProblems.length === 0

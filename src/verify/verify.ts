@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Artifact, Manifest } from '../catalog/manifest.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
+import { AgeDecrypter } from '../pipeline/age.js';
 import { type Digest, DigestTap } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -19,6 +20,8 @@ export interface ArtifactCheck {
   readonly readError?: unknown;
   /** Set when the consumer of the raw bytes (a restore, a driver's deep check) failed on intact bytes. */
   readonly consumeError?: unknown;
+  /** What was not checked, e.g. the content of an encrypted artifact when no identity was given. */
+  readonly note?: string;
 }
 
 export interface VerifyResult {
@@ -51,6 +54,8 @@ export interface CheckOptions {
   readonly signal?: AbortSignal;
   /** Hears the running count of raw bytes (progress lines). */
   readonly onRawBytes?: (rawBytes: number) => void;
+  /** age identities that open encrypted artifacts. Without them only the stored bytes can be checked. */
+  readonly identities?: readonly string[];
 }
 
 /** Reads one artifact, checking stored size and SHA-256 and, after decompression, raw size and SHA-256. */
@@ -67,6 +72,23 @@ export async function checkArtifact(
     problems,
     ...extra,
   });
+  if (artifact.encryption !== undefined && (options.identities ?? []).length === 0) {
+    if (options.consumeRaw !== undefined) throw missingIdentity(artifact);
+    // The content needs the key; the stored bytes can still be proven against the manifest.
+    const stored = await storedDigest(storage, key, signal).then(
+      (digest) => ({ digest }),
+      (error: unknown) => ({ error }),
+    );
+    if ('error' in stored) {
+      if (stored.error instanceof LifeboatError && stored.error.code === 'NOT_FOUND') {
+        return result([`${key}: missing from the store`]);
+      }
+      return result([`${key}: ${describeError(stored.error)}`], { readError: stored.error });
+    }
+    return result(compareDigest(key, 'stored', artifact, stored.digest), {
+      note: 'encrypted: stored size and SHA-256 checked; the content check needs encryption.identityFile',
+    });
+  }
   let body: Readable;
   try {
     body = await storage.get(key, { signal });
@@ -88,7 +110,7 @@ export async function checkArtifact(
     if (found.length === 0) found.push(...compareDigest(key, 'raw', rawDigest(artifact), raw));
     return found.length === 0 ? undefined : new IntegrityError(found.join('; '));
   });
-  const stages = [storedTap, ...decompressors(artifact.compression), rawTap];
+  const stages = [storedTap, ...decoders(artifact, options.identities), rawTap];
   for (const stage of stages) {
     (stage as unknown as Readable).once('error', () => {
       failedFirst ??= 'downstream';
@@ -104,6 +126,10 @@ export async function checkArtifact(
   }
   if (read.status === 'rejected' && read.reason instanceof IntegrityError) {
     return result(read.reason.message.split('; '));
+  }
+  if (read.status === 'rejected' && read.reason instanceof LifeboatError && read.reason.code === 'DECRYPT_KEY') {
+    // A key that opens nothing is the configuration's problem, not the backup's.
+    throw new LifeboatError('DECRYPT_KEY', `${key}: ${read.reason.message}`, { hint: read.reason.hint });
   }
   if (consumed.status === 'rejected' && (read.status === 'fulfilled' || consumed.reason !== read.reason)) {
     return result([`${key}: ${describeError(consumed.reason)}`], { consumeError: consumed.reason });
@@ -127,9 +153,27 @@ function rawDigest(artifact: Artifact): Digest {
   return { size: artifact.rawSize, sha256: artifact.rawSha256 };
 }
 
-/** The decompression stages an artifact's bytes go through. */
-export function decompressors(compression: Artifact['compression']): NodeJS.ReadWriteStream[] {
-  return compression === 'gzip' ? [createGunzip()] : [];
+/**
+ * The stages that turn an artifact's stored bytes back into the raw dump: decryption (with `identities`)
+ * when it is encrypted, then decompression.
+ */
+export function decoders(artifact: Artifact, identities: readonly string[] = []): NodeJS.ReadWriteStream[] {
+  const stages: NodeJS.ReadWriteStream[] = [];
+  if (artifact.encryption !== undefined) {
+    if (identities.length === 0) throw missingIdentity(artifact);
+    stages.push(new AgeDecrypter(identities));
+  }
+  if (artifact.compression === 'gzip') stages.push(createGunzip());
+  return stages;
+}
+
+/** An encrypted artifact and no key to open it: a configuration problem, not a damaged backup. */
+export function missingIdentity(artifact: Artifact): LifeboatError {
+  return new LifeboatError(
+    'DECRYPT_KEY',
+    `${artifact.key} is encrypted (age, for ${artifact.encryption?.recipients.join(', ')}) and no identity is configured`,
+    { exitCode: 2, hint: 'set encryption.identityFile to the age key file (age-keygen) these backups were made for' },
+  );
 }
 
 /** Size and SHA-256 of the stored bytes of one object, without decompressing them. */
@@ -145,12 +189,18 @@ export async function verifyBackup(
   storage: Storage,
   manifest: Manifest,
   deepCheck?: (artifact: Artifact, raw: Readable) => Promise<void>,
+  identities?: readonly string[],
 ): Promise<VerifyResult> {
   const artifacts: ArtifactCheck[] = [];
   for (const artifact of manifest.artifacts) {
     artifacts.push(
       await checkArtifact(storage, artifact, {
-        consumeRaw: deepCheck === undefined ? undefined : (raw) => deepCheck(artifact, raw),
+        identities,
+        // Without a key an encrypted artifact's content cannot be read: its stored bytes are still checked.
+        consumeRaw:
+          deepCheck === undefined || (artifact.encryption !== undefined && (identities ?? []).length === 0)
+            ? undefined
+            : (raw) => deepCheck(artifact, raw),
       }),
     );
   }
