@@ -151,6 +151,14 @@ async function main(): Promise<void> {
     };
     const localConfig = await configFor('local', { type: 'local', path: join(work, 'store') });
     const s3Config = await configFor('s3', s3StorageInline(s3));
+    // Encryption: a key pair from the reference tool; the daemon's config holds only the public half.
+    const keyFile = join(work, 'age-key.txt');
+    await chain([['age-keygen', '-o', keyFile]], {});
+    const recipient = readFileSync(keyFile, 'utf8').match(/public key: (age1\S+)/)?.[1] as string;
+    const ageConfig = await configFor('s3-age', {
+      ...s3StorageInline(s3, 'age/'),
+      encryption: { recipients: [recipient], identityFile: keyFile },
+    });
     const node = process.execPath;
     const quiet = { LIFEBOAT_LOG_LEVEL: 'warn' };
     const storedSize = async (config: string) => {
@@ -199,10 +207,28 @@ async function main(): Promise<void> {
         )),
         storedBytes: await storedSize(s3Config),
       },
+      {
+        ...(await repeat('lifeboat backup (S3, age)', () =>
+          chain([[node, CLI, '--config', ageConfig, 'backup']], quiet),
+        )),
+        storedBytes: await storedSize(ageConfig),
+      },
     ];
     printResults(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output`, backups, rawBytes, [
       ['floor', backups[0]?.seconds ?? 1],
       ['gzip', backups[1]?.seconds ?? 1],
+      ['S3 plain', backups[4]?.seconds ?? 1],
+    ]);
+
+    // Encryption alone, on the raw dump: Lifeboat's age stream against the reference age and plain cat.
+    const ageStream = new URL('./age-encrypt.js', import.meta.url).pathname;
+    const encryption = [
+      await repeat('cat (floor)', () => chain([['cat']], {}, undefined, dumpFile)),
+      await repeat('age -r (reference)', () => chain([['age', '-r', recipient]], {}, undefined, dumpFile)),
+      await repeat('lifeboat age stream', () => chain([[node, ageStream, recipient]], {}, undefined, dumpFile)),
+    ];
+    printResults('\nencryption alone (raw dump, no compression)', encryption, rawBytes, [
+      ['age', encryption[1]?.seconds ?? 1],
     ]);
 
     const restoreInto = async () => {
@@ -220,7 +246,15 @@ async function main(): Promise<void> {
         chain([[node, CLI, '--config', s3Config, 'restore', 'bench', '--to', await restoreInto()]], quiet),
       ),
     ];
-    printResults('\nrestore', restores, rawBytes, [['pg_restore', restores[0]?.seconds ?? 1]]);
+    restores.push(
+      await repeat('lifeboat restore (S3, age)', async () =>
+        chain([[node, CLI, '--config', ageConfig, 'restore', 'bench', '--to', await restoreInto()]], quiet),
+      ),
+    );
+    printResults('\nrestore', restores, rawBytes, [
+      ['pg_restore', restores[0]?.seconds ?? 1],
+      ['S3 plain', restores[1]?.seconds ?? 1],
+    ]);
 
     // A drill: download from S3, verify, restore into lifeboat_drill_<id>, check row counts; its total is the
     // measured RTO for this size.

@@ -15,8 +15,10 @@ if [ ! -x "${LIFEBOAT_CHROMIUM:-/usr/bin/chromium}" ]; then missing+=(chromium);
 # A Docker engine (the harness starts one when none answers) and debootstrap (for the test images, below).
 if ! command -v dockerd >/dev/null && [ -z "${DOCKER_HOST:-}" ]; then missing+=(docker.io); fi
 if ! command -v debootstrap >/dev/null; then missing+=(debootstrap); fi
-# openssl makes the certificate of the metrics TLS test.
+# openssl makes the certificate of the metrics TLS test; age (the reference tool) makes keys and checks that
+# backups open without Lifeboat.
 if ! command -v openssl >/dev/null; then missing+=(openssl); fi
+if ! command -v age >/dev/null; then missing+=(age); fi
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 if [ ${#missing[@]} -gt 0 ]; then

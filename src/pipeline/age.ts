@@ -154,7 +154,9 @@ function newHeader(recipients: readonly string[]): { header: Buffer; fileKey: Bu
  */
 export class AgeEncrypter extends Transform {
   #payloadKey: Buffer | undefined;
-  #pending: Buffer = Buffer.alloc(0);
+  /** The chunk being filled: sealed once it is full and more bytes follow (only then is it not the last). */
+  readonly #chunk = Buffer.allocUnsafe(CHUNK);
+  #filled = 0;
   #counter = 0n;
   readonly #recipients: readonly string[];
 
@@ -172,21 +174,32 @@ export class AgeEncrypter extends Transform {
     this.push(Buffer.concat([header, nonce]));
   }
 
+  #seal(last: boolean): void {
+    const cipher = createCipheriv('chacha20-poly1305', this.#payloadKey as Buffer, chunkNonce(this.#counter, last), {
+      authTagLength: TAG,
+    });
+    const body = cipher.update(this.#chunk.subarray(0, this.#filled));
+    cipher.final();
+    this.push(Buffer.concat([body, cipher.getAuthTag()], body.length + TAG));
+    this.#counter += 1n;
+    this.#filled = 0;
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#start();
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    // Keep at least one byte back: only the end of the stream tells which chunk is the last.
-    while (this.#pending.length > CHUNK) {
-      this.push(seal(this.#payloadKey as Buffer, chunkNonce(this.#counter, false), this.#pending.subarray(0, CHUNK)));
-      this.#counter += 1n;
-      this.#pending = this.#pending.subarray(CHUNK);
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#filled === CHUNK) this.#seal(false);
+      const taken = chunk.copy(this.#chunk, this.#filled, at, Math.min(chunk.length, at + CHUNK - this.#filled));
+      this.#filled += taken;
+      at += taken;
     }
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
     this.#start();
-    this.push(seal(this.#payloadKey as Buffer, chunkNonce(this.#counter, true), this.#pending));
+    this.#seal(true);
     callback();
   }
 }

@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.js';
+import { type AgeKey, ageKeygen } from '../harness/age.js';
 import { drillJson, runCli, startCli, writeConfig } from '../harness/cli.js';
 import { boltAnswers, createKnownGraph, cypher, graph, type Neo4jServer, startNeo4j } from '../harness/neo4j.js';
 import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
@@ -18,6 +19,7 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
   let server: Neo4jServer;
   let path: string;
   let prefix: string;
+  let key: AgeKey;
 
   const target = (extra: Record<string, unknown> = {}) => ({
     name: 'graph',
@@ -33,7 +35,11 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
 
   async function config(extra: Record<string, unknown> = {}, storage?: Record<string, unknown>) {
     const made = await writeConfig({
-      storage: storage ?? s3StorageConfig(s3, prefix),
+      // Encrypted, as a careful deployment runs it: the dump is stored as neo4j-admin compressed it, then age.
+      storage: storage ?? {
+        ...s3StorageConfig(s3, prefix),
+        encryption: { recipients: [key.recipient], identityFile: key.identityFile },
+      },
       targets: [target(extra)],
     });
     await writeFile(join(made.dir, 's3_secret'), `${s3.secretAccessKey}\n`);
@@ -42,6 +48,7 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
   }
 
   beforeAll(async () => {
+    key = await ageKeygen();
     server = await startNeo4j();
     prefix = randomPrefix('neo4j');
     ({ path } = await config());
@@ -73,7 +80,8 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     expect(manifest?.source.downtimeSeconds).toBeGreaterThan(0);
     // neo4j-admin compresses its dumps itself: stored as is, still hashed and verified.
     expect(manifest?.artifacts[0]).toMatchObject({ compression: 'none', format: 'neo4j-admin-dump' });
-    expect(manifest?.artifacts[0]?.key).toMatch(/\/neo4j\.neo4j-dump$/);
+    expect(manifest?.artifacts[0]?.encryption?.format).toBe('age-v1');
+    expect(manifest?.artifacts[0]?.key).toMatch(/\/neo4j\.neo4j-dump\.age$/);
     expect((await runCli(['--config', path, 'verify', 'graph'])).code).toBe(0);
     expect(first.stderr).toContain('"downtimeSeconds"');
 
