@@ -120,7 +120,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('check')
     .description('validate the configuration and print it with secrets redacted')
     .addOption(json)
-    .action((options) => setExit(configCheckCommand({ ...global(), ...options })));
+    .action(async (options) => setExit(await configCheckCommand({ ...global(), ...options })));
   return program;
 }
 

@@ -115,6 +115,17 @@ const s3Storage = z
       .default('60s')
       .describe('A request or download whose connection moves no byte for this long fails (and may be retried).'),
     encryption: encryptionSchema.optional(),
+    objectLock: z
+      .strictObject({
+        mode: z
+          .enum(['governance', 'compliance'])
+          .describe(
+            'compliance: nobody can delete early, not even the account root; governance: users with the bypass permission can.',
+          ),
+        retain: duration.describe('Every object of a backup is locked for this long after it is written, e.g. "30d".'),
+      })
+      .optional()
+      .describe('S3 Object Lock (WORM): the bucket must have been created with Object Lock enabled.'),
   })
   .describe('Backups in an S3 bucket (AWS S3, MinIO or another S3-compatible server).');
 

@@ -114,6 +114,9 @@ export class Daemon {
     this.#state = 'starting';
     const { config } = this.#options;
     try {
+      // Object Lock promised in the config but not enabled on the bucket: refuse to start, rather than
+      // write backups that anyone with the key can delete.
+      if (config.storage.type === 's3' && config.storage.objectLock !== undefined) await this.#options.storage.check();
       if (config.metrics.enabled) {
         this.#server = await startHealthServer({
           listen: config.metrics.listen,

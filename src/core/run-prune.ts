@@ -78,12 +78,38 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
         }
       : decideRetention(manifests, policy, now);
   const cutoff = wallNow.getTime() - options.incompleteGraceMs;
-  const incomplete = folders
-    .filter((f) => !f.committed && (backupIdTime(f.id)?.getTime() ?? Number.POSITIVE_INFINITY) < cutoff)
-    .map((f) => ({ id: f.id, objects: f.keys.length }));
+  // Object Lock: a backup any of whose objects is still locked is kept whole, and says until when. Every
+  // object is asked before anything is deleted, so a lock never leaves a backup half deleted.
+  const lockedUntil = async (id: string): Promise<Date | undefined> => {
+    if (storage.lockedUntil === undefined) return undefined;
+    let latest: Date | undefined;
+    for (const key of folders.find((f) => f.id === id)?.keys ?? []) {
+      const until = await storage.lockedUntil(key);
+      if (until !== undefined && (latest === undefined || until > latest)) latest = until;
+    }
+    return latest;
+  };
+  const locked: { id: string; reasons: string[] }[] = [];
+  const deletable: { id: string }[] = [];
+  for (const item of decision.delete) {
+    const until = await lockedUntil(item.id);
+    if (until === undefined) {
+      deletable.push(item);
+      continue;
+    }
+    const reason = `locked until ${until.toISOString()} (object lock): retention would delete it`;
+    locked.push({ id: item.id, reasons: [reason] });
+    log.info({ event: 'prune.locked', id: item.id, lockedUntil: until.toISOString() }, 'backup kept: locked');
+  }
+  const incomplete: { id: string; objects: number }[] = [];
+  for (const folder of folders) {
+    if (folder.committed || (backupIdTime(folder.id)?.getTime() ?? Number.POSITIVE_INFINITY) >= cutoff) continue;
+    if ((await lockedUntil(folder.id)) !== undefined) continue;
+    incomplete.push({ id: folder.id, objects: folder.keys.length });
+  }
   let staleUploads = 0;
   if (!dryRun) {
-    for (const { id } of decision.delete) {
+    for (const { id } of deletable) {
       try {
         const objects = await deleteBackup(storage, target, id);
         log.info({ event: 'prune.delete', id, objects }, 'backup deleted by retention');
@@ -100,7 +126,7 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
     staleUploads = await storage.removeStaleUploads(`${target}/`, new Date(cutoff));
     if (staleUploads > 0) log.info({ event: 'prune.stale-uploads', count: staleUploads }, 'unfinished uploads removed');
   }
-  const deleted = new Set(dryRun ? [] : decision.delete.map((d) => d.id));
+  const deleted = new Set(dryRun ? [] : deletable.map((d) => d.id));
   return {
     report: {
       target,
@@ -108,8 +134,9 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
         ...decision.keep.map((k) => ({ id: k.id, reasons: [...k.reasons] })),
         // Retention never judges what it cannot read: a damaged backup stays for a person to look at.
         ...damaged.map((d) => ({ id: d.id, reasons: [`damaged, kept for inspection: ${d.problem}`] })),
+        ...locked,
       ],
-      delete: decision.delete.map((d) => ({ id: d.id })),
+      delete: deletable.map((d) => ({ id: d.id })),
       incomplete,
       staleUploads,
       dryRun,

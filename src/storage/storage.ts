@@ -35,8 +35,10 @@ export interface Storage {
    * multipart uploads) and returns how many it removed. Such leftovers are never listed as objects.
    */
   removeStaleUploads(prefix: string, olderThan: Date): Promise<number>;
-  /** Checks that the store answers (bucket exists, folder writable). */
+  /** Checks that the store answers (bucket exists, folder writable) and supports what the config asks. */
   check(): Promise<void>;
+  /** When the object is locked against deletion (S3 Object Lock), until when; undefined: deletable. */
+  lockedUntil?(key: string): Promise<Date | undefined>;
 }
 
 /** Object keys are built from validated names only; this guards against traversal anyway. */

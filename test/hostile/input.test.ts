@@ -72,6 +72,20 @@ describe('input that must be refused', () => {
     noStackTrace(pg.stderr);
   });
 
+  it('warns about plain HTTP to a store that is not on this host', async () => {
+    const remote = await configCheck({
+      storage: { type: 's3', bucket: 'backups', endpoint: 'http://minio:9000', forcePathStyle: true },
+      targets: [SQLITE_TARGET],
+    });
+    expect(remote.code, remote.stderr).toBe(0);
+    expect(remote.stderr).toContain('warning: storage.endpoint: http://minio:9000 is plain HTTP');
+    const local = await configCheck({
+      storage: { type: 's3', bucket: 'backups', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true },
+      targets: [SQLITE_TARGET],
+    });
+    expect(local.stderr).not.toContain('warning:');
+  });
+
   it('refuses a storage path in a kernel file system at once (finding 14)', async () => {
     const started = Date.now();
     const result = await configCheck({ storage: { type: 'local', path: '/proc/x' }, targets: [SQLITE_TARGET] });

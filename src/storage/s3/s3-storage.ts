@@ -5,10 +5,12 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -67,6 +69,7 @@ export class S3Storage implements Storage {
         ServerSideEncryption: this.#config.serverSideEncryption,
         SSEKMSKeyId: this.#config.sseKmsKeyId,
         StorageClass: this.#config.storageClass as never,
+        ...this.#lockParams(),
       },
     });
     // A failing source stream must stop the upload; lib-storage would otherwise wait on it. When the upload
@@ -158,7 +161,39 @@ export class S3Storage implements Storage {
     } while (token !== undefined);
   }
 
+  /** Object Lock headers of a new object: the configured mode, until now plus the retain period. */
+  #lockParams(): { ObjectLockMode?: 'GOVERNANCE' | 'COMPLIANCE'; ObjectLockRetainUntilDate?: Date } {
+    const lock = this.#config.objectLock;
+    if (lock === undefined) return {};
+    return {
+      ObjectLockMode: lock.mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE',
+      ObjectLockRetainUntilDate: new Date(Date.now() + parseDuration(lock.retain)),
+    };
+  }
+
+  async lockedUntil(key: string): Promise<Date | undefined> {
+    if (this.#config.objectLock === undefined) return undefined;
+    try {
+      const result = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }),
+      );
+      const until = result.ObjectLockRetainUntilDate;
+      const held = result.ObjectLockLegalHoldStatus === 'ON';
+      if (held) return new Date(8.64e15);
+      return until !== undefined && until.getTime() > Date.now() ? until : undefined;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.#wrap('read the lock of', key, error);
+    }
+  }
+
   async delete(keys: readonly string[]): Promise<void> {
+    // With Object Lock the bucket keeps versions: a plain delete would only hide the data behind a delete
+    // marker. Every version of the key goes instead (the store refuses those still locked).
+    if (this.#config.objectLock !== undefined) {
+      await this.#deleteVersions(keys);
+      return;
+    }
     for (let start = 0; start < keys.length; start += 1000) {
       const batch = keys.slice(start, start + 1000);
       try {
@@ -174,6 +209,40 @@ export class S3Storage implements Storage {
         }
       } catch (error) {
         throw this.#wrap('delete', batch.join(', '), error);
+      }
+    }
+  }
+
+  async #deleteVersions(keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      const full = this.#key(key);
+      const versions: { Key: string; VersionId?: string }[] = [];
+      try {
+        let keyMarker: string | undefined;
+        let versionMarker: string | undefined;
+        do {
+          const page = await this.#client.send(
+            new ListObjectVersionsCommand({
+              Bucket: this.#config.bucket,
+              Prefix: full,
+              KeyMarker: keyMarker,
+              VersionIdMarker: versionMarker,
+            }),
+          );
+          for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+            if (v.Key === full) versions.push({ Key: full, VersionId: v.VersionId });
+          }
+          keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+          versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+        } while (keyMarker !== undefined);
+        if (versions.length === 0) continue;
+        const result = await this.#client.send(
+          new DeleteObjectsCommand({ Bucket: this.#config.bucket, Delete: { Objects: versions, Quiet: true } }),
+        );
+        const failed = result.Errors ?? [];
+        if (failed.length > 0) throw new Error(failed.map((e) => `${e.Key}: ${e.Code} ${e.Message}`).join('; '));
+      } catch (error) {
+        throw this.#wrap('delete', key, error);
       }
     }
   }
@@ -225,6 +294,26 @@ export class S3Storage implements Storage {
       await this.#client.send(new HeadBucketCommand({ Bucket: this.#config.bucket }));
     } catch (error) {
       throw this.#wrap('reach bucket', this.#config.bucket, error);
+    }
+    if (this.#config.objectLock === undefined) return;
+    let enabled = false;
+    try {
+      const result = await this.#client.send(new GetObjectLockConfigurationCommand({ Bucket: this.#config.bucket }));
+      enabled = result.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
+    } catch (error) {
+      if ((error as Error).name !== 'ObjectLockConfigurationNotFoundError') {
+        throw this.#wrap('read the Object Lock configuration of bucket', this.#config.bucket, error);
+      }
+    }
+    if (!enabled) {
+      throw new LifeboatError(
+        'CONFIG_INVALID',
+        `storage.objectLock: bucket "${this.#config.bucket}" does not have Object Lock enabled, so nothing would be locked`,
+        {
+          exitCode: 2,
+          hint: 'Object Lock can only be chosen when a bucket is created (e.g. `aws s3api create-bucket --object-lock-enabled-for-bucket`, `mc mb --with-lock`): use such a bucket, or remove storage.objectLock',
+        },
+      );
     }
   }
 
