@@ -48,6 +48,19 @@ if [ -z "${LIFEBOAT_MINIO_BIN:-}" ]; then
   ln -sf "$MINIO_BIN" "$CACHE/minio/bin/minio"
 fi
 
+# mc, MinIO's client, for the least-privilege tests: users and policies through MinIO's admin API.
+MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
+MC_BIN="$CACHE/mc/$MC_VERSION/mc"
+if [ -z "${LIFEBOAT_MC_BIN:-}" ] && [ ! -x "$MC_BIN" ]; then
+  echo "install-test-servers: building mc $MC_VERSION (a minute or two, once)"
+  mkdir -p "$CACHE/mc/$MC_VERSION"
+  GOBIN="$CACHE/mc/$MC_VERSION" CGO_ENABLED=0 go install "github.com/minio/mc@$MC_VERSION"
+fi
+if [ -z "${LIFEBOAT_MC_BIN:-}" ]; then
+  mkdir -p "$CACHE/mc/bin"
+  ln -sf "$MC_BIN" "$CACHE/mc/bin/mc"
+fi
+
 # Neo4j 5.26 LTS (runs on Java 17): server and neo4j-admin assembled from Maven Central into a cache folder.
 NEO4J_VERSION="${NEO4J_VERSION:-5.26.30}"
 NEO4J_LIB="$CACHE/neo4j/$NEO4J_VERSION/lib"

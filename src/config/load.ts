@@ -106,6 +106,10 @@ function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string
   if (config.storage.type === 's3' && config.storage.secretAccessKeyFile !== undefined) {
     config.storage.secretAccessKey = read(config.storage.secretAccessKeyFile, 'storage.secretAccessKeyFile');
   }
+  const pruner = config.storage.type === 's3' ? config.storage.pruneCredentials : undefined;
+  if (pruner?.secretAccessKeyFile !== undefined) {
+    pruner.secretAccessKey = read(pruner.secretAccessKeyFile, 'storage.pruneCredentials.secretAccessKeyFile');
+  }
   const readHooks = (hooks: WebhookConfig[] | undefined, at: string) => {
     hooks?.forEach((hook, index) => {
       if (hook.urlFile !== undefined) hook.url = read(hook.urlFile, `${at}.webhooks[${index}].urlFile`);

@@ -115,6 +115,20 @@ const s3Storage = z
       .default('60s')
       .describe('A request or download whose connection moves no byte for this long fails (and may be retried).'),
     encryption: encryptionSchema.optional(),
+    pruneCredentials: z
+      .strictObject({
+        accessKeyId: z.string().min(1),
+        secretAccessKey: z.string().min(1).optional().describe('Secret; prefer secretAccessKeyFile.'),
+        secretAccessKeyFile: z.string().min(1).optional(),
+      })
+      .refine(
+        (c) => (c.secretAccessKey === undefined) !== (c.secretAccessKeyFile === undefined),
+        'set one of secretAccessKey or secretAccessKeyFile',
+      )
+      .optional()
+      .describe(
+        'Credentials allowed to delete, used only to delete (retention, leftovers): the main ones can then be write-only.',
+      ),
     objectLock: z
       .strictObject({
         mode: z

@@ -116,6 +116,7 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
       } catch (error) {
         throw new LifeboatError('PRUNE_FAILED', `prune ${target}: delete backup ${id}: ${describeError(error)}`, {
           cause: error,
+          hint: error instanceof LifeboatError ? error.hint : undefined,
         });
       }
     }

@@ -32,6 +32,8 @@ const MiB = 1024 * 1024;
 export class S3Storage implements Storage {
   readonly location: string;
   readonly #client: S3Client;
+  /** Deletes (retention, leftovers): storage.pruneCredentials where given, else the main client. */
+  readonly #deleteClient: S3Client;
   /** For downloads: no socket idle timeout (a slow reader pauses the socket); `#watch` judges stalls. */
   readonly #readClient: S3Client;
   readonly #config: S3StorageConfig;
@@ -47,6 +49,15 @@ export class S3Storage implements Storage {
     this.location = `s3://${config.bucket}/${config.prefix}`;
     this.#client = client ?? new S3Client(clientConfig(config));
     this.#readClient = client ?? new S3Client({ ...clientConfig(config), requestHandler: readHandler(config) });
+    const pruner = config.pruneCredentials;
+    this.#deleteClient =
+      client ??
+      (pruner === undefined
+        ? this.#client
+        : new S3Client({
+            ...clientConfig(config),
+            credentials: { accessKeyId: pruner.accessKeyId, secretAccessKey: pruner.secretAccessKey ?? '' },
+          }));
     this.#idleMs = parseDuration(config.idleTimeout);
   }
 
@@ -197,7 +208,7 @@ export class S3Storage implements Storage {
     for (let start = 0; start < keys.length; start += 1000) {
       const batch = keys.slice(start, start + 1000);
       try {
-        const result = await this.#client.send(
+        const result = await this.#deleteClient.send(
           new DeleteObjectsCommand({
             Bucket: this.#config.bucket,
             Delete: { Objects: batch.map((key) => ({ Key: this.#key(key) })), Quiet: true },
@@ -208,7 +219,7 @@ export class S3Storage implements Storage {
           throw new Error(failed.map((e) => `${e.Key}: ${e.Code} ${e.Message}`).join('; '));
         }
       } catch (error) {
-        throw this.#wrap('delete', batch.join(', '), error);
+        throw this.#wrap('delete', batch.join(', '), error, 'delete');
       }
     }
   }
@@ -221,7 +232,7 @@ export class S3Storage implements Storage {
         let keyMarker: string | undefined;
         let versionMarker: string | undefined;
         do {
-          const page = await this.#client.send(
+          const page = await this.#deleteClient.send(
             new ListObjectVersionsCommand({
               Bucket: this.#config.bucket,
               Prefix: full,
@@ -236,13 +247,13 @@ export class S3Storage implements Storage {
           versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
         } while (keyMarker !== undefined);
         if (versions.length === 0) continue;
-        const result = await this.#client.send(
+        const result = await this.#deleteClient.send(
           new DeleteObjectsCommand({ Bucket: this.#config.bucket, Delete: { Objects: versions, Quiet: true } }),
         );
         const failed = result.Errors ?? [];
         if (failed.length > 0) throw new Error(failed.map((e) => `${e.Key}: ${e.Code} ${e.Message}`).join('; '));
       } catch (error) {
-        throw this.#wrap('delete', key, error);
+        throw this.#wrap('delete', key, error, 'delete');
       }
     }
   }
@@ -257,7 +268,7 @@ export class S3Storage implements Storage {
     do {
       let page: import('@aws-sdk/client-s3').ListMultipartUploadsCommandOutput;
       try {
-        page = await this.#client.send(
+        page = await this.#deleteClient.send(
           new ListMultipartUploadsCommand({
             Bucket: this.#config.bucket,
             KeyMarker: keyMarker,
@@ -271,7 +282,7 @@ export class S3Storage implements Storage {
         if (upload.Key === undefined || upload.UploadId === undefined || !upload.Key.startsWith(wanted)) continue;
         if (upload.Initiated === undefined || upload.Initiated.getTime() >= olderThan.getTime()) continue;
         try {
-          await this.#client.send(
+          await this.#deleteClient.send(
             new AbortMultipartUploadCommand({
               Bucket: this.#config.bucket,
               Key: upload.Key,
@@ -317,8 +328,16 @@ export class S3Storage implements Storage {
     }
   }
 
-  #wrap(verb: string, key: string, error: unknown): LifeboatError {
-    const { text, hint } = explainS3Error(error, this.#config);
+  #wrap(verb: string, key: string, error: unknown, operation?: 'delete'): LifeboatError {
+    const explained = explainS3Error(error, this.#config);
+    const { text } = explained;
+    let { hint } = explained;
+    if (operation === 'delete' && /AccessDenied/.test(text)) {
+      hint =
+        this.#config.pruneCredentials === undefined
+          ? 'these credentials may not delete (a write-only key): give retention its own with storage.pruneCredentials'
+          : 'storage.pruneCredentials may not delete here: allow s3:DeleteObject (and s3:DeleteObjectVersion with Object Lock) on the bucket';
+    }
     return new LifeboatError('STORAGE', `storage: ${verb} ${key} at ${this.location}: ${text}`, { cause: error, hint });
   }
 }
