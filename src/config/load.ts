@@ -146,6 +146,9 @@ function resolvePaths(config: LifeboatConfig, baseDir: string): void {
     config.metrics.tls.keyFile = resolve(baseDir, config.metrics.tls.keyFile);
   }
   if (config.storage.type === 'local') config.storage.path = resolve(baseDir, config.storage.path);
+  if (config.storage.type === 's3' && config.storage.caFile !== undefined) {
+    config.storage.caFile = resolve(baseDir, config.storage.caFile);
+  }
   for (const target of config.targets) {
     if (target.driver === 'sqlite') {
       target.path = resolve(baseDir, target.path);

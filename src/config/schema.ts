@@ -115,6 +115,13 @@ const s3Storage = z
       .default('60s')
       .describe('A request or download whose connection moves no byte for this long fails (and may be retried).'),
     encryption: encryptionSchema.optional(),
+    caFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "PEM file of the CA that signed the endpoint's certificate (a private CA), trusted besides the system ones.",
+      ),
     pruneCredentials: z
       .strictObject({
         accessKeyId: z.string().min(1),

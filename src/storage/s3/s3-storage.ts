@@ -1,6 +1,9 @@
 // S3 storage (AWS S3, MinIO, other S3-compatible servers) with multipart upload through lib-storage.
 
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
@@ -363,6 +366,12 @@ export function explainS3Error(
   if (name === 'NoSuchBucket' || (status === 404 && /bucket/i.test(message))) {
     return { text, hint: `create the bucket "${config.bucket}" or fix storage.bucket` };
   }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code ?? '') || /certificate/i.test(message)) {
+    return {
+      text,
+      hint: `the TLS certificate of ${endpoint} is not trusted: for a private CA set storage.caFile to its PEM file`,
+    };
+  }
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') {
     return { text, hint: `nothing answers at ${endpoint}: check storage.endpoint and that the server runs` };
   }
@@ -443,7 +452,26 @@ function watchDownload(
 
 /** The download client's handler: a connection timeout, and no socket idle timeout (see watchDownload). */
 function readHandler(config: S3StorageConfig): S3ClientConfig['requestHandler'] {
-  return { connectionTimeout: parseDuration(config.connectTimeout) };
+  return { connectionTimeout: parseDuration(config.connectTimeout), ...httpsAgent(config) };
+}
+
+/** An HTTPS agent that trusts storage.caFile (a private CA), where one is configured. */
+function httpsAgent(config: S3StorageConfig): { httpsAgent?: Agent } {
+  if (config.caFile === undefined) return {};
+  let ca: Buffer;
+  try {
+    ca = readFileSync(config.caFile);
+  } catch (error) {
+    throw new LifeboatError(
+      'CONFIG_INVALID',
+      `storage.caFile: read ${config.caFile}: ${(error as NodeJS.ErrnoException).code}`,
+      {
+        exitCode: 2,
+        cause: error,
+      },
+    );
+  }
+  return { httpsAgent: new Agent({ ca: [...rootCertificates, ca.toString()], keepAlive: true }) };
 }
 
 /** Client settings that work with AWS and with S3-compatible servers. */
@@ -460,6 +488,7 @@ export function clientConfig(config: S3StorageConfig): S3ClientConfig {
     requestHandler: {
       connectionTimeout: parseDuration(config.connectTimeout),
       socketTimeout: parseDuration(config.idleTimeout),
+      ...httpsAgent(config),
     },
     credentials:
       config.accessKeyId !== undefined && config.secretAccessKey !== undefined
