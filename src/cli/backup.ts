@@ -2,7 +2,9 @@
 
 import { encryptionFor } from '../config/encryption.js';
 import { runBackup } from '../core/run-backup.js';
+import { copyBackup } from '../core/run-copy.js';
 import { LifeboatError } from '../errors.js';
+import { effectiveSettings } from '../scheduler/settings.js';
 import { type CommandContext, selectTargets } from './context.js';
 import { startProgress } from './progress.js';
 
@@ -30,6 +32,24 @@ export async function backupCommand(
       progress.stop();
       results.push(manifest);
       if (!options.json) process.stdout.write(`${manifest.id}\t${target.name}\n`);
+      // The copies: each its own failure, none touching the committed backup.
+      for (const { store } of effectiveSettings(ctx.config, target).copies) {
+        try {
+          await copyBackup({
+            source: ctx.storage,
+            copy: ctx.store(store),
+            store,
+            manifest,
+            logger: ctx.logger,
+            signal: ctx.signal,
+          });
+          if (!options.json) process.stdout.write(`${manifest.id}\t${target.name}\tcopied to ${store}\n`);
+        } catch (error) {
+          failed += 1;
+          const hint = error instanceof LifeboatError && error.hint !== undefined ? `\nTry: ${error.hint}` : '';
+          process.stderr.write(`Error: ${(error as Error).message}${hint}\n`);
+        }
+      }
     } catch (error) {
       progress.stop();
       failed += 1;

@@ -8,18 +8,38 @@ import type { Storage } from '../storage/storage.js';
 
 export interface GlobalOptions {
   config?: string;
+  /** Work on this store under `stores:` instead of `storage:` (a copy). */
+  store?: string;
 }
 
 export interface CommandContext {
   readonly config: LifeboatConfig;
+  /** The store the command works on: `storage:`, or the one named by --store. */
   readonly storage: Storage;
+  /** A store under `stores:` by name (the copies a backup goes to). */
+  store(name: string): Storage;
+  /** The --store name, when the command works on a copy. */
+  readonly storeName?: string;
   readonly logger: Logger;
   readonly signal: AbortSignal;
 }
 
 export function createContext(options: GlobalOptions): CommandContext {
   const config = loadConfig(resolveConfigPath(options.config));
-  return { config, storage: createStorage(config.storage), logger: createLogger(), signal: interruptSignal() };
+  const stores = new Map<string, Storage>();
+  const store = (name: string): Storage => {
+    const found = config.stores[name];
+    if (found === undefined) {
+      throw new UsageError(
+        `unknown store "${name}" (under stores: ${Object.keys(config.stores).join(', ') || 'none'})`,
+        'name a store configured under `stores:`',
+      );
+    }
+    if (!stores.has(name)) stores.set(name, createStorage(found));
+    return stores.get(name) as Storage;
+  };
+  const storage = options.store === undefined ? createStorage(config.storage) : store(options.store);
+  return { config, storage, store, storeName: options.store, logger: createLogger(), signal: interruptSignal() };
 }
 
 let controller: AbortController | undefined;

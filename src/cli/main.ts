@@ -20,6 +20,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('Backups of PostgreSQL and SQLite that are streamed, checksummed, verified and restorable.')
     .version(TOOL.version)
     .option('-c, --config <path>', 'configuration file (default: $LIFEBOAT_CONFIG, else ./lifeboat.yaml)')
+    .option('--store <name>', 'work on this store under `stores:` (a copy) instead of `storage:`')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   const global = (): GlobalOptions => program.opts<GlobalOptions>();
@@ -65,13 +66,22 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--to <dest>', 'another destination: a file path (sqlite) or a postgres:// URL')
     .option('--force', 'replace a destination that already holds data')
     .option('--dry-run', 'print the plan and change nothing')
+    .option('--from-store <name>', 'restore from this copy (a store under `stores:`); the same as --store')
     .option(
       '--lock-timeout <duration>',
       'PostgreSQL: give up when another session holds a lock the restore needs for this long',
       '30s',
     )
     .addOption(json)
-    .action(async (target: string, options) => setExit(await restoreCommand(createContext(global()), target, options)));
+    .action(async (target: string, options) =>
+      setExit(
+        await restoreCommand(
+          createContext({ ...global(), store: options.fromStore ?? global().store }),
+          target,
+          options,
+        ),
+      ),
+    );
 
   program
     .command('prune')

@@ -1,5 +1,6 @@
 // `lifeboat prune [TARGET] [--dry-run] [--json] [--now ISO8601]`: apply retention, explain every decision.
 import { parseDuration } from '../config/duration.js';
+import type { TargetConfig } from '../config/schema.js';
 import { type PruneReport, runPrune } from '../core/run-prune.js';
 import { LifeboatError } from '../errors.js';
 import { effectiveSettings } from '../scheduler/settings.js';
@@ -22,7 +23,7 @@ export async function pruneCommand(ctx: CommandContext, name: string | undefined
       const { report } = await runPrune({
         storage: ctx.storage,
         target: target.name,
-        policy: effectiveSettings(ctx.config, target).retention,
+        policy: policyFor(ctx, target),
         now,
         incompleteGraceMs: parseDuration(ctx.config.daemon.incompleteGracePeriod),
         dryRun: flags.dryRun === true,
@@ -44,6 +45,13 @@ export async function pruneCommand(ctx: CommandContext, name: string | undefined
   }
   if (flags.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
   return failed === 0 ? 0 : 1;
+}
+
+/** The target's retention, or, with --store, that copy's own retention. */
+function policyFor(ctx: CommandContext, target: TargetConfig) {
+  const settings = effectiveSettings(ctx.config, target);
+  if (ctx.storeName === undefined) return settings.retention;
+  return settings.copies.find((copy) => copy.store === ctx.storeName)?.retention ?? settings.retention;
 }
 
 function printReport(report: PruneReport): void {

@@ -12,6 +12,7 @@ import {
   type LifeboatConfig,
   SECRET_KEYS,
   STORAGE_TYPES,
+  type StorageConfig,
   type WebhookConfig,
 } from './schema.js';
 
@@ -103,12 +104,15 @@ function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string
       return undefined;
     }
   };
-  if (config.storage.type === 's3' && config.storage.secretAccessKeyFile !== undefined) {
-    config.storage.secretAccessKey = read(config.storage.secretAccessKeyFile, 'storage.secretAccessKeyFile');
-  }
-  const pruner = config.storage.type === 's3' ? config.storage.pruneCredentials : undefined;
-  if (pruner?.secretAccessKeyFile !== undefined) {
-    pruner.secretAccessKey = read(pruner.secretAccessKeyFile, 'storage.pruneCredentials.secretAccessKeyFile');
+  for (const [storage, at] of allStorages(config)) {
+    if (storage.type !== 's3') continue;
+    if (storage.secretAccessKeyFile !== undefined) {
+      storage.secretAccessKey = read(storage.secretAccessKeyFile, `${at}.secretAccessKeyFile`);
+    }
+    const pruner = storage.pruneCredentials;
+    if (pruner?.secretAccessKeyFile !== undefined) {
+      pruner.secretAccessKey = read(pruner.secretAccessKeyFile, `${at}.pruneCredentials.secretAccessKeyFile`);
+    }
   }
   const readHooks = (hooks: WebhookConfig[] | undefined, at: string) => {
     hooks?.forEach((hook, index) => {
@@ -131,12 +135,22 @@ function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string
 /** Kernel file systems: a folder there holds no backups, and Node's recursive mkdir loops for ever on /proc. */
 const KERNEL_FOLDERS = ['/proc', '/sys', '/dev'];
 
+/** The main storage and every named store, with where each stands in the config. */
+function allStorages(config: LifeboatConfig): [StorageConfig, string][] {
+  return [
+    [config.storage, 'storage'],
+    ...Object.entries(config.stores).map(([name, store]): [StorageConfig, string] => [store, `stores.${name}`]),
+  ];
+}
+
 function checkPaths(config: LifeboatConfig, issues: string[]): void {
-  if (config.storage.type !== 'local') return;
-  const path = config.storage.path;
-  const kernel = KERNEL_FOLDERS.find((folder) => path === folder || path.startsWith(`${folder}/`));
-  if (kernel !== undefined) {
-    issues.push(`storage.path: ${path} is inside ${kernel}, a kernel file system that cannot hold backups`);
+  for (const [storage, at] of allStorages(config)) {
+    if (storage.type !== 'local') continue;
+    const path = storage.path;
+    const kernel = KERNEL_FOLDERS.find((folder) => path === folder || path.startsWith(`${folder}/`));
+    if (kernel !== undefined) {
+      issues.push(`${at}.path: ${path} is inside ${kernel}, a kernel file system that cannot hold backups`);
+    }
   }
 }
 
@@ -145,9 +159,9 @@ function resolvePaths(config: LifeboatConfig, baseDir: string): void {
     config.metrics.tls.certFile = resolve(baseDir, config.metrics.tls.certFile);
     config.metrics.tls.keyFile = resolve(baseDir, config.metrics.tls.keyFile);
   }
-  if (config.storage.type === 'local') config.storage.path = resolve(baseDir, config.storage.path);
-  if (config.storage.type === 's3' && config.storage.caFile !== undefined) {
-    config.storage.caFile = resolve(baseDir, config.storage.caFile);
+  for (const [storage] of allStorages(config)) {
+    if (storage.type === 'local') storage.path = resolve(baseDir, storage.path);
+    if (storage.type === 's3' && storage.caFile !== undefined) storage.caFile = resolve(baseDir, storage.caFile);
   }
   for (const target of config.targets) {
     if (target.driver === 'sqlite') {

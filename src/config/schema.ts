@@ -253,6 +253,15 @@ const runSettings = {
     .describe('At start-up, run once when a due time passed while the daemon was down (default true).'),
   retention: retentionSchema.optional(),
   webhooks: z.array(webhookSchema).optional().describe('Targets get the webhooks of `defaults` and their own.'),
+  copies: z
+    .array(
+      z.strictObject({
+        store: z.string().describe('A name under `stores:`.'),
+        retention: retentionSchema.optional().describe("The copy's own retention (default: the target's)."),
+      }),
+    )
+    .optional()
+    .describe('Second (third...) copies: each committed backup is copied to these stores, verified, committed there.'),
 };
 
 /** A target's own encryption settings replace the storage's. */
@@ -400,6 +409,10 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional(),
     storage: storageSchema,
+    stores: z
+      .record(z.string().regex(TARGET_NAME, 'store names: [a-z0-9][a-z0-9_-]{0,62}'), storageSchema)
+      .default({})
+      .describe('Other stores by name: targets copy backups to them (`copies:`), commands use them with --store NAME.'),
     defaults: z.strictObject(runSettings).prefault({}).describe('Settings every target inherits unless it sets them.'),
     daemon: z
       .strictObject({
@@ -464,6 +477,19 @@ export const configSchema = z
       }
     };
     checkSchedule(config.defaults, ['defaults']);
+    const checkCopies = (settings: RunSettings, path: (string | number)[]) => {
+      settings.copies?.forEach((copy, index) => {
+        if (config.stores[copy.store] === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'copies', index, 'store'],
+            message: `no store "${copy.store}" under stores: (configured: ${Object.keys(config.stores).join(', ') || 'none'})`,
+          });
+        }
+      });
+    };
+    checkCopies(config.defaults, ['defaults']);
+    config.targets.forEach((target, index) => checkCopies(target, ['targets', index]));
     const seen = new Set<string>();
     config.targets.forEach((target, index) => {
       checkSchedule(target, ['targets', index]);

@@ -5,9 +5,10 @@
 // period, then are aborted cleanly) -> stopped. A failure while starting ends in `failed`.
 import { backupIdTime } from '../catalog/backup-id.js';
 import { type Catalog, listBackupIds, readCatalog } from '../catalog/catalog.js';
+import type { Manifest } from '../catalog/manifest.js';
 import { parseDuration } from '../config/duration.js';
 import { encryptionFor } from '../config/encryption.js';
-import type { LifeboatConfig, TargetConfig } from '../config/schema.js';
+import type { LifeboatConfig, StorageConfig, TargetConfig } from '../config/schema.js';
 import { ConfigError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LifeboatMetrics } from '../metrics/metrics.js';
@@ -17,12 +18,14 @@ import { type Clock, systemClock } from '../scheduler/clock.js';
 import { Schedule } from '../scheduler/schedule.js';
 import { type JobDefinition, type RunContext, Scheduler, type StopResult } from '../scheduler/scheduler.js';
 import { type EffectiveSettings, effectiveSettings } from '../scheduler/settings.js';
+import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { objectiveSeconds } from '../verify/drill-checks.js';
 import { type DrillRecord, drillRestored, lastDrill } from '../verify/drill-record.js';
 import { runDrill } from '../verify/run-drill.js';
 import { removeStaleWorkDirs } from '../work-dir.js';
 import { BackupFailedError, runBackup } from './run-backup.js';
+import { copyBackup } from './run-copy.js';
 import { runPrune } from './run-prune.js';
 
 function drillFigures(record: DrillRecord) {
@@ -62,6 +65,8 @@ export class Daemon {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #targets = new Map<string, Scheduled>();
+  /** The copy stores, made when first used. */
+  readonly #stores = new Map<string, Storage>();
   readonly metrics: LifeboatMetrics;
   #scheduler: Scheduler | undefined;
   #server: HealthServer | undefined;
@@ -95,6 +100,7 @@ export class Daemon {
         rpoObjectiveSeconds: objectiveSeconds(target.drill?.objectives).rpoSeconds,
         rtoObjectiveSeconds: objectiveSeconds(target.drill?.objectives).rtoSeconds,
         encrypted: (encryptionFor(options.config, target)?.recipients ?? []).length > 0,
+        copies: settings.copies.map((copy) => copy.store),
       })),
       () => this.#clock.now(),
     );
@@ -253,6 +259,7 @@ export class Daemon {
         downtimeSeconds:
           typeof manifest.source.downtimeSeconds === 'number' ? manifest.source.downtimeSeconds : undefined,
       });
+      await this.#copy(name, settings, manifest);
       // Prune's listing is the catalog after it; only a failed prune makes the metrics list again.
       await this.#refreshCatalog(name, await this.#prune(name, settings));
       await this.#notify(settings, {
@@ -314,6 +321,45 @@ export class Daemon {
         'cannot read drill records',
       );
     }
+  }
+
+  /**
+   * Copies a committed backup to each of the target's copy stores, then applies each copy's retention there.
+   * A failed copy is logged and counted; it never fails the run, whose backup is committed already.
+   */
+  async #copy(name: string, settings: EffectiveSettings, manifest: Manifest): Promise<void> {
+    for (const { store, retention } of settings.copies) {
+      const copy = this.#store(store);
+      try {
+        await copyBackup({ source: this.#options.storage, copy, store, manifest, logger: this.#options.logger });
+        this.metrics.recordCopy(name, store, true, this.#clock.now());
+      } catch (error) {
+        this.metrics.recordCopy(name, store, false, this.#clock.now());
+        this.#log.error({ event: 'copy.failed', target: name, store, error: describeError(error) }, 'copy failed');
+        continue;
+      }
+      await runPrune({
+        storage: copy,
+        target: name,
+        policy: retention,
+        now: new Date(this.#clock.now()),
+        incompleteGraceMs: parseDuration(this.#options.config.daemon.incompleteGracePeriod),
+        dryRun: false,
+        logger: this.#options.logger.child({ store }),
+      }).catch((error: unknown) => {
+        this.metrics.recordPruneFailure(name);
+        this.#log.error({ event: 'prune.failed', target: name, store, error: describeError(error) }, 'prune failed');
+      });
+    }
+  }
+
+  #store(name: string): Storage {
+    let store = this.#stores.get(name);
+    if (store === undefined) {
+      store = createStorage(this.#options.config.stores[name] as StorageConfig);
+      this.#stores.set(name, store);
+    }
+    return store;
   }
 
   /** Applies retention; resolves to the backups left, or undefined when prune failed. */

@@ -28,6 +28,8 @@ export interface MetricTarget {
   readonly rtoObjectiveSeconds?: number;
   /** Whether new backups are encrypted. */
   readonly encrypted?: boolean;
+  /** Names of the stores backups are copied to. */
+  readonly copies?: readonly string[];
 }
 
 /** What the metrics take from one drill record. */
@@ -55,6 +57,8 @@ export class LifeboatMetrics {
   readonly #skipped: Counter;
   readonly #stored: Gauge;
   readonly #damaged: Gauge;
+  readonly #copyLastSuccess: Gauge;
+  readonly #copyFailures: Counter;
   readonly #encrypted: Gauge;
   readonly #encryptionConfigured: Gauge;
   readonly #storedBytes: Gauge;
@@ -147,6 +151,18 @@ export class LifeboatMetrics {
       name: 'lifeboat_backups_damaged',
       help: 'Committed backups of the target whose manifest is damaged: never restored, drilled or pruned.',
       labelNames: target,
+      registers,
+    });
+    this.#copyLastSuccess = new Gauge({
+      name: 'lifeboat_copy_last_success_timestamp_seconds',
+      help: 'When the newest backup of the target was last copied to the store, verified and committed there.',
+      labelNames: ['target', 'store'],
+      registers,
+    });
+    this.#copyFailures = new Counter({
+      name: 'lifeboat_copy_failures_total',
+      help: 'Copies of backups to the store that failed after their retries (the backups themselves are intact).',
+      labelNames: ['target', 'store'],
       registers,
     });
     this.#encrypted = new Gauge({
@@ -261,7 +277,8 @@ export class LifeboatMetrics {
         for (const [name, at] of newest) this.set({ target: name }, Math.max(0, (clock() - at) / 1000));
       },
     });
-    for (const { name, intervalSeconds, encrypted } of targets) {
+    for (const { name, intervalSeconds, encrypted, copies } of targets) {
+      for (const store of copies ?? []) this.#copyFailures.inc({ target: name, store }, 0);
       const t = { target: name };
       for (const result of ['success', 'failure']) {
         this.#runs.inc({ ...t, result }, 0);
@@ -327,6 +344,11 @@ export class LifeboatMetrics {
 
   recordRetention(target: string, deleted: number): void {
     this.#retentionDeleted.inc({ target }, deleted);
+  }
+
+  recordCopy(target: string, store: string, ok: boolean, at: number): void {
+    if (ok) this.#copyLastSuccess.set({ target, store }, at / 1000);
+    else this.#copyFailures.inc({ target, store });
   }
 
   recordPruneFailure(target: string): void {

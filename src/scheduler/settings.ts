@@ -14,6 +14,8 @@ export interface EffectiveSettings {
   /** Undefined when neither the target nor `defaults` sets a policy: prune then keeps everything. */
   readonly retention: (RetentionConfig & { timezone: string }) | undefined;
   readonly webhooks: readonly WebhookConfig[];
+  /** Stores each committed backup is copied to, each with its retention. */
+  readonly copies: readonly { store: string; retention: (RetentionConfig & { timezone: string }) | undefined }[];
 }
 
 export const BUILT_IN = { timeout: '12h', retries: 2, retryDelay: '1m', jitter: '0s', catchUp: true } as const;
@@ -33,5 +35,12 @@ export function effectiveSettings(config: LifeboatConfig, target: TargetConfig):
     catchUp: target.catchUp ?? d.catchUp ?? BUILT_IN.catchUp,
     retention: retention === undefined ? undefined : { ...retention, timezone: retention.timezone ?? timezone },
     webhooks: [...(d.webhooks ?? []), ...(target.webhooks ?? [])],
+    copies: (target.copies ?? d.copies ?? []).map((copy) => {
+      const own = copy.retention ?? retention;
+      return {
+        store: copy.store,
+        retention: own === undefined ? undefined : { ...own, timezone: own.timezone ?? timezone },
+      };
+    }),
   };
 }
