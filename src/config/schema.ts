@@ -489,9 +489,9 @@ export const configSchema = z
       });
     };
     checkCopies(config.defaults, ['defaults']);
-    config.targets.forEach((target, index) => checkCopies(target, ['targets', index]));
     const seen = new Set<string>();
     config.targets.forEach((target, index) => {
+      checkCopies(target, ['targets', index]);
       checkSchedule(target, ['targets', index]);
       if (target.drill?.schedule !== undefined) {
         checkSchedule({ schedule: target.drill.schedule, timezone: target.timezone }, ['targets', index, 'drill']);
