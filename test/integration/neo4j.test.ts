@@ -114,7 +114,14 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     let killed = false;
     for (let i = 0; i < 600 && !killed; i += 1) {
       try {
-        execFileSync('pkill', ['-KILL', '-f', 'org.neo4j.cli.AdminTool database dump']);
+        // Only this backup's own neo4j-admin (a child of this CLI), never another test's by name.
+        execFileSync('pkill', [
+          '-KILL',
+          '-P',
+          String(running.child.pid),
+          '-f',
+          'org.neo4j.cli.AdminTool database dump',
+        ]);
         killed = true;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 50));
