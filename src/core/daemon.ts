@@ -5,7 +5,7 @@
 // period, then are aborted cleanly) -> stopped. A failure while starting ends in `failed`.
 import { backupIdTime } from '../catalog/backup-id.js';
 import { type Catalog, listBackupIds, readCatalog } from '../catalog/catalog.js';
-import type { Manifest } from '../catalog/manifest.js';
+import { type Manifest, manifestKey } from '../catalog/manifest.js';
 import { parseDuration } from '../config/duration.js';
 import { encryptionFor } from '../config/encryption.js';
 import type { LifeboatConfig, StorageConfig, TargetConfig } from '../config/schema.js';
@@ -410,6 +410,10 @@ export class Daemon {
         count: backups.length,
         damaged: damaged.length,
         newestEncrypted: newest === undefined ? undefined : newest.artifacts.some((a) => a.encryption !== undefined),
+        newestLockedUntil:
+          newest === undefined || this.#options.storage.lockedUntil === undefined
+            ? undefined
+            : await this.#options.storage.lockedUntil(manifestKey(name, newest.id)),
         bytes: backups.reduce((sum, m) => sum + m.artifacts.reduce((s, a) => s + a.size, 0), 0),
         newestSnapshotAt: newest === undefined ? undefined : new Date(newest.snapshotAt),
         newestFinishedAt: newest === undefined ? undefined : new Date(newest.finishedAt),

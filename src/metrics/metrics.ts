@@ -12,6 +12,8 @@ export interface CatalogFigures {
   readonly damaged?: number;
   /** Whether the newest backup is encrypted (undefined: there is none). */
   readonly newestEncrypted?: boolean;
+  /** Until when the newest backup is locked against deletion (undefined: not locked). */
+  readonly newestLockedUntil?: Date;
   readonly bytes: number;
   /** Data time of the newest backup (its `snapshotAt`). */
   readonly newestSnapshotAt?: Date;
@@ -60,6 +62,7 @@ export class LifeboatMetrics {
   readonly #copyLastSuccess: Gauge;
   readonly #copyFailures: Counter;
   readonly #encrypted: Gauge;
+  readonly #lockedUntil: Gauge;
   readonly #encryptionConfigured: Gauge;
   readonly #storedBytes: Gauge;
   readonly #retentionDeleted: Counter;
@@ -168,6 +171,12 @@ export class LifeboatMetrics {
     this.#encrypted = new Gauge({
       name: 'lifeboat_backup_encrypted',
       help: 'Whether the newest backup of the target is encrypted (1) or not (0); absent while there is none.',
+      labelNames: target,
+      registers,
+    });
+    this.#lockedUntil = new Gauge({
+      name: 'lifeboat_backup_locked_until_timestamp_seconds',
+      help: 'Until when the newest backup of the target is locked against deletion (S3 Object Lock); absent when not.',
       labelNames: target,
       registers,
     });
@@ -364,6 +373,8 @@ export class LifeboatMetrics {
     const t = { target };
     this.#stored.set(t, figures.count);
     this.#damaged.set(t, figures.damaged ?? 0);
+    if (figures.newestLockedUntil === undefined) this.#lockedUntil.remove(t);
+    else this.#lockedUntil.set(t, figures.newestLockedUntil.getTime() / 1000);
     if (figures.newestEncrypted === undefined) this.#encrypted.remove(t);
     else this.#encrypted.set(t, figures.newestEncrypted ? 1 : 0);
     this.#storedBytes.set(t, figures.bytes);

@@ -1,6 +1,7 @@
 // The report as one self-contained HTML file: inline CSS and inline SVG charts, no scripts, no network, so it
 // opens offline and can be handed to an auditor as is.
 import { formatBytes, formatDuration } from '../format.js';
+import { protectionText } from './render-markdown.js';
 import type { Report, TargetReport, Verdict } from './report.js';
 
 interface Bar {
@@ -159,7 +160,7 @@ function targetSection(t: TargetReport): string {
           )
           .join('')}</tbody></table>`;
   return `<section id="t-${esc(t.target)}"><h2>${esc(t.target)} <small>${esc(t.driver)}</small></h2>
-<p>RPO ${badge(t.verdicts.rpo)} RTO ${badge(t.verdicts.rto)} · current RPO (age of the newest backup) ${dur(t.measured.currentRpoSeconds)} · drills ${t.measured.drills}, failed ${t.measured.drillsFailed}</p>
+<p>RPO ${badge(t.verdicts.rpo)} RTO ${badge(t.verdicts.rto)} · current RPO (age of the newest backup) ${dur(t.measured.currentRpoSeconds)} · drills ${t.measured.drills}, failed ${t.measured.drillsFailed} · newest backup ${esc(protectionText(t))}</p>
 ${findings}
 <div class="charts">${charts.join('')}</div>
 <h3>Drills</h3>${drills}

@@ -24,10 +24,20 @@ export function renderMarkdown(report: Report): string {
   return `${out.join('\n')}\n`;
 }
 
+/** "encrypted (age), locked until …" or what is missing, for the newest backup. */
+export function protectionText(t: TargetReport): string {
+  if (t.protection.encrypted === undefined) return 'none yet';
+  const encrypted = t.protection.encrypted ? 'encrypted (age)' : 'not encrypted';
+  const locked = t.protection.lockedUntil === undefined ? 'not locked' : `locked until ${t.protection.lockedUntil}`;
+  return `${encrypted}, ${locked}`;
+}
+
 function targetSection(t: TargetReport): string[] {
   const out = [`## ${t.target} (${t.driver})`, ''];
   out.push(
     `Current RPO (age of the newest backup): ${dur(t.measured.currentRpoSeconds)}. Drills in the window: ${t.measured.drills}, failed: ${t.measured.drillsFailed}.`,
+    '',
+    `Newest backup: ${protectionText(t)}.`,
     '',
   );
   if (t.findings.length > 0) {

@@ -1,6 +1,7 @@
 // The RPO/RTO report model, built from storage alone (manifests and drill records), then rendered as
 // Markdown, HTML or JSON.
 import { listBackups } from '../catalog/catalog.js';
+import { manifestKey } from '../catalog/manifest.js';
 import type { TargetConfig } from '../config/schema.js';
 import { formatDuration } from '../format.js';
 import type { Storage } from '../storage/storage.js';
@@ -40,6 +41,8 @@ export interface TargetReport {
   readonly drills: readonly DrillRecord[];
   readonly backups: readonly BackupPoint[];
   readonly gaps: readonly Gap[];
+  /** How the newest backup is protected: encrypted, and locked against deletion until when. */
+  readonly protection: { readonly encrypted: boolean | undefined; readonly lockedUntil: string | undefined };
 }
 
 export interface Report {
@@ -59,7 +62,12 @@ export async function buildReport(
   for (const target of targets) {
     const manifests = await listBackups(storage, target.name);
     const drills = await listDrills(storage, target.name, since);
-    reports.push(targetReport(target, manifests, drills, since, now));
+    const newest = manifests[0];
+    const lockedUntil =
+      newest === undefined || storage.lockedUntil === undefined
+        ? undefined
+        : await storage.lockedUntil(manifestKey(target.name, newest.id));
+    reports.push(targetReport(target, manifests, drills, since, now, lockedUntil));
   }
   return { generatedAt: now.toISOString(), since: since.toISOString(), tool: { ...TOOL }, targets: reports };
 }
@@ -71,6 +79,7 @@ export function targetReport(
   drills: readonly DrillRecord[],
   since: Date,
   now: Date,
+  lockedUntil?: Date,
 ): TargetReport {
   const objectives = objectiveSeconds(target.drill?.objectives);
   const oldestFirst = [...manifests].sort((a, b) => Date.parse(a.snapshotAt) - Date.parse(b.snapshotAt));
@@ -139,5 +148,9 @@ export function targetReport(
         durationSeconds: (Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 1000,
       })),
     gaps,
+    protection: {
+      encrypted: newest === undefined ? undefined : newest.artifacts.some((a) => a.encryption !== undefined),
+      lockedUntil: lockedUntil?.toISOString(),
+    },
   };
 }

@@ -170,6 +170,8 @@ describe('encrypted SQLite backups', () => {
     const drill = await drillJson(reader, 'app');
     expect(drill.code, drill.stderr).toBe(0);
     expect(drill.record.ok).toBe(true);
+    const report = await runCli(['--config', writer, 'report', '--format', 'md']);
+    expect(report.stdout).toContain('Newest backup: encrypted (age), not locked.');
   });
 
   it('opens old and new backups after a key rotation, and refuses a key that opens nothing', async () => {

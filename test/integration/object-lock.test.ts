@@ -1,5 +1,6 @@
 // S3 Object Lock against the real MinIO: every object of a backup locked, the store refusing early deletes,
 // prune keeping locked backups whole and saying until when, then deleting every version once the lock ends.
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -13,6 +14,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { logLines, runCli, startDaemon, writeConfig } from '../harness/cli.js';
 import { randomPrefix, s3Client, s3StorageConfig } from '../harness/s3.js';
 import { waitForCondition } from '../hostile/hostile-support.js';
+import { parseSamples, sampleValue } from '../support/prom.js';
 
 const s3 = inject('s3');
 
@@ -88,6 +90,19 @@ describe('S3 Object Lock', () => {
     expect(report?.keep.find((k) => k.id === first)?.reasons[0]).toMatch(/^locked until /);
     expect(logLines(real.stderr).some((l) => l.event === 'prune.locked' && l.id === first)).toBe(true);
     expect((await versions(prefix)).length).toBe(before.length);
+    const recovery = await runCli(['--config', path, 'report', '--format', 'json']);
+    const [shown] = (JSON.parse(recovery.stdout) as { targets: { protection: { lockedUntil?: string } }[] }).targets;
+    expect(Date.parse(shown?.protection.lockedUntil ?? '')).toBeGreaterThan(Date.now() + 50 * 60_000);
+    const text = readFileSync(path, 'utf8').replace('retention:', "schedule: '0 0 1 1 *'\n    retention:");
+    await writeFile(path, `${text}\nmetrics: { listen: '127.0.0.1:0' }\n`);
+    const daemon = await startDaemon(path);
+    try {
+      const samples = parseSamples(await (await fetch(`${daemon.url}/metrics`)).text());
+      const until = sampleValue(samples, 'lifeboat_backup_locked_until_timestamp_seconds', { target: 'app' }) ?? 0;
+      expect(until * 1000).toBeGreaterThan(Date.now() + 50 * 60_000);
+    } finally {
+      await daemon.stop();
+    }
 
     // A lock of one second: once it ends, prune removes the backup, every version of every object.
     const short = await setup('1s');
