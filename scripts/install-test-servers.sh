@@ -33,33 +33,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-MINIO_BIN="$CACHE/minio/$MINIO_VERSION/minio"
-if [ -z "${LIFEBOAT_MINIO_BIN:-}" ] && [ ! -x "$MINIO_BIN" ]; then
-  if ! command -v go >/dev/null; then
-    echo "install-test-servers: MinIO is built with Go, which is not installed (or set LIFEBOAT_MINIO_BIN)" >&2
-    exit 1
+# Builds a Go command from its module at a pinned version into the cache, once, and links it as
+# $CACHE/<name>/bin/<name>; an override variable (a binary of one's own) skips both.
+go_tool() {
+  local name="$1" module="$2" version="$3" override="$4" what="$5"
+  local bin="$CACHE/$name/$version/$name"
+  if [ -n "$override" ]; then return; fi
+  if [ ! -x "$bin" ]; then
+    if ! command -v go >/dev/null; then
+      echo "install-test-servers: $name is built with Go, which is not installed" >&2
+      exit 1
+    fi
+    echo "install-test-servers: building $name $version ($what, once)"
+    mkdir -p "$CACHE/$name/$version"
+    GOBIN="$CACHE/$name/$version" CGO_ENABLED=0 go install "$module@$version"
   fi
-  echo "install-test-servers: building MinIO $MINIO_VERSION (a few minutes, once)"
-  mkdir -p "$CACHE/minio/$MINIO_VERSION"
-  GOBIN="$CACHE/minio/$MINIO_VERSION" CGO_ENABLED=0 go install "github.com/minio/minio@$MINIO_VERSION"
-fi
-if [ -z "${LIFEBOAT_MINIO_BIN:-}" ]; then
-  mkdir -p "$CACHE/minio/bin"
-  ln -sf "$MINIO_BIN" "$CACHE/minio/bin/minio"
-fi
-
+  mkdir -p "$CACHE/$name/bin"
+  ln -sf "$bin" "$CACHE/$name/bin/$name"
+}
+MINIO_BIN="$CACHE/minio/$MINIO_VERSION/minio"
+go_tool minio github.com/minio/minio "$MINIO_VERSION" "${LIFEBOAT_MINIO_BIN:-}" "a few minutes"
 # mc, MinIO's client, for the least-privilege tests: users and policies through MinIO's admin API.
 MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
-MC_BIN="$CACHE/mc/$MC_VERSION/mc"
-if [ -z "${LIFEBOAT_MC_BIN:-}" ] && [ ! -x "$MC_BIN" ]; then
-  echo "install-test-servers: building mc $MC_VERSION (a minute or two, once)"
-  mkdir -p "$CACHE/mc/$MC_VERSION"
-  GOBIN="$CACHE/mc/$MC_VERSION" CGO_ENABLED=0 go install "github.com/minio/mc@$MC_VERSION"
-fi
-if [ -z "${LIFEBOAT_MC_BIN:-}" ]; then
-  mkdir -p "$CACHE/mc/bin"
-  ln -sf "$MC_BIN" "$CACHE/mc/bin/mc"
-fi
+go_tool mc github.com/minio/mc "$MC_VERSION" "${LIFEBOAT_MC_BIN:-}" "a minute or two"
 
 # Neo4j 5.26 LTS (runs on Java 17): server and neo4j-admin assembled from Maven Central into a cache folder.
 NEO4J_VERSION="${NEO4J_VERSION:-5.26.30}"

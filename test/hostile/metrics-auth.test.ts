@@ -1,5 +1,4 @@
 // The metrics endpoint behind a bearer token, basic auth and TLS (finding 19), on a real daemon.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -7,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { startDaemon, writeConfig } from '../harness/cli.js';
+import { selfSignedCert } from '../harness/tls.js';
 
 async function daemonWith(metrics: Record<string, unknown>) {
   const { dir, path } = await writeConfig({
@@ -43,27 +43,7 @@ describe('metrics endpoint access', () => {
       tls: { certFile: './cert.pem', keyFile: './key.pem' },
     });
     await writeFile(join(dir, 'password'), 'pa55word\n');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    selfSignedCert(dir);
     const daemon = await startDaemon(path);
     const ca = readFileSync(join(dir, 'cert.pem'));
     const get = (auth?: string) =>

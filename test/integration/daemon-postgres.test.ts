@@ -32,8 +32,11 @@ async function daemonConfig(database: string, grace: string) {
   return { path, prefix };
 }
 
-/** Waits until pg_dump is copying table data (the catch-up backup at start-up is under way). */
-async function waitForCopy(): Promise<void> {
+/**
+ * Waits until pg_dump is copying table data of `database` (the catch-up backup at start-up is under way).
+ * Only that database: other test files dump from the same server at the same time.
+ */
+async function waitForCopy(database: string): Promise<void> {
   const client = await pgClient(pg);
   try {
     await expect
@@ -41,7 +44,8 @@ async function waitForCopy(): Promise<void> {
         async () =>
           (
             await client.query(
-              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY %'",
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY %' AND datname = $1",
+              [database],
             )
           ).rows[0].n,
         { timeout: 30_000, interval: 20 },
@@ -82,7 +86,7 @@ describe('daemon shutdown during a large PostgreSQL backup to S3', () => {
   it('past the grace period: aborts the run, no manifest, no objects, no multipart upload, exit 0', async () => {
     const { path, prefix } = await daemonConfig(database, '300ms');
     const daemon = await startDaemon(path);
-    await waitForCopy();
+    await waitForCopy(database);
     const result = await daemon.stop();
     expect(result.code).toBe(0);
     const logs = logLines(result.stderr);
@@ -95,8 +99,10 @@ describe('daemon shutdown during a large PostgreSQL backup to S3', () => {
     expect(await multipartUploads(prefix)).toEqual([]);
     const client = await pgClient(pg);
     try {
+      // This test's database only: other test files use the same server, and Lifeboat's name, at the same time.
       const lingering = await client.query(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat'",
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat' AND datname = $1",
+        [database],
       );
       expect(lingering.rows[0].n).toBe(0);
     } finally {
@@ -107,7 +113,7 @@ describe('daemon shutdown during a large PostgreSQL backup to S3', () => {
   it('within the grace period: lets the running backup finish and commit, then exits 0', async () => {
     const { path, prefix } = await daemonConfig(database, '2m');
     const daemon = await startDaemon(path);
-    await waitForCopy();
+    await waitForCopy(database);
     const result = await daemon.stop();
     expect(result.code).toBe(0);
     const logs = logLines(result.stderr);

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startDaemon, writeConfig } from '../harness/cli.js';
 import { minioUser } from '../harness/mc.js';
-import { randomPrefix, s3Keys } from '../harness/s3.js';
+import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
 import { waitForCondition } from '../hostile/hostile-support.js';
 import { parseSamples, sampleValue } from '../support/prom.js';
 
@@ -36,17 +36,7 @@ describe('least-privilege credentials (config/iam/*.json)', () => {
     prefix = randomPrefix('iam'),
   ) {
     const { dir, path } = await writeConfig({
-      storage: {
-        type: 's3',
-        bucket: s3.bucket,
-        prefix,
-        endpoint: s3.endpoint,
-        region: s3.region,
-        forcePathStyle: true,
-        accessKeyId: keys.accessKeyId,
-        secretAccessKeyFile: './secret',
-        ...extra,
-      },
+      storage: { ...s3StorageConfig(s3, prefix, './secret'), accessKeyId: keys.accessKeyId, ...extra },
       metrics: { listen: '127.0.0.1:0' },
       targets: [{ name: 'app', driver: 'sqlite', path: './app.db', retention: { last: 1 } }],
     });

@@ -156,8 +156,10 @@ describe('postgres backups to S3 through the CLI', () => {
     try {
       const deadline = Date.now() + 30_000;
       while (terminated === 0 && Date.now() < deadline) {
+        // This test's dump only: other test files dump from the same server at the same time.
         const result = await client.query(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY %'",
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY %' AND datname = $1",
+          [bigDatabase],
         );
         terminated = result.rowCount ?? 0;
       }
@@ -207,8 +209,12 @@ describe('postgres backups to S3 through the CLI', () => {
       await expect
         .poll(
           async () =>
-            (await client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat'"))
-              .rows[0].n,
+            (
+              await client.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lifeboat' AND datname = $1",
+                [big],
+              )
+            ).rows[0].n,
           { timeout: 10_000 },
         )
         .toBe(0);

@@ -1,6 +1,6 @@
 // S3 over TLS with a private CA (storage.caFile) and server-side encryption passed through (SSE-S3 and
 // SSE-KMS), against a real MinIO started here with a certificate made in the test and a KMS key.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, writeConfig } from '../harness/cli.js';
 import { freePort } from '../harness/free-port.js';
 import { minioBinary } from '../harness/minio.js';
+import { selfSignedCert } from '../harness/tls.js';
 import { waitForCondition } from '../hostile/hostile-support.js';
 
 const user = 'tls-admin';
@@ -29,28 +30,7 @@ describe('S3 over TLS with a private CA, and server-side encryption', () => {
     dir = await mkdtemp(join(tmpdir(), 'lifeboat-tls-'));
     const certs = join(dir, 'certs');
     await mkdir(certs);
-    ca = join(certs, 'public.crt');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=lifeboat-test-ca',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(certs, 'private.key'),
-        '-out',
-        ca,
-      ],
-      { stdio: 'ignore' },
-    );
+    ca = selfSignedCert(certs, 'public.crt', 'private.key').certFile;
     const port = await freePort();
     endpoint = `https://127.0.0.1:${port}`;
     child = spawn(
