@@ -74,6 +74,11 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
     });
     stage = 'dump';
     await session.done;
+    if (digests.raw.size === 0) {
+      throw new LifeboatError('DUMP_EMPTY', `${target.driver}: the dump tool reported success but wrote nothing`, {
+        hint: 'check the dump tool (binDir) and its permissions; an empty backup is never committed',
+      });
+    }
     stage = 'confirm';
     const artifact = {
       key,

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { TableStats } from '../../catalog/manifest.js';
@@ -61,13 +61,26 @@ export class PostgresDriver implements Driver {
       const tool = runTool('postgres', pgDump, args, { env: libpqEnv(connection) });
       const onAbort = () => tool.child.kill('SIGTERM');
       signal?.addEventListener('abort', onAbort, { once: true });
-      const done = tool.exited.finally(async () => {
-        signal?.removeEventListener('abort', onAbort);
-        await client.query('COMMIT').catch(() => undefined);
-        await client.end().catch(() => undefined);
-      });
+      // pg_dump exiting 0 is not proof of a whole dump (a wrapper, a proxy, a full pipe can cut it short):
+      // the bytes themselves are checked as they flow, and a dump that is not whole fails the backup.
+      const completeness = plain
+        ? checkPlainEnd(tool.child.stdout as Readable)
+        : checkArchive(tool.child.stdout as Readable, toolPath('pg_restore', this.#config.binDir));
+      const done = Promise.all([tool.exited, completeness.whole])
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            completeness.stop();
+            throw error;
+          },
+        )
+        .finally(async () => {
+          signal?.removeEventListener('abort', onAbort);
+          await client.query('COMMIT').catch(() => undefined);
+          await client.end().catch(() => undefined);
+        });
       done.catch(() => undefined);
-      const stream = tool.child.stdout as Readable;
+      const stream = completeness.stream;
       return {
         stream,
         fileName: plain ? 'dump.sql' : 'dump.pgcustom',
@@ -369,6 +382,100 @@ function lockTimedOut(error: unknown, where: string, lockTimeoutMs: number, bloc
         'or wait longer with --lock-timeout',
     },
   );
+}
+
+/** The dump's bytes passed on, and a promise that rejects when they turn out not to be a whole dump. */
+interface Completeness {
+  readonly stream: Readable;
+  readonly whole: Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Feeds the custom-format archive, as it flows, to `pg_restore --file=/dev/null`, which reads every entry
+ * and fails on a cut-off archive ("could not read from input file: end of file").
+ */
+function checkArchive(source: Readable, pgRestore: string): Completeness {
+  const checker = runTool('postgres', pgRestore, ['--file=/dev/null'], {
+    stdin: 'pipe',
+    stdout: 'ignore',
+    name: 'pg_restore (archive check)',
+  });
+  const stdin = checker.child.stdin as NodeJS.WritableStream & { destroyed: boolean };
+  let gone = false;
+  const release: (() => void)[] = [];
+  stdin.on('error', () => undefined);
+  checker.child.once('close', () => {
+    gone = true;
+    for (const resume of release.splice(0)) resume();
+  });
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (gone || stdin.write(chunk)) callback(null, chunk);
+      else {
+        const resume = () => callback(null, chunk);
+        release.push(resume);
+        stdin.once('drain', () => {
+          const index = release.indexOf(resume);
+          if (index >= 0) release.splice(index, 1)[0]?.();
+        });
+      }
+    },
+    flush(callback) {
+      if (!gone) stdin.end();
+      callback();
+    },
+  });
+  source.once('error', (error) => stream.destroy(error));
+  source.pipe(stream);
+  const whole = checker.exited.catch((error: unknown) => {
+    throw new LifeboatError(
+      'DUMP_INCOMPLETE',
+      `postgres: pg_dump exited 0, but its output is not a whole custom-format archive: ${describeError(error).replace(/^postgres: /, '')}`,
+      {
+        cause: error,
+        hint: 'check pg_dump (binDir), and what sits between it and Lifeboat; the backups before this one are untouched',
+      },
+    );
+  });
+  whole.catch(() => undefined);
+  return { stream, whole, stop: () => checker.child.kill('SIGTERM') };
+}
+
+/** A plain-format dump ends with pg_dump's own last line: its absence means the dump was cut short. */
+function checkPlainEnd(source: Readable): Completeness {
+  let tail = '';
+  let resolveWhole: () => void = () => undefined;
+  let rejectWhole: (error: unknown) => void = () => undefined;
+  const whole = new Promise<void>((resolve, reject) => {
+    resolveWhole = resolve;
+    rejectWhole = reject;
+  });
+  whole.catch(() => undefined);
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      tail = (tail + chunk.toString('latin1')).slice(-512);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      if (tail.includes('-- PostgreSQL database dump complete')) resolveWhole();
+      else {
+        rejectWhole(
+          new LifeboatError(
+            'DUMP_INCOMPLETE',
+            'postgres: pg_dump exited 0, but its plain-format output lacks the closing "-- PostgreSQL database dump complete" line',
+            {
+              hint: 'check pg_dump (binDir), and what sits between it and Lifeboat; the backups before this one are untouched',
+            },
+          ),
+        );
+      }
+      callback();
+    },
+  });
+  source.once('error', (error) => stream.destroy(error));
+  source.pipe(stream);
+  return { stream, whole, stop: () => undefined };
 }
 
 async function countRows(client: pg.Client, lockTimeoutSeconds: number): Promise<TableStats[]> {

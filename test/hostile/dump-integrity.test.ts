@@ -1,0 +1,102 @@
+// No empty or cut-off dump is ever a success: stand-in pg_dump tools that exit 0 having written nothing or half
+// of a real dump, in custom and plain format, against a real PostgreSQL; nothing is committed.
+import { chmodSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { runCli, writeConfig } from '../harness/cli.js';
+import { createDatabase, pgClient, postgresBinDir } from '../harness/postgres.js';
+import { noStackTrace } from './hostile-support.js';
+
+const pg = inject('postgres');
+
+/** A binDir whose pg_dump dumps by `body` (a shell snippet; "$REAL" is the real pg_dump), the other tools real. */
+async function standIn(dir: string, name: string, body: string): Promise<string> {
+  const bin = join(dir, name);
+  await mkdir(bin);
+  const real = postgresBinDir();
+  for (const tool of ['pg_restore', 'psql']) {
+    writeFileSync(join(bin, tool), `#!/bin/sh\nexec "${real}/${tool}" "$@"\n`);
+    chmodSync(join(bin, tool), 0o755);
+  }
+  // `--version` is always the real one's: Lifeboat checks it against the server before dumping.
+  const version = 'case "$1" in --version) exec "$REAL" "$@";; esac';
+  writeFileSync(join(bin, 'pg_dump'), `#!/bin/sh\nREAL="${real}/pg_dump"\n${version}\n${body}\n`);
+  chmodSync(join(bin, 'pg_dump'), 0o755);
+  return bin;
+}
+
+describe('empty and truncated dumps', () => {
+  let database: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    database = await createDatabase(pg, 'trunc');
+    const client = await pgClient(pg, database);
+    await client.query('CREATE TABLE t AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 50000) g');
+    await client.end();
+    dir = (await writeConfig({})).dir;
+  });
+
+  async function backupWith(bin: string, format: 'custom' | 'plain') {
+    const { dir: cdir, path } = await writeConfig({
+      storage: { type: 'local', path: './store' },
+      targets: [
+        {
+          name: 'db',
+          driver: 'postgres',
+          url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
+          password: pg.password,
+          binDir: bin,
+          format,
+        },
+      ],
+    });
+    const result = await runCli(['--config', path, 'backup', 'db']);
+    let stored: string[] = [];
+    try {
+      stored = readdirSync(join(cdir, 'store'), { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('manifest.json'));
+    } catch {
+      // no store folder: nothing was written at all
+    }
+    return { ...result, manifests: stored };
+  }
+
+  it('refuses a dump tool that exits 0 having written nothing', async () => {
+    const bin = await standIn(dir, 'empty', 'exit 0');
+    for (const format of ['custom', 'plain'] as const) {
+      const result = await backupWith(bin, format);
+      expect(result.code, format).toBe(1);
+      expect(result.stderr, format).toMatch(/wrote nothing|not a whole custom-format archive|lacks the closing/);
+      expect(result.manifests, format).toEqual([]);
+      noStackTrace(result.stderr);
+    }
+  });
+
+  it('refuses a custom-format dump cut in half, and a plain one cut short, each exiting 0', async () => {
+    const half =
+      'TMP=$(mktemp); "$REAL" "$@" > "$TMP" || exit 1; SIZE=$(stat -c %s "$TMP"); head -c $((SIZE / 2)) "$TMP"; rm -f "$TMP"; exit 0';
+    const bin = await standIn(dir, 'half', half);
+    const custom = await backupWith(bin, 'custom');
+    expect(custom.code).toBe(1);
+    expect(custom.stderr).toContain('pg_dump exited 0, but its output is not a whole custom-format archive');
+    expect(custom.stderr).toContain('end of file');
+    expect(custom.stderr).toContain('Try: check pg_dump (binDir)');
+    expect(custom.manifests).toEqual([]);
+    const plain = await backupWith(bin, 'plain');
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('lacks the closing "-- PostgreSQL database dump complete" line');
+    expect(plain.manifests).toEqual([]);
+  });
+
+  it('commits the whole dump of the same stand-in when it does not cut', async () => {
+    const bin = await standIn(dir, 'whole', 'exec "$REAL" "$@"');
+    for (const format of ['custom', 'plain'] as const) {
+      const result = await backupWith(bin, format);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.manifests).toHaveLength(1);
+    }
+  });
+});
