@@ -1,30 +1,14 @@
 // No empty or cut-off dump is ever a success: stand-in pg_dump tools that exit 0 having written nothing or half
 // of a real dump, in custom and plain format, against a real PostgreSQL; nothing is committed.
-import { chmodSync, readdirSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, writeConfig } from '../harness/cli.js';
-import { createDatabase, pgClient, postgresBinDir } from '../harness/postgres.js';
+import { standInBinDir } from '../harness/pg-stand-in.js';
+import { createDatabase, pgClient } from '../harness/postgres.js';
 import { noStackTrace } from './hostile-support.js';
 
 const pg = inject('postgres');
-
-/** A binDir whose pg_dump dumps by `body` (a shell snippet; "$REAL" is the real pg_dump), the other tools real. */
-async function standIn(dir: string, name: string, body: string): Promise<string> {
-  const bin = join(dir, name);
-  await mkdir(bin);
-  const real = postgresBinDir();
-  for (const tool of ['pg_restore', 'psql']) {
-    writeFileSync(join(bin, tool), `#!/bin/sh\nexec "${real}/${tool}" "$@"\n`);
-    chmodSync(join(bin, tool), 0o755);
-  }
-  // `--version` is always the real one's: Lifeboat checks it against the server before dumping.
-  const version = 'case "$1" in --version) exec "$REAL" "$@";; esac';
-  writeFileSync(join(bin, 'pg_dump'), `#!/bin/sh\nREAL="${real}/pg_dump"\n${version}\n${body}\n`);
-  chmodSync(join(bin, 'pg_dump'), 0o755);
-  return bin;
-}
 
 describe('empty and truncated dumps', () => {
   let database: string;
@@ -65,7 +49,7 @@ describe('empty and truncated dumps', () => {
   }
 
   it('refuses a dump tool that exits 0 having written nothing', async () => {
-    const bin = await standIn(dir, 'empty', 'exit 0');
+    const bin = await standInBinDir(dir, 'empty', 'exit 0');
     for (const format of ['custom', 'plain'] as const) {
       const result = await backupWith(bin, format);
       expect(result.code, format).toBe(1);
@@ -78,7 +62,7 @@ describe('empty and truncated dumps', () => {
   it('refuses a custom-format dump cut in half, and a plain one cut short, each exiting 0', async () => {
     const half =
       'TMP=$(mktemp); "$REAL" "$@" > "$TMP" || exit 1; SIZE=$(stat -c %s "$TMP"); head -c $((SIZE / 2)) "$TMP"; rm -f "$TMP"; exit 0';
-    const bin = await standIn(dir, 'half', half);
+    const bin = await standInBinDir(dir, 'half', half);
     const custom = await backupWith(bin, 'custom');
     expect(custom.code).toBe(1);
     expect(custom.stderr).toContain('pg_dump exited 0, but its output is not a whole custom-format archive');
@@ -92,7 +76,7 @@ describe('empty and truncated dumps', () => {
   });
 
   it('commits the whole dump of the same stand-in when it does not cut', async () => {
-    const bin = await standIn(dir, 'whole', 'exec "$REAL" "$@"');
+    const bin = await standInBinDir(dir, 'whole', 'exec "$REAL" "$@"');
     for (const format of ['custom', 'plain'] as const) {
       const result = await backupWith(bin, format);
       expect(result.code, result.stderr).toBe(0);

@@ -1,13 +1,14 @@
 // Hostile network: a fault-injecting proxy in front of the real MinIO resets, stalls and cuts connections in
 // the middle of backups and restores of real SQLite files and a real PostgreSQL database.
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startCli, writeConfig } from '../harness/cli.js';
-import { createDatabase, pgClient, postgresBinDir } from '../harness/postgres.js';
+import { standInBinDir } from '../harness/pg-stand-in.js';
+import { createDatabase, pgClient } from '../harness/postgres.js';
 import { randomPrefix } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 import { noStackTrace, waitForLine } from './hostile-support.js';
@@ -183,15 +184,7 @@ describe('PostgreSQL restores under faults', () => {
     await query(`CREATE TABLE t (id serial PRIMARY KEY, note text);
       INSERT INTO t (note) SELECT md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 200000) g`);
     // A binDir whose pg_dump records its environment, then runs the real one (finding 17).
-    const bin = join((await writeConfig({})).dir, 'bin');
-    await mkdir(bin);
-    const real = postgresBinDir();
-    for (const tool of ['pg_restore', 'psql']) {
-      writeFileSync(join(bin, tool), `#!/bin/sh\nexec "${real}/${tool}" "$@"\n`);
-      chmodSync(join(bin, tool), 0o755);
-    }
-    writeFileSync(join(bin, 'pg_dump'), `#!/bin/sh\nenv > "${bin}/pg_dump.env"\nexec "${real}/pg_dump" "$@"\n`);
-    chmodSync(join(bin, 'pg_dump'), 0o755);
+    const bin = await standInBinDir((await writeConfig({})).dir, 'bin', 'env > "$BIN/pg_dump.env"; exec "$REAL" "$@"');
     ({ path } = await config({
       storage: {
         ...storage(proxy.url, randomPrefix('hostile-pg')),
