@@ -26,13 +26,15 @@ export async function verifyAndRecord(
         },
     identities,
   );
+  // The record holds text: the error objects behind a problem are already told in `problems`.
+  const artifacts = result.artifacts.map(({ readError: _read, consumeError: _consume, ...a }) => a);
   const merged: VerifyResult =
     deepProblems.length === 0
-      ? result
+      ? { ...result, artifacts }
       : {
           ...result,
           ok: false,
-          artifacts: result.artifacts.map((a, i) =>
+          artifacts: artifacts.map((a, i) =>
             i === 0 ? { ...a, ok: false, problems: [...a.problems, ...deepProblems] } : a,
           ),
         };
