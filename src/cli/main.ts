@@ -13,6 +13,7 @@ import { listCommand } from './list.js';
 import { pruneCommand } from './prune.js';
 import { reportCommand } from './report.js';
 import { restoreCommand } from './restore.js';
+import { unlockCommand } from './unlock.js';
 import { verifyCommand } from './verify.js';
 
 function buildProgram(setExit: (code: number) => void): Command {
@@ -93,6 +94,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action(async (target: string | undefined, options) =>
       setExit(await pruneCommand(createContext(global()), target, options)),
     );
+
+  program
+    .command('unlock')
+    .description('free a target whose lease holder died (refused while the holder still renews it)')
+    .argument('<target>')
+    .option('--yes', 'do not ask for confirmation')
+    .action(async (target: string, options) => setExit(await unlockCommand(createContext(global()), target, options)));
 
   program
     .command('drill')

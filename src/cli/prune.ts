@@ -3,6 +3,7 @@ import { parseDuration } from '../config/duration.js';
 import type { TargetConfig } from '../config/schema.js';
 import { type PruneReport, runPrune } from '../core/run-prune.js';
 import { LifeboatError } from '../errors.js';
+import { leaseOptions, withLease } from '../lease/lease.js';
 import { effectiveSettings } from '../scheduler/settings.js';
 import { removeStaleWorkDirs } from '../work-dir.js';
 import { type CommandContext, parseTimeFlag, selectTargets } from './context.js';
@@ -20,15 +21,20 @@ export async function pruneCommand(ctx: CommandContext, name: string | undefined
   let failed = 0;
   for (const target of targets) {
     try {
-      const { report } = await runPrune({
-        storage: ctx.storage,
-        target: target.name,
-        policy: policyFor(ctx, target),
-        now,
-        incompleteGraceMs: parseDuration(ctx.config.daemon.incompleteGracePeriod),
-        dryRun: flags.dryRun === true,
-        logger: ctx.logger,
-      });
+      const prune = () =>
+        runPrune({
+          storage: ctx.storage,
+          target: target.name,
+          policy: policyFor(ctx, target),
+          now,
+          incompleteGraceMs: parseDuration(ctx.config.daemon.incompleteGracePeriod),
+          dryRun: flags.dryRun === true,
+          logger: ctx.logger,
+        });
+      // A real prune holds the target's lease, so it never removes the objects of a backup being written; a
+      // dry run deletes nothing and needs none.
+      const lease = { ...leaseOptions(ctx.config, 'lifeboat prune', ctx.logger), signal: ctx.signal };
+      const { report } = flags.dryRun ? await prune() : await withLease(ctx.storage, target.name, lease, prune);
       reports.push(report);
       if (!flags.json) printReport(report);
     } catch (error) {

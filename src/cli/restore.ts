@@ -5,6 +5,7 @@ import { encryptionFor } from '../config/encryption.js';
 import { runRestore } from '../core/run-restore.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../format.js';
+import { leaseOptions, withLease } from '../lease/lease.js';
 import { type CommandContext, findTarget, parseTimeFlag } from './context.js';
 import { startProgress } from './progress.js';
 
@@ -35,21 +36,29 @@ export async function restoreCommand(ctx: CommandContext, name: string, flags: R
   const pointInTime = parseTimeFlag('--point-in-time', flags.pointInTime);
   const target = findTarget(ctx.config, name);
   const progress = flags.dryRun ? startProgress('', false) : startProgress(`restore ${name}:`);
-  const result = await runRestore({
-    storage: ctx.storage,
-    target,
-    logger: ctx.logger,
-    pointInTime,
-    encryption: encryptionFor(ctx.config, target),
-    backupId: flags.backup,
-    to: flags.to,
-    force: flags.force === true,
-    dryRun: flags.dryRun === true,
-    signal: ctx.signal,
-    onProgress: (bytes) => progress.update(bytes),
-    lockTimeoutMs: parseDuration(lockTimeout),
-    onNotice: (message) => progress.note(message),
-  }).finally(() => progress.stop());
+  const restore = (signal: AbortSignal) =>
+    runRestore({
+      storage: ctx.storage,
+      target,
+      logger: ctx.logger,
+      pointInTime,
+      encryption: encryptionFor(ctx.config, target),
+      backupId: flags.backup,
+      to: flags.to,
+      force: flags.force === true,
+      dryRun: flags.dryRun === true,
+      signal,
+      onProgress: (bytes) => progress.update(bytes),
+      lockTimeoutMs: parseDuration(lockTimeout),
+      onNotice: (message) => progress.note(message),
+    });
+  // A restore into the target's own database holds its lease: no backup of it runs half-way through the
+  // replacement (and none is pruned from under the restore).
+  const live = flags.to === undefined && flags.dryRun !== true;
+  const lease = { ...leaseOptions(ctx.config, 'lifeboat restore', ctx.logger), signal: ctx.signal };
+  const result = await (live ? withLease(ctx.storage, name, lease, restore) : restore(ctx.signal)).finally(() =>
+    progress.stop(),
+  );
   if (flags.json) {
     const { backup, ...rest } = result;
     process.stdout.write(

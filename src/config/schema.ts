@@ -425,6 +425,17 @@ export const configSchema = z
           .describe('Objects without a manifest, and multipart uploads, older than this are removed by prune.'),
       })
       .prefault({}),
+    lease: z
+      .strictObject({
+        ttl: duration
+          .default('60s')
+          .describe(
+            "Every backup, prune and live restore holds its target's lease in the store, renewed every third of " +
+              'this; a holder that died loses it after this long, and the next run takes over.',
+          ),
+      })
+      .prefault({})
+      .describe('One process at a time per target and store, across hosts (a lease object in the store).'),
     metrics: z
       .strictObject({
         enabled: z.boolean().default(true),

@@ -9,7 +9,8 @@ import { type Manifest, manifestKey } from '../catalog/manifest.js';
 import { parseDuration } from '../config/duration.js';
 import { encryptionFor } from '../config/encryption.js';
 import type { LifeboatConfig, StorageConfig, TargetConfig } from '../config/schema.js';
-import { ConfigError, describeError } from '../errors.js';
+import { ConfigError, describeError, isRetryable } from '../errors.js';
+import { leaseOptions, TargetBusyError, withLease } from '../lease/lease.js';
 import type { Logger } from '../log.js';
 import { LifeboatMetrics } from '../metrics/metrics.js';
 import { type HealthServer, startHealthServer } from '../metrics/server.js';
@@ -235,9 +236,31 @@ export class Daemon {
   async #run(name: string, context: RunContext): Promise<void> {
     const scheduled = this.#targets.get(name);
     if (scheduled === undefined) return;
-    const { target, settings } = scheduled;
     const { storage, config } = this.#options;
     const logger = this.#options.logger.child({ reason: context.reason, attempt: context.attempt });
+    try {
+      // Another process (a manual backup, a second daemon on the store) holds the target: this due time is
+      // skipped, as when the previous run is still going.
+      await withLease(
+        storage,
+        name,
+        { ...leaseOptions(config, 'lifeboat daemon', this.#log), signal: context.signal },
+        (signal) => this.#backupAndPrune(scheduled, { ...context, signal }, logger),
+      );
+    } catch (error) {
+      if (!(error instanceof TargetBusyError)) throw error;
+      this.#log.warn(
+        { event: 'run.skipped', target: name, kind: 'backup', reason: 'locked', error: error.message },
+        'run skipped: another process holds the target',
+      );
+      this.metrics.recordSkip(name, 'locked');
+    }
+  }
+
+  async #backupAndPrune(scheduled: Scheduled, context: RunContext, logger: Logger): Promise<void> {
+    const { target, settings } = scheduled;
+    const { name } = target;
+    const { storage, config } = this.#options;
     const started = this.#clock.now();
     try {
       const manifest = await runBackup({
@@ -274,6 +297,7 @@ export class Daemon {
       if (error instanceof BackupFailedError && error.interrupted && !error.cleanedUp) this.#uncleanAborts += 1;
       const durationSeconds = (this.#clock.now() - started) / 1000;
       this.metrics.recordRun(name, 'failure', { durationSeconds });
+      this.metrics.recordFailure(name, isRetryable(error));
       await this.#notify(settings, {
         id: error instanceof BackupFailedError ? error.id : undefined,
         target: name,

@@ -85,6 +85,7 @@ export function runTool(
           new LifeboatError(
             'TOOL_FAILED',
             `${module}: ${name} failed (${status})${detail === '' ? '' : `: ${detail}`}`,
+            { retryable: !PERMANENT_FAILURE.test(detail) },
           ),
         );
       }
@@ -92,6 +93,13 @@ export function runTool(
   });
   return { child, exited, stderr: () => stderr };
 }
+
+/**
+ * What a tool's error output says when trying again cannot help: credentials, permissions, a missing
+ * database or role, a wrong option. Anything else (a dropped connection, a killed tool) may pass next time.
+ */
+const PERMANENT_FAILURE =
+  /authentication failed|permission denied|access denied|does not exist|no pg_hba\.conf entry|unrecognized option|invalid option|server version mismatch|aborting because of server version/i;
 
 /** Runs a tool to completion and returns its stdout. */
 export async function toolOutput(module: string, command: string, args: readonly string[]): Promise<string> {

@@ -57,6 +57,7 @@ export class LifeboatMetrics {
   readonly #downtime: Gauge;
   readonly #runs: Counter;
   readonly #skipped: Counter;
+  readonly #failures: Counter;
   readonly #stored: Gauge;
   readonly #damaged: Gauge;
   readonly #copyLastSuccess: Gauge;
@@ -140,8 +141,16 @@ export class LifeboatMetrics {
     });
     this.#skipped = new Counter({
       name: 'lifeboat_backup_skipped_total',
-      help: 'Scheduled runs skipped because the previous run of the target was still going.',
+      help:
+        'Scheduled runs skipped: reason "overlap", the previous run of the target was still going; "locked", ' +
+        "another process (a CLI, another daemon) held the target's lease.",
       labelNames: ['target', 'reason'],
+      registers,
+    });
+    this.#failures = new Counter({
+      name: 'lifeboat_backup_failures_total',
+      help: 'Failed backup attempts, by whether another attempt can help (retryable "true") or not ("false": config, permissions, damaged data).',
+      labelNames: ['target', 'retryable'],
       registers,
     });
     this.#stored = new Gauge({
@@ -293,7 +302,8 @@ export class LifeboatMetrics {
         this.#runs.inc({ ...t, result }, 0);
         this.#duration.zero({ ...t, result });
       }
-      this.#skipped.inc({ ...t, reason: 'overlap' }, 0);
+      for (const reason of ['overlap', 'locked']) this.#skipped.inc({ ...t, reason }, 0);
+      for (const retryable of ['true', 'false']) this.#failures.inc({ ...t, retryable }, 0);
       this.#retentionDeleted.inc(t, 0);
       this.#pruneFailures.inc(t, 0);
       this.#webhookFailures.inc(t, 0);
@@ -347,8 +357,13 @@ export class LifeboatMetrics {
     }
   }
 
-  recordSkip(target: string): void {
-    this.#skipped.inc({ target, reason: 'overlap' });
+  recordSkip(target: string, reason: 'overlap' | 'locked' = 'overlap'): void {
+    this.#skipped.inc({ target, reason });
+  }
+
+  /** A failed backup attempt, and whether the error says another attempt can help. */
+  recordFailure(target: string, retryable: boolean): void {
+    this.#failures.inc({ target, retryable: String(retryable) });
   }
 
   recordRetention(target: string, deleted: number): void {

@@ -4,7 +4,7 @@
 //
 // Lifecycle: created -> running (start) -> draining (stop: no new runs; running ones may finish within the
 // grace period) -> aborting (grace over: running ones are aborted) -> stopped.
-import { describeError, ExitCode, LifeboatError } from '../errors.js';
+import { describeError, isRetryable, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type Clock, callAt, systemClock } from './clock.js';
 import type { Schedule } from './schedule.js';
@@ -41,7 +41,7 @@ export interface SchedulerOptions {
   readonly clock?: Clock;
   /** Returns [0, 1); for jitter. */
   readonly random?: () => number;
-  /** Whether a failed attempt is worth retrying; default: everything but configuration errors. */
+  /** Whether a failed attempt is worth retrying; default: `isRetryable` (transient failures only). */
   readonly retryable?: (error: unknown) => boolean;
   /** Told about every due time skipped because the job was still busy. */
   readonly onSkip?: (job: string, due: Date) => void;
@@ -250,8 +250,15 @@ export class Scheduler {
   }
 
   #afterFailure(job: JobState, error: unknown): void {
-    const retryable = this.#options.retryable ?? defaultRetryable;
-    if (this.#state !== 'running' || job.attempt >= job.def.retries || !retryable(error)) return;
+    const retryable = this.#options.retryable ?? isRetryable;
+    if (this.#state !== 'running' || job.attempt >= job.def.retries) return;
+    if (!retryable(error)) {
+      this.#options.logger.warn(
+        { event: 'run.not-retried', ...labels(job.def), attempt: job.attempt, error: describeError(error) },
+        'run failed in a way another attempt cannot mend; not retrying',
+      );
+      return;
+    }
     const delay = job.def.retryDelayMs * 2 ** job.attempt;
     job.attempt += 1;
     this.#options.logger.warn(
@@ -273,8 +280,4 @@ function labels(def: JobDefinition): { target: string; kind?: string } {
   return def.kind === undefined
     ? { target: def.target ?? def.name }
     : { target: def.target ?? def.name, kind: def.kind };
-}
-
-function defaultRetryable(error: unknown): boolean {
-  return !(error instanceof LifeboatError && error.exitCode === ExitCode.usage);
 }

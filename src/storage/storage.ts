@@ -39,6 +39,22 @@ export interface Storage {
   check(): Promise<void>;
   /** When the object is locked against deletion (S3 Object Lock), until when; undefined: deletable. */
   lockedUntil?(key: string): Promise<Date | undefined>;
+  /**
+   * Conditional writes of small objects, atomic across processes and hosts (the target lease is built on
+   * them). A version is an opaque tag of one content; each write answers the new version, or undefined when
+   * its condition did not hold.
+   */
+  readVersioned(key: string): Promise<Versioned | undefined>;
+  /** Writes `body` only when no object is at `key` (S3: If-None-Match: *; local: an exclusive link). */
+  createIfAbsent(key: string, body: Buffer): Promise<string | undefined>;
+  /** Replaces the object only while it still has `version` (S3: If-Match; local: under an exclusive mutex). */
+  replaceIfVersion(key: string, body: Buffer, version: string): Promise<string | undefined>;
+}
+
+/** A small object with the version tag of its content. */
+export interface Versioned {
+  readonly body: Buffer;
+  readonly version: string;
 }
 
 /** Object keys are built from validated names only; this guards against traversal anyway. */

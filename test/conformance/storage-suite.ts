@@ -133,6 +133,48 @@ export function describeStorage(name: string, fixture: StorageFixture): void {
       await expect(storage.put('/abs', Buffer.from('x'))).rejects.toThrow(/unsafe object key/);
     });
 
+    it('creates an object only where none is, and exactly one of racing creators wins', async () => {
+      const storage = await fixture.make();
+      const first = await storage.createIfAbsent('l/lease.json', Buffer.from('{"n":1}'));
+      expect(first).toEqual(expect.any(String));
+      expect(await storage.createIfAbsent('l/lease.json', Buffer.from('{"n":2}'))).toBeUndefined();
+      const read = await storage.readVersioned('l/lease.json');
+      expect(read?.body.toString()).toBe('{"n":1}');
+      expect(read?.version).toBe(first);
+      const racers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => storage.createIfAbsent('l/race.json', Buffer.from(`{"racer":${i}}`))),
+      );
+      const winners = racers.filter((version) => version !== undefined);
+      expect(winners).toHaveLength(1);
+      const stored = await storage.readVersioned('l/race.json');
+      expect(stored?.version).toBe(winners[0]);
+      expect(await storage.readVersioned('l/absent.json')).toBeUndefined();
+      // Conditional objects are objects like any other, listed and sized.
+      expect(await keysOf(storage, 'l/')).toEqual(['l/lease.json', 'l/race.json']);
+    });
+
+    it('replaces an object only while it has the version read, and exactly one of racing writers wins', async () => {
+      const storage = await fixture.make();
+      const v1 = (await storage.createIfAbsent('c/lease.json', Buffer.from('one'))) as string;
+      const v2 = await storage.replaceIfVersion('c/lease.json', Buffer.from('two'), v1);
+      expect(v2).toEqual(expect.any(String));
+      expect(v2).not.toBe(v1);
+      // The version read before the change is stale now.
+      expect(await storage.replaceIfVersion('c/lease.json', Buffer.from('three'), v1)).toBeUndefined();
+      expect((await storage.readVersioned('c/lease.json'))?.body.toString()).toBe('two');
+      expect(await storage.replaceIfVersion('c/missing.json', Buffer.from('x'), v1)).toBeUndefined();
+      expect(await storage.head('c/missing.json')).toBeUndefined();
+      const racers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          storage.replaceIfVersion('c/lease.json', Buffer.from(`racer ${i}`), v2 as string),
+        ),
+      );
+      const winners = racers.flatMap((version, i) => (version === undefined ? [] : [i]));
+      expect(winners).toHaveLength(1);
+      expect((await storage.readVersioned('c/lease.json'))?.body.toString()).toBe(`racer ${winners[0]}`);
+      expect(await keysOf(storage, 'c/')).toEqual(['c/lease.json']);
+    });
+
     it('checks that the store answers', async () => {
       const storage = await fixture.make();
       await expect(storage.check()).resolves.toBeUndefined();

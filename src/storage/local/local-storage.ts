@@ -1,7 +1,7 @@
 // Local folder storage: writes go to a temporary name, are fsync'd, then renamed into place.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes as randomTag } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,7 @@ import {
   type PutOptions,
   type Storage,
   type StoredObject,
+  type Versioned,
 } from '../storage.js';
 
 /** Marks a file being written; such files are not listed and are removed by removeStaleUploads. */
@@ -44,7 +45,12 @@ export class LocalStorage implements Storage {
     return new LifeboatError(
       'STORAGE',
       `storage: ${verb} ${key} at ${this.location}: ${code ?? (error as Error).message} (file ${path}, folder ${dirname(path)})`,
-      { cause: error, hint: code === undefined ? undefined : hints[code] },
+      // A full disk or a permission does not mend itself between retries; an I/O hiccup may.
+      {
+        cause: error,
+        hint: code === undefined ? undefined : hints[code],
+        retryable: code === undefined || !(code in hints),
+      },
     );
   }
 
@@ -54,28 +60,106 @@ export class LocalStorage implements Storage {
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
+    await this.#write(key, body, options.signal, (temp, path) => rename(temp, path));
+  }
+
+  /**
+   * Writes `body` to a private temporary file beside the key's path, fsyncs it, and hands both paths to
+   * `commit` (rename, or link for create-only); the temporary file is gone afterwards either way.
+   */
+  async #write<T>(
+    key: string,
+    body: Readable | Buffer,
+    signal: AbortSignal | undefined,
+    commit: (temp: string, path: string) => Promise<T>,
+  ): Promise<T> {
     const path = this.#path(key);
     // Backups are copies of databases: private to the user Lifeboat runs as, whatever the umask says.
     await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
       throw this.#fail('write', key, path, error);
     });
-    const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
+    const temp = `${path}${TEMP_MARK}${randomTag(4).toString('hex')}`;
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
     try {
-      await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal: options.signal });
+      await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal });
       const handle = await open(temp, 'r');
       try {
         await handle.sync();
       } finally {
         await handle.close();
       }
-      await rename(temp, path);
+      const result = await commit(temp, path);
       await syncFolder(dirname(path));
+      return result;
     } catch (error) {
-      await rm(temp, { force: true });
       // The source's own failure (a dump that broke) and an abort are not the folder's fault.
       if (!isWriteError(error, temp)) throw error;
       throw this.#fail('write', key, temp, error);
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async readVersioned(key: string): Promise<Versioned | undefined> {
+    const path = this.#path(key);
+    try {
+      const body = await readFile(path);
+      return { body, version: versionOf(body) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw this.#fail('read', key, path, error);
+    }
+  }
+
+  async createIfAbsent(key: string, body: Buffer): Promise<string | undefined> {
+    // link() fails when the name exists, atomically, and publishes a file already whole.
+    return this.#write(key, body, undefined, async (temp, path) => {
+      try {
+        await link(temp, path);
+        return versionOf(body);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async replaceIfVersion(key: string, body: Buffer, version: string): Promise<string | undefined> {
+    const path = this.#path(key);
+    const release = await this.#mutex(key, `${path}${TEMP_MARK}cas`);
+    try {
+      const current = await this.readVersioned(key);
+      if (current === undefined || current.version !== version) return undefined;
+      await this.#write(key, body, undefined, (temp, target) => rename(temp, target));
+      return versionOf(body);
+    } finally {
+      await release();
+    }
+  }
+
+  /**
+   * An exclusive-create mutex file for one compare-and-swap (held for milliseconds). One left by a killed
+   * process is broken after MUTEX_STALE_MS.
+   */
+  async #mutex(key: string, mutex: string): Promise<() => Promise<void>> {
+    await mkdir(dirname(mutex), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+      throw this.#fail('write', key, mutex, error);
+    });
+    const deadline = Date.now() + MUTEX_WAIT_MS;
+    for (;;) {
+      try {
+        await (await open(mutex, 'wx', 0o600)).close();
+        return () => rm(mutex, { force: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw this.#fail('write', key, mutex, error);
+      }
+      const info = await stat(mutex).catch(() => undefined);
+      if (info !== undefined && Date.now() - info.mtimeMs > MUTEX_STALE_MS) await rm(mutex, { force: true });
+      else if (Date.now() > deadline) {
+        throw new LifeboatError('STORAGE', `storage: update ${key} at ${this.location}: ${mutex} stays held`, {
+          hint: `another process is updating ${key}; if none is, remove ${mutex}`,
+        });
+      } else await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
     }
   }
 
@@ -137,12 +221,20 @@ export class LocalStorage implements Storage {
   }
 }
 
+const MUTEX_WAIT_MS = 5_000;
+const MUTEX_STALE_MS = 30_000;
+
+/** The version tag of a local object: the SHA-256 of its content. */
+function versionOf(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
 /** A failure of the file system while writing `temp` (not of the source it was fed from). */
 function isWriteError(error: unknown, temp: string): boolean {
   const { syscall, path } = error as NodeJS.ErrnoException;
   return (
     typeof syscall === 'string' &&
-    ['open', 'write', 'fsync', 'close', 'rename'].includes(syscall) &&
+    ['open', 'write', 'fsync', 'close', 'rename', 'link'].includes(syscall) &&
     (path === undefined || path === temp)
   );
 }

@@ -14,13 +14,14 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListObjectVersionsCommand,
+  PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { parseDuration } from '../../config/duration.js';
 import type { S3StorageConfig } from '../../config/schema.js';
-import { isAbortError, LifeboatError } from '../../errors.js';
+import { isAbortError, isRetryable, LifeboatError } from '../../errors.js';
 import {
   assertSafeKey,
   assertSafePrefix,
@@ -28,6 +29,7 @@ import {
   type PutOptions,
   type Storage,
   type StoredObject,
+  type Versioned,
 } from '../storage.js';
 
 const MiB = 1024 * 1024;
@@ -261,6 +263,60 @@ export class S3Storage implements Storage {
     }
   }
 
+  async readVersioned(key: string): Promise<Versioned | undefined> {
+    try {
+      const result = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }),
+      );
+      const body = Buffer.from((await result.Body?.transformToByteArray()) ?? []);
+      if (result.ETag === undefined) throw new Error('the answer has no ETag');
+      return { body, version: result.ETag };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.#wrap('read', key, error);
+    }
+  }
+
+  createIfAbsent(key: string, body: Buffer): Promise<string | undefined> {
+    return this.#putIf(key, body, { IfNoneMatch: '*' });
+  }
+
+  replaceIfVersion(key: string, body: Buffer, version: string): Promise<string | undefined> {
+    return this.#putIf(key, body, { IfMatch: version });
+  }
+
+  /**
+   * A conditional PutObject (AWS S3 and MinIO honour both headers). 412 means the condition did not hold;
+   * 409 that another conditional write to the key raced this one: either way, this write did not happen.
+   */
+  async #putIf(
+    key: string,
+    body: Buffer,
+    condition: { IfNoneMatch: '*' } | { IfMatch: string },
+  ): Promise<string | undefined> {
+    try {
+      const result = await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.#config.bucket,
+          Key: this.#key(key),
+          Body: body,
+          ContentType: 'application/json',
+          ServerSideEncryption: this.#config.serverSideEncryption,
+          SSEKMSKeyId: this.#config.sseKmsKeyId,
+          ...condition,
+        }),
+      );
+      if (result.ETag === undefined) throw new Error('the answer has no ETag');
+      return result.ETag;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412 || status === 409) return undefined;
+      // If-Match on a key that is gone.
+      if ('IfMatch' in condition && isNotFound(error)) return undefined;
+      throw this.#wrap('write', key, error);
+    }
+  }
+
   async removeStaleUploads(prefix: string, olderThan: Date): Promise<number> {
     // MinIO lists multipart uploads only for an exact key or for the whole bucket, so the whole bucket is
     // listed and filtered here.
@@ -341,7 +397,11 @@ export class S3Storage implements Storage {
           ? 'these credentials may not delete (a write-only key): give retention its own with storage.pruneCredentials'
           : 'storage.pruneCredentials may not delete here: allow s3:DeleteObject (and s3:DeleteObjectVersion with Object Lock) on the bucket';
     }
-    return new LifeboatError('STORAGE', `storage: ${verb} ${key} at ${this.location}: ${text}`, { cause: error, hint });
+    return new LifeboatError('STORAGE', `storage: ${verb} ${key} at ${this.location}: ${text}`, {
+      cause: error,
+      hint,
+      retryable: isRetryable(rootCause(error)),
+    });
   }
 }
 
