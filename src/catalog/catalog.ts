@@ -1,5 +1,7 @@
 // The catalog: lists committed backups (those with a manifest) and chooses one by time.
+
 import { text } from 'node:stream/consumers';
+import { now } from '../clock.js';
 import { IntegrityError, LifeboatError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { isBackupId } from './backup-id.js';
@@ -13,7 +15,7 @@ export async function readManifest(storage: Storage, target: string, id: string)
   const key = manifestKey(target, id);
   const body = await storage.get(key);
   const manifest = parseManifest(await text(body), key);
-  const problem = manifestProblem(manifest, target, id, new Date());
+  const problem = manifestProblem(manifest, target, id, now());
   if (problem !== undefined) throw new IntegrityError(`catalog: parse ${key}: ${problem}`);
   return manifest;
 }

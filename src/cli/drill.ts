@@ -1,4 +1,5 @@
 // `lifeboat drill [TARGET...] [--backup ID] [--report DIR] [--json]`: test restores now, into scratch places.
+import { now as wallNow } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
 import { encryptionFor } from '../config/encryption.js';
 import { formatDuration } from '../format.js';
@@ -34,7 +35,7 @@ export async function drillCommand(ctx: CommandContext, names: string[], flags: 
   }
   if (flags.json) process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
   if (flags.report !== undefined) {
-    const now = new Date();
+    const now = wallNow();
     const window = Math.max(...targets.map((t) => parseDuration(t.drill?.window ?? '30d')));
     const report = await buildReport(ctx.storage, targets, new Date(now.getTime() - window), now);
     const paths = await writeReports(flags.report, report);

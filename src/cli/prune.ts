@@ -1,4 +1,5 @@
 // `lifeboat prune [TARGET] [--dry-run] [--json] [--now ISO8601]`: apply retention, explain every decision.
+import { now as wallNow } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
 import type { TargetConfig } from '../config/schema.js';
 import { type PruneReport, runPrune } from '../core/run-prune.js';
@@ -15,7 +16,7 @@ export interface PruneFlags {
 }
 
 export async function pruneCommand(ctx: CommandContext, name: string | undefined, flags: PruneFlags): Promise<number> {
-  const now = parseTimeFlag('--now', flags.now) ?? new Date();
+  const now = parseTimeFlag('--now', flags.now) ?? wallNow();
   const targets = selectTargets(ctx.config, name === undefined ? [] : [name]);
   const reports: PruneReport[] = [];
   let failed = 0;

@@ -1,6 +1,8 @@
 // `lifeboat report [TARGET...] [--since 30d] [--format md|html|json] [--out FILE] [--bundle FILE]`.
+
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { now as wallNow } from '../clock.js';
 import { DURATION, parseDuration } from '../config/duration.js';
 import { LifeboatError, UsageError } from '../errors.js';
 import { writeBundle } from '../report/bundle.js';
@@ -44,7 +46,7 @@ export async function reportCommand(ctx: CommandContext, names: string[], flags:
   if (!FORMATS.includes(format)) {
     throw new UsageError(`--format: "${flags.format}" is not one of ${FORMATS.join(', ')}`);
   }
-  const now = new Date();
+  const now = wallNow();
   const targets = selectTargets(ctx.config, names);
   const report = await buildReport(ctx.storage, targets, new Date(now.getTime() - parseDuration(since)), now);
   if (flags.bundle !== undefined) {

@@ -1,6 +1,8 @@
 // `lifeboat unlock TARGET [--yes]`: frees a target whose lease holder died and did not come back. Refused
 // while the lease is held (its holder renews it); asks for confirmation unless --yes.
+
 import { createInterface } from 'node:readline/promises';
+import { now as wallNow } from '../clock.js';
 import { UsageError } from '../errors.js';
 import { breakLease, describeHolder, isHeld, readLease } from '../lease/lease.js';
 import { type CommandContext, findTarget } from './context.js';
@@ -8,7 +10,7 @@ import { type CommandContext, findTarget } from './context.js';
 export async function unlockCommand(ctx: CommandContext, name: string, flags: { yes?: boolean }): Promise<number> {
   findTarget(ctx.config, name);
   const current = await readLease(ctx.storage, name);
-  const now = new Date();
+  const now = wallNow();
   if (current === undefined || current.record?.releasedAt !== undefined) {
     process.stdout.write(`${name}: not locked\n`);
     return 0;

@@ -3,6 +3,7 @@
 import { newBackupId } from '../catalog/backup-id.js';
 import { deleteBackup } from '../catalog/catalog.js';
 import { backupPrefix, type Manifest, manifestKey, serializeManifest } from '../catalog/manifest.js';
+import { now as wallNow } from '../clock.js';
 import type { EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import type { DumpSession } from '../drivers/driver.js';
@@ -51,7 +52,7 @@ export class BackupFailedError extends LifeboatError {
 /** Makes one backup; resolves to its manifest, or rejects having removed every object it wrote. */
 export async function runBackup(options: BackupOptions): Promise<Manifest> {
   const { storage, target, logger, signal } = options;
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? wallNow;
   const startedAt = now();
   const id = newBackupId(startedAt);
   const log = logger.child({ target: target.name, id });

@@ -1,5 +1,6 @@
 // Prune one target: apply its retention policy to the committed backups, then remove what interrupted runs
 // left behind. Nothing is deleted when the listing fails; a backup whose manifest is damaged is kept.
+
 import { backupIdTime } from '../catalog/backup-id.js';
 import {
   type Catalog,
@@ -9,6 +10,7 @@ import {
   readManifests,
 } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
+import { now as clockNow } from '../clock.js';
 import type { RetentionConfig } from '../config/schema.js';
 import { describeError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -49,7 +51,7 @@ export interface PruneOutcome {
 
 export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
   const { storage, target, policy, now, dryRun } = options;
-  const wallNow = (options.wallClock ?? (() => new Date()))();
+  const wallNow = (options.wallClock ?? clockNow)();
   const log = options.logger.child({ target });
   let folders: Awaited<ReturnType<typeof listBackupFolders>>;
   let manifests: Manifest[];

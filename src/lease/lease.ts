@@ -6,8 +6,10 @@
 // let it expire) -> renewed every ttl/3 by its holder -> released (a record marked free, not deleted: every
 // change stays a compare-and-swap). A holder that cannot renew before expiry, or finds the record changed
 // under it, has lost the lease and aborts its work.
+
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { now } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
 import type { LifeboatConfig } from '../config/schema.js';
 import { describeError, LifeboatError } from '../errors.js';
@@ -96,7 +98,7 @@ export class Lease {
     this.#record = record;
     this.#version = version;
     this.#options = options;
-    this.#now = options.now ?? (() => new Date());
+    this.#now = options.now ?? now;
     this.#timer = setInterval(
       () => {
         this.#renewing = this.#renewing.then(() => this.#renew());
@@ -205,11 +207,11 @@ const ACQUIRE_ATTEMPTS = 5;
 
 /** Takes the target's lease, or rejects with TargetBusyError naming the holder. */
 export async function acquireLease(storage: Storage, target: string, options: LeaseOptions): Promise<Lease> {
-  const now = options.now ?? (() => new Date());
+  const clock = options.now ?? now;
   const key = leaseKey(target);
   const holder = holderFor(options.command);
   for (let attempt = 1; ; attempt += 1) {
-    const at = now();
+    const at = clock();
     const record: LeaseRecord = {
       schemaVersion: 1,
       target,
@@ -239,7 +241,7 @@ export async function acquireLease(storage: Storage, target: string, options: Le
     if (attempt >= ACQUIRE_ATTEMPTS) {
       const latest = await storage.readVersioned(key);
       const held = latest === undefined ? undefined : parseLease(latest.body);
-      if (held !== undefined && isHeld(held, now())) throw new TargetBusyError(held, now());
+      if (held !== undefined && isHeld(held, clock())) throw new TargetBusyError(held, clock());
       throw new LifeboatError('TARGET_BUSY', `lease: target ${target}: the lease changes hands too fast to take`, {
         hint: 'several processes compete for this target: run one daemon per store',
       });
@@ -285,16 +287,16 @@ export async function breakLease(
   target: string,
   options: { now?: Date; by: string },
 ): Promise<'free' | 'broken'> {
-  const now = options.now ?? new Date();
+  const at0 = options.now ?? now();
   const current = await readLease(storage, target);
   if (current === undefined || (current.record !== undefined && current.record.releasedAt !== undefined)) return 'free';
   const { record } = current;
-  if (record !== undefined && isHeld(record, now)) {
-    throw new LifeboatError('TARGET_BUSY', `unlock: target ${target} is held: ${describeHolder(record, now)}`, {
+  if (record !== undefined && isHeld(record, at0)) {
+    throw new LifeboatError('TARGET_BUSY', `unlock: target ${target} is held: ${describeHolder(record, at0)}`, {
       hint: `its holder is alive and renews it; it can be unlocked once it has gone unrenewed past ${record.expiresAt}`,
     });
   }
-  const at = now.toISOString();
+  const at = at0.toISOString();
   const freed: LeaseRecord =
     record === undefined
       ? {

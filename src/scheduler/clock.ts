@@ -1,4 +1,5 @@
 // Time as the scheduler sees it: injected, so tests drive it without waiting for real minutes.
+import { nowMs } from '../clock.js';
 
 /** A source of time and timers. */
 export interface Clock {
@@ -12,7 +13,7 @@ export interface Clock {
 export const MAX_TIMER_MS = 2_147_483_647;
 
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => nowMs(),
   setTimer(delayMs, fn) {
     const timer = setTimeout(fn, Math.max(0, Math.min(delayMs, MAX_TIMER_MS)));
     return () => clearTimeout(timer);

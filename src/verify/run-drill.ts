@@ -1,5 +1,6 @@
 // A drill: choose a backup, download it, verify it, restore it into a scratch place, check the restored data,
 // judge the recovery objectives, record the result beside the backups, and always remove the scratch place.
+
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { listBackups } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
+import { now as wallNow } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
 import type { DrillConfig, EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
@@ -55,7 +57,7 @@ class StageFailure extends Error {}
 /** Runs one drill; resolves to its record (also stored) whether the drill passed or not. */
 export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   const { storage, target, signal } = options;
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? wallNow;
   const drill = target.drill ?? DEFAULT_DRILL;
   const driver = createDriver(target);
   const started = now();

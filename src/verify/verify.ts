@@ -1,8 +1,10 @@
 // Verification: re-reads stored bytes and compares size and SHA-256 with the manifest. Returns results.
+
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Artifact, Manifest } from '../catalog/manifest.js';
+import { now } from '../clock.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import { AgeDecrypter } from '../pipeline/age.js';
 import { type Digest, DigestTap } from '../pipeline/digest-tap.js';
@@ -208,7 +210,7 @@ export async function verifyBackup(
     target: manifest.target,
     id: manifest.id,
     ok: artifacts.every((a) => a.ok),
-    verifiedAt: new Date().toISOString(),
+    verifiedAt: now().toISOString(),
     artifacts,
   };
 }

@@ -75,6 +75,26 @@ describe('empty and truncated dumps', () => {
     expect(plain.manifests).toEqual([]);
   });
 
+  it('refuses a whole, well-formed dump that lacks rows counted in its snapshot', async () => {
+    // Custom format: the table's data left out; plain format: one row taken out of its COPY block.
+    const custom = await backupWith(
+      await standInBinDir(dir, 'no-data', 'exec "$REAL" "$@" --exclude-table-data=t'),
+      'custom',
+    );
+    expect(custom.code).toBe(1);
+    expect(custom.stderr).toContain(
+      'postgres: the dump does not hold the rows counted in its snapshot: public.t: 50000 rows counted, none dumped',
+    );
+    expect(custom.manifests).toEqual([]);
+    const tab = String.fromCharCode(9);
+    const dropped = await standInBinDir(dir, 'one-row-less', `"$REAL" "$@" | grep -v '^17${tab}'`);
+    const plain = await backupWith(dropped, 'plain');
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('public.t: 50000 rows counted, 49999 dumped');
+    expect(plain.manifests).toEqual([]);
+    noStackTrace(plain.stderr);
+  });
+
   it('commits the whole dump of the same stand-in when it does not cut', async () => {
     const bin = await standInBinDir(dir, 'whole', 'exec "$REAL" "$@"');
     for (const format of ['custom', 'plain'] as const) {

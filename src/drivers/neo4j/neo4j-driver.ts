@@ -2,9 +2,11 @@
 // --from-stdin` to restore. Community can only dump and load a stopped DBMS: with `offline: stop-start` the
 // driver stops it first and starts it again afterwards in every case (dump or upload failure, abort, timeout),
 // and reports success only once Bolt answers again. The downtime goes into the manifest.
+
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { now } from '../../clock.js';
 import { parseDuration } from '../../config/duration.js';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { describeError, LifeboatError } from '../../errors.js';
@@ -12,6 +14,7 @@ import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptio
 import { type AdminRun, ExecAccess, type Neo4jAccess, type ScratchServer } from './admin-access.js';
 import { type BoltTarget, databases, graphStats, queryValue, serverFacts, waitForBolt, withBolt } from './bolt.js';
 import { DockerAccess } from './docker-access.js';
+import { DumpFramesCheck } from './dump-format.js';
 
 const CHECKED = 'neo4j-admin database check: consistent';
 
@@ -71,7 +74,7 @@ export class Neo4jDriver implements Driver {
       edition: facts.edition,
       offline: config.offline,
     };
-    const snapshotAt = new Date();
+    const snapshotAt = now();
     const stoppedAt = Date.now();
     const stop = await this.#takeOffline(database);
     const dumpStartedAt = Date.now();
@@ -110,8 +113,11 @@ export class Neo4jDriver implements Driver {
         if (failure !== undefined) throw failure;
       })();
       done.catch(() => undefined);
+      // neo4j-admin exiting 0 is not proof of a whole dump: its zstd frames are walked as they flow.
+      const stream = (tool.stdout as Readable).pipe(new DumpFramesCheck(database));
+      (tool.stdout as Readable).once('error', (error) => stream.destroy(error));
       return {
-        stream: tool.stdout as Readable,
+        stream,
         fileName: `${database}.neo4j-dump`,
         format: 'neo4j-admin-dump',
         // neo4j-admin compresses its dumps (zstd) already: gzip would only cost time while the DBMS is down.

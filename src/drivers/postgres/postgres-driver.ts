@@ -21,6 +21,7 @@ import {
 } from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
 import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
+import { CopyRowCounter, statsMismatch } from './copy-count.js';
 
 const USER_TABLES = `
   SELECT n.nspname AS schema, c.relname AS name
@@ -68,7 +69,18 @@ export class PostgresDriver implements Driver {
         : checkArchive(tool.child.stdout as Readable, toolPath('pg_restore', this.#config.binDir));
       const done = Promise.all([tool.exited, completeness.whole])
         .then(
-          () => undefined,
+          () => {
+            // The rows in the dump are the rows counted in its snapshot, or the dump is not the data.
+            const complete = this.#config.extraDumpArgs.length === 0;
+            const problems = statsMismatch(stats, completeness.rows.counts, complete);
+            if (problems.length > 0) {
+              throw new LifeboatError(
+                'DUMP_MISMATCH',
+                `postgres: the dump does not hold the rows counted in its snapshot: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`,
+                { hint: 'check pg_dump (binDir) and extraDumpArgs; the backups before this one are untouched' },
+              );
+            }
+          },
           (error: unknown) => {
             completeness.stop();
             throw error;
@@ -388,19 +400,24 @@ function lockTimedOut(error: unknown, where: string, lockTimeoutMs: number, bloc
 interface Completeness {
   readonly stream: Readable;
   readonly whole: Promise<void>;
+  /** Rows per table in the dump, known once `whole` resolved. */
+  readonly rows: CopyRowCounter;
   stop(): void;
 }
 
 /**
- * Feeds the custom-format archive, as it flows, to `pg_restore --file=/dev/null`, which reads every entry
- * and fails on a cut-off archive ("could not read from input file: end of file").
+ * Feeds the custom-format archive, as it flows, to `pg_restore --file=-`, which reads every entry and fails
+ * on a cut-off archive ("could not read from input file: end of file"); the SQL it writes is read only to
+ * count the rows of each table.
  */
 function checkArchive(source: Readable, pgRestore: string): Completeness {
-  const checker = runTool('postgres', pgRestore, ['--file=/dev/null'], {
+  const checker = runTool('postgres', pgRestore, ['--file=-', '--data-only'], {
     stdin: 'pipe',
-    stdout: 'ignore',
+    stdout: 'pipe',
     name: 'pg_restore (archive check)',
   });
+  const rows = new CopyRowCounter();
+  checker.child.stdout?.on('data', (chunk: Buffer) => rows.push(chunk));
   const stdin = checker.child.stdin as NodeJS.WritableStream & { destroyed: boolean };
   let gone = false;
   const release: (() => void)[] = [];
@@ -439,7 +456,7 @@ function checkArchive(source: Readable, pgRestore: string): Completeness {
     );
   });
   whole.catch(() => undefined);
-  return { stream, whole, stop: () => checker.child.kill('SIGTERM') };
+  return { stream, whole, rows, stop: () => checker.child.kill('SIGTERM') };
 }
 
 /** A plain-format dump ends with pg_dump's own last line: its absence means the dump was cut short. */
@@ -452,9 +469,11 @@ function checkPlainEnd(source: Readable): Completeness {
     rejectWhole = reject;
   });
   whole.catch(() => undefined);
+  const rows = new CopyRowCounter();
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       tail = (tail + chunk.toString('latin1')).slice(-512);
+      rows.push(chunk);
       callback(null, chunk);
     },
     flush(callback) {
@@ -475,7 +494,7 @@ function checkPlainEnd(source: Readable): Completeness {
   });
   source.once('error', (error) => stream.destroy(error));
   source.pipe(stream);
-  return { stream, whole, stop: () => undefined };
+  return { stream, whole, rows, stop: () => undefined };
 }
 
 async function countRows(client: pg.Client, lockTimeoutSeconds: number): Promise<TableStats[]> {

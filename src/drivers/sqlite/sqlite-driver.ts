@@ -1,13 +1,15 @@
 // SQLite driver: consistent online copy with the SQLite backup API, integrity_check, atomic restore.
+
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { type Readable, Transform } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import type { TableStats } from '../../catalog/manifest.js';
+import { now } from '../../clock.js';
 import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
 import { syncFolder } from '../../sync-folder.js';
@@ -59,16 +61,14 @@ export class SqliteDriver implements Driver {
         source.close();
       }
       signal?.throwIfAborted();
-      const snapshotAt = new Date();
+      const snapshotAt = now();
       const { stats, version, problems } = inspectCopy(copy, true);
       if (problems.length > 0) {
         throw new LifeboatError('INTEGRITY', `sqlite: integrity_check of the copy of ${path}: ${problems.join('; ')}`);
       }
-      const stream = createReadStream(copy);
-      const done = new Promise<void>((resolveDone, reject) => {
-        stream.once('close', resolveDone);
-        stream.once('error', reject);
-      }).finally(cleanup);
+      const file = createReadStream(copy);
+      const stream = checkPageCount(file, path);
+      const done = finished(stream).finally(cleanup);
       done.catch(() => undefined);
       return {
         stream,
@@ -78,7 +78,10 @@ export class SqliteDriver implements Driver {
         source: { path, sqliteVersion: version },
         stats: { tables: stats },
         done,
-        abort: () => stream.destroy(),
+        abort: () => {
+          file.destroy();
+          stream.destroy();
+        },
       };
     } catch (error) {
       await cleanup();
@@ -294,4 +297,46 @@ function inspectCopy(file: string, standalone: boolean): { stats: TableStats[]; 
   } finally {
     db.close();
   }
+}
+
+const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * Passes a database file on, failing it at the end unless it is as long as its own header says: the page size
+ * (bytes 16-17; 1 means 65536) times the page count (bytes 28-31). A copy cut short is never a backup.
+ */
+export function checkPageCount(source: Readable, path: string): Readable {
+  let header = Buffer.alloc(0);
+  let bytes = 0;
+  const incomplete = (why: string) =>
+    new LifeboatError('DUMP_INCOMPLETE', `sqlite: the copy of ${path} is not a whole database: ${why}`, {
+      hint: 'the temporary copy was cut short (a full or failing temp folder?); the backups before this one are untouched',
+    });
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (header.length < 100) header = Buffer.concat([header, chunk.subarray(0, 100 - header.length)]);
+      bytes += chunk.length;
+      callback(null, chunk);
+    },
+    flush(callback) {
+      if (header.length < 100 || !header.subarray(0, 16).equals(HEADER)) {
+        callback(incomplete(`${bytes} bytes, without a whole SQLite header`));
+        return;
+      }
+      const raw = header.readUInt16BE(16);
+      const pageSize = raw === 1 ? 65536 : raw;
+      const expected = pageSize * header.readUInt32BE(28);
+      if (bytes !== expected) {
+        callback(
+          incomplete(
+            `${bytes} bytes, but its header promises ${header.readUInt32BE(28)} pages of ${pageSize} bytes (${expected} bytes)`,
+          ),
+        );
+        return;
+      }
+      callback();
+    },
+  });
+  source.once('error', (error) => check.destroy(error));
+  return source.pipe(check);
 }
