@@ -7,6 +7,9 @@ import { LifeboatError } from '../../errors.js';
 const ZSTD_MAGIC = 0xfd2fb528;
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
+/** Field sizes by the frame header descriptor's Dictionary_ID_flag and Frame_Content_Size_flag. */
+const DICTIONARY_ID_BYTES = [0, 1, 2, 4];
+const CONTENT_SIZE_BYTES = [0, 2, 4, 8];
 
 type State =
   | { kind: 'magic' }
@@ -119,8 +122,10 @@ export class DumpFramesCheck extends Transform {
           const fcsFlag = descriptor >> 6;
           const single = (descriptor & 0x20) !== 0;
           const dictFlag = descriptor & 0x03;
-          const size =
-            (single ? 0 : 1) + [0, 1, 2, 4][dictFlag]! + (fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag]!);
+          const dictionaryBytes = DICTIONARY_ID_BYTES[dictFlag] as number;
+          const contentSizeBytes = fcsFlag === 0 ? (single ? 1 : 0) : (CONTENT_SIZE_BYTES[fcsFlag] as number);
+          // The window descriptor (absent in a single-segment frame), the dictionary id, the content size.
+          const size = (single ? 0 : 1) + dictionaryBytes + contentSizeBytes;
           this.#state = { kind: 'frame-header', size, checksum: (descriptor & 0x04) !== 0 };
           break;
         }
