@@ -58,10 +58,21 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
   const log = logger.child({ target: target.name, id });
   let stage: Stage = 'dump';
   let session: DumpSession | undefined;
+  let stopDump: (() => void) | undefined;
   log.info({ event: 'backup.start', driver: target.driver }, 'backup started');
   try {
     signal?.throwIfAborted();
-    session = await createDriver(target).dump(signal);
+    const driver = createDriver(target);
+    session = await driver.dump(signal).catch((error: unknown) => {
+      // A driver's own failure that is not yet one of Lifeboat's errors is told as the driver's.
+      throw error instanceof LifeboatError
+        ? error
+        : new LifeboatError('SOURCE', `${driver.name}: ${describeError(error)}`, { cause: error });
+    });
+    // The core stops the dump tool on abort (a signal, a timeout, a lost lease): no driver wires it.
+    const running = session;
+    stopDump = () => running.abort();
+    signal?.addEventListener('abort', stopDump, { once: true });
     stage = 'upload';
     const compress = session.compressed !== true;
     const recipients = options.encryption?.recipients ?? [];
@@ -109,6 +120,7 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
     };
     // Written last: a backup without its manifest does not exist for list, verify or restore.
     await storage.put(manifestKey(target.name, id), serializeManifest(manifest), { contentType: 'application/json' });
+    if (stopDump !== undefined) signal?.removeEventListener('abort', stopDump);
     log.info(
       {
         event: 'backup.end',
@@ -124,6 +136,7 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
     );
     return manifest;
   } catch (error) {
+    if (stopDump !== undefined) signal?.removeEventListener('abort', stopDump);
     session?.abort();
     await session?.done.catch(() => undefined);
     const removed = await removeBackupObjects(storage, target.name, id);

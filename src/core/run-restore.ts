@@ -8,6 +8,7 @@ import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { type ArtifactCheck, checkArtifact, missingIdentity } from '../verify/verify.js';
+import { restoreInto } from './restore-into.js';
 
 export interface RestoreRequest {
   readonly storage: Storage;
@@ -129,12 +130,14 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
       request.onNotice?.(message);
     },
   };
-  for (const artifact of backup.artifacts) {
+  for (const [index, artifact] of backup.artifacts.entries()) {
     const check = await checkArtifact(storage, artifact, {
       identities,
       signal: request.signal,
       onRawBytes: request.onProgress,
-      consumeRaw: (raw) => driver.restore(raw, request.to, restoreOptions),
+      // The artifacts after the first go into what the first one restored.
+      consumeRaw: (raw) =>
+        restoreInto(driver, raw, request.to, { ...restoreOptions, force: restoreOptions.force || index > 0 }),
     });
     if (check.ok) continue;
     log.error({ event: 'restore.end', result: 'failure', error: check.problems.join('; ') }, 'restore failed');

@@ -11,6 +11,7 @@ import type { Manifest } from '../catalog/manifest.js';
 import { now as wallNow } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
 import type { DrillConfig, EncryptionConfig, TargetConfig } from '../config/schema.js';
+import { restoreInto } from '../core/restore-into.js';
 import { createDriver } from '../drivers/create-driver.js';
 import type { Scratch } from '../drivers/driver.js';
 import { describeError, LifeboatError } from '../errors.js';
@@ -174,7 +175,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
             signal,
           },
         ).catch(() => undefined);
-        await driver.restore(input, scratch.destination, { force: false, signal });
+        await restoreInto(driver, input, scratch.destination, { force: index > 0, signal });
       }
       return scratch;
     });

@@ -80,8 +80,6 @@ export class Neo4jDriver implements Driver {
     const dumpStartedAt = Date.now();
     try {
       const tool = this.#access.admin({ args: ['database', 'dump', database, '--to-stdout'], stdout: 'pipe' });
-      const onAbort = () => tool.kill();
-      signal?.addEventListener('abort', onAbort, { once: true });
       const done = (async () => {
         let failure: unknown;
         try {
@@ -90,8 +88,6 @@ export class Neo4jDriver implements Driver {
           });
         } catch (error) {
           failure = error;
-        } finally {
-          signal?.removeEventListener('abort', onAbort);
         }
         const dumpEndedAt = Date.now();
         // Back online in every case; only then is the dump over.
@@ -224,16 +220,6 @@ export class Neo4jDriver implements Driver {
       return;
     }
     const database = destination ?? this.#config.database;
-    const state = await this.inspectDestination(database);
-    if (state.hasData && !options.force) {
-      throw new LifeboatError(
-        'DESTINATION_NOT_EMPTY',
-        `neo4j: restore into ${state.description}: it holds data (${state.detail})`,
-        {
-          hint: 'add --force to replace it',
-        },
-      );
-    }
     const stop = await this.#takeOffline(database);
     let failure: unknown;
     try {

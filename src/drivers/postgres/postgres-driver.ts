@@ -37,7 +37,7 @@ export class PostgresDriver implements Driver {
     this.#config = config;
   }
 
-  async dump(signal?: AbortSignal): Promise<DumpSession> {
+  async dump(): Promise<DumpSession> {
     const connection = connectionFromConfig(this.#config);
     const pgDump = toolPath('pg_dump', this.#config.binDir);
     const dumpMajor = await toolMajor(pgDump);
@@ -60,8 +60,6 @@ export class PostgresDriver implements Driver {
         ? ['--format=plain', '--clean', '--if-exists', `--snapshot=${snapshot}`, lockArg, ...this.#config.extraDumpArgs]
         : ['--format=custom', '--compress=0', `--snapshot=${snapshot}`, lockArg, ...this.#config.extraDumpArgs];
       const tool = runTool('postgres', pgDump, args, { env: libpqEnv(connection) });
-      const onAbort = () => tool.child.kill('SIGTERM');
-      signal?.addEventListener('abort', onAbort, { once: true });
       // pg_dump exiting 0 is not proof of a whole dump (a wrapper, a proxy, a full pipe can cut it short):
       // the bytes themselves are checked as they flow, and a dump that is not whole fails the backup.
       const completeness = plain
@@ -87,7 +85,6 @@ export class PostgresDriver implements Driver {
           },
         )
         .finally(async () => {
-          signal?.removeEventListener('abort', onAbort);
           await client.query('COMMIT').catch(() => undefined);
           await client.end().catch(() => undefined);
         });
@@ -126,14 +123,8 @@ export class PostgresDriver implements Driver {
 
   async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
     const connection = connectionFromConfig(this.#config, destination);
+    // Whether it is replaced (--clean); whether it may be is the core's rule (restoreInto).
     const state = await this.inspectDestination(destination);
-    if (state.hasData && !options.force) {
-      throw new LifeboatError(
-        'DESTINATION_NOT_EMPTY',
-        `postgres: restore into ${state.description}: destination holds data (${state.detail})`,
-        { hint: 'add --force to replace the objects in the backup, or --to an empty database' },
-      );
-    }
     const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_RESTORE_LOCK_TIMEOUT_MS;
     const appName = `lifeboat-restore-${randomBytes(4).toString('hex')}`;
     // A session holding a lock on an object the restore replaces must make it fail clearly instead of

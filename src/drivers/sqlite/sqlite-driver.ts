@@ -122,16 +122,6 @@ export class SqliteDriver implements Driver {
       if (problems.length > 0) {
         throw new LifeboatError('INTEGRITY', `sqlite: integrity_check of the restored file: ${problems.join('; ')}`);
       }
-      const state = await this.inspectDestination(path);
-      if (state.hasData && !options.force) {
-        throw new LifeboatError(
-          'DESTINATION_NOT_EMPTY',
-          `sqlite: restore into ${path}: destination holds data (${state.detail})`,
-          {
-            hint: 'add --force to replace it, or --to another path',
-          },
-        );
-      }
       await replaceDatabase(path, temp);
     } finally {
       await rm(temp, { force: true });
