@@ -40,7 +40,7 @@ export class Neo4jDriver implements Driver {
     return { uri: this.#config.uri, user: this.#config.user, password: this.#config.password };
   }
 
-  async dump(signal?: AbortSignal): Promise<DumpSession> {
+  async dump(): Promise<DumpSession> {
     const config = this.#config;
     const database = config.database;
     const adminMajor = await this.#adminMajor();
