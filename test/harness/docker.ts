@@ -1,9 +1,9 @@
 // A Docker engine for the tests: the one that answers (DOCKER_HOST, /var/run/docker.sock), or, when none does,
 // a private dockerd (Debian's docker.io, installed by scripts/install-test-servers.sh) on its own socket, with
-// its images kept in the cache folder between runs. And the images the tests run on it.
+// its images kept in the cache folder between runs (by one run at a time). And the images the tests run on it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import Docker from 'dockerode';
@@ -60,7 +60,10 @@ export async function startDockerEngine(): Promise<{ engine: DockerEngine; stop:
     );
   }
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-dockerd-'));
-  const dataRoot = join(CACHE, 'docker');
+  // Two test runs on one machine never share a data root: the first takes the cached one (its images kept
+  // between runs), a run beside it gets a fresh one of its own, removed when it stops.
+  const claim = await claimCachedDataRoot();
+  const dataRoot = claim === undefined ? join(dir, 'data') : join(CACHE, 'docker');
   await mkdir(dataRoot, { recursive: true });
   const socket = join(dir, 'docker.sock');
   const child: ChildProcess = spawn(
@@ -97,7 +100,42 @@ export async function startDockerEngine(): Promise<{ engine: DockerEngine; stop:
     child.kill('SIGKILL');
     throw new Error(`${(error as Error).message} (is docker.io installed? see scripts/install-test-servers.sh)`);
   }
-  return { engine: { socket, private: true }, stop: stopper(child, 'SIGTERM', dir) };
+  const stop = stopper(child, 'SIGTERM', dir);
+  return {
+    engine: { socket, private: true },
+    stop: async () => {
+      await stop();
+      await claim?.release();
+    },
+  };
+}
+
+/** The cached data root's lock file, taken for this run; undefined when a live run holds it. */
+async function claimCachedDataRoot(): Promise<{ release(): Promise<void> } | undefined> {
+  const lock = join(CACHE, 'docker.lock');
+  await mkdir(CACHE, { recursive: true });
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      await writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+      return { release: () => rm(lock, { force: true }) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = Number(readFileSync(lock, 'utf8').trim());
+    if (Number.isInteger(holder) && holder > 0 && alive(holder)) return undefined;
+    // Left by a run that was killed: its engine is gone too.
+    await rm(lock, { force: true });
+  }
+  return undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

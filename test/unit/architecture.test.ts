@@ -1,4 +1,5 @@
-// Every storage backend runs the storage contract, and every driver has an end-to-end test file.
+// Every storage backend runs the storage contract; every driver has an end-to-end test file and runs the
+// driver contract (test/conformance/driver-suite.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DRIVER_NAMES, STORAGE_TYPES } from '../../src/config/schema.js';
@@ -16,9 +17,13 @@ describe('architecture', () => {
     for (const type of STORAGE_TYPES) expect(contract).toMatch(new RegExp(`describeStorage\\('${type}\\b`));
   });
 
-  it('each folder under src/drivers is a configurable driver with its own integration test', () => {
+  it('each folder under src/drivers is a configurable driver with its own integration test and the driver contract', () => {
     expect(folders('../../src/drivers/')).toEqual([...DRIVER_NAMES].sort());
     const tests = readdirSync(new URL('../integration/', import.meta.url));
-    for (const driver of DRIVER_NAMES) expect(tests).toContain(`${driver}.test.ts`);
+    for (const driver of DRIVER_NAMES) {
+      expect(tests).toContain(`${driver}.test.ts`);
+      const contract = readFileSync(new URL(`../conformance/driver-${driver}.test.ts`, import.meta.url), 'utf8');
+      expect(contract).toMatch(new RegExp(`describeDriver\\('${driver}',`));
+    }
   });
 });
