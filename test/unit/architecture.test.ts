@@ -1,6 +1,6 @@
 // Every storage backend runs the storage contract; every driver has an end-to-end test file and runs the
 // driver contract (test/conformance/driver-suite.ts).
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DRIVER_NAMES, STORAGE_TYPES } from '../../src/config/schema.js';
 
@@ -14,7 +14,11 @@ describe('architecture', () => {
   it('each folder under src/storage is a configurable type and runs the storage contract', () => {
     const contract = readFileSync(new URL('../conformance/storage.test.ts', import.meta.url), 'utf8');
     expect(folders('../../src/storage/')).toEqual([...STORAGE_TYPES].sort());
-    for (const type of STORAGE_TYPES) expect(contract).toMatch(new RegExp(`describeStorage\\('${type}\\b`));
+    for (const type of STORAGE_TYPES) {
+      expect(contract).toMatch(new RegExp(`describeStorage\\('${type}\\b`));
+      // Its config section lives in its own folder.
+      expect(existsSync(new URL(`../../src/storage/${type}/config.ts`, import.meta.url)), type).toBe(true);
+    }
   });
 
   it('each folder under src/drivers is a configurable driver with its own integration test and the driver contract', () => {
@@ -24,6 +28,7 @@ describe('architecture', () => {
       expect(tests).toContain(`${driver}.test.ts`);
       const contract = readFileSync(new URL(`../conformance/driver-${driver}.test.ts`, import.meta.url), 'utf8');
       expect(contract).toMatch(new RegExp(`describeDriver\\('${driver}',`));
+      expect(existsSync(new URL(`../../src/drivers/${driver}/config.ts`, import.meta.url)), driver).toBe(true);
     }
   });
 });
