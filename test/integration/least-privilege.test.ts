@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli, startDaemon, writeConfig } from '../harness/cli.js';
+import { clockAt, runCli, startDaemon, writeConfig } from '../harness/cli.js';
 import { minioUser } from '../harness/mc.js';
 import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
 import { waitForCondition } from '../hostile/hostile-support.js';
@@ -49,10 +49,10 @@ describe('least-privilege credentials (config/iam/*.json)', () => {
 
   it('a write-only key backs up, lists, verifies and restores, and cannot delete; pruneCredentials can', async () => {
     const { dir, path, prefix } = await setup(writer);
+    const base = Date.now() - 10 * 60_000;
     for (let i = 0; i < 2; i += 1) {
-      const backup = await runCli(['--config', path, 'backup', 'app']);
+      const backup = await runCli(['--config', path, 'backup', 'app'], clockAt(base + i * 60_000));
       expect(backup.code, backup.stderr).toBe(0);
-      await new Promise((resolve) => setTimeout(resolve, 1100)); // ids are whole seconds
     }
     expect((await runCli(['--config', path, 'verify', 'app'])).code).toBe(0);
     const restored = await runCli(['--config', path, 'restore', 'app', '--to', join(dir, 'restored.db')]);

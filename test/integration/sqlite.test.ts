@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli, writeConfig } from '../harness/cli.js';
+import { clockAt, runCli, writeConfig } from '../harness/cli.js';
 
 function rows(path: string): unknown[] {
   const db = new Database(path, { readonly: true });
@@ -54,17 +54,19 @@ describe('sqlite backups through the CLI', () => {
     const db = new Database(live);
     const insert = db.prepare('INSERT INTO orders (name, amount) VALUES (?, ?)');
     const states: { id: string; at: string; rows: unknown[] }[] = [];
+    // Each round's backup runs a minute after the last on its own clock; `at` lies between two of them.
+    const base = Date.now() - 10 * 60_000;
     for (let round = 0; round < 3; round += 1) {
       db.transaction(() => {
         for (let i = 0; i < 500; i += 1) insert.run(`order-${round}-${i}`, round * 1000 + i / 7);
       })();
       db.prepare('UPDATE orders SET amount = amount + 1 WHERE id % 3 = ?').run(round);
-      const result = await runCli(['--config', config, 'backup', 'shop']);
+      const result = await runCli(['--config', config, 'backup', 'shop'], clockAt(base + round * 60_000));
       expect(result.code, result.stderr).toBe(0);
       const id = result.stdout.split('\t')[0] as string;
       expect(id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
-      states.push({ id, at: new Date().toISOString(), rows: rows(live) });
-      await new Promise((r) => setTimeout(r, 1100)); // distinct ids in whole seconds
+      expect(id.slice(0, 13)).toBe(new Date(base + round * 60_000).toISOString().replace(/[-:]/g, '').slice(0, 13));
+      states.push({ id, at: new Date(base + round * 60_000 + 30_000).toISOString(), rows: rows(live) });
     }
     db.close();
 
