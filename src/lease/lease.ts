@@ -3,9 +3,9 @@
 // store itself, at `<target>/lease.json`, written only with the store's conditional writes.
 //
 // Lifecycle of one lease: absent or free -> held (created, or taken over when the last holder released it or
-// let it expire) -> renewed every ttl/3 by its holder -> released (a record marked free, not deleted: every
-// change stays a compare-and-swap). A holder that cannot renew before expiry, or finds the record changed
-// under it, has lost the lease and aborts its work.
+// let it expire) -> renewed every ttl/3 by its holder -> released: deleted while still fresh (then only its
+// holder may touch it), otherwise marked free with a compare-and-swap. A holder that cannot renew before
+// expiry, or finds the record changed under it, has lost the lease and aborts its work.
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -155,10 +155,26 @@ export class Lease {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     await this.#renewing;
     if (this.signal.aborted) return;
-    const now = this.#now().toISOString();
-    const free: LeaseRecord = { ...this.#record, releasedAt: now, releasedBy: this.#record.holder.command };
+    const key = leaseKey(this.target);
+    const now = this.#now();
     try {
-      await this.#storage.replaceIfVersion(leaseKey(this.target), encode(free), this.#version);
+      // While the lease is fresh nobody else may take it (nor unlock it): it can simply go, so a store holds
+      // nothing of a run that ended. Where deleting is not allowed (a write-only key), it is marked free.
+      if (Date.parse(this.#record.expiresAt) - now.getTime() > this.#options.ttlMs / 3) {
+        const current = await this.#storage.readVersioned(key);
+        if (current?.version !== this.#version) return;
+        const deleted = await this.#storage.delete([key]).then(
+          () => true,
+          () => false,
+        );
+        if (deleted) return;
+      }
+      const free: LeaseRecord = {
+        ...this.#record,
+        releasedAt: now.toISOString(),
+        releasedBy: this.#record.holder.command,
+      };
+      await this.#storage.replaceIfVersion(key, encode(free), this.#version);
     } catch (error) {
       this.#options.logger?.warn(
         { event: 'lease.release-failed', target: this.target, error: describeError(error) },
@@ -260,7 +276,19 @@ export async function withLease<T>(
   work: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   options.signal?.throwIfAborted();
-  const lease = await acquireLease(storage, target, options);
+  const lease = await acquireLease(storage, target, options).catch((error: unknown) => {
+    if (error instanceof TargetBusyError || !(error instanceof LifeboatError)) throw error;
+    // The store failed before any work began: say what was being done, and keep the store's own hint.
+    throw new LifeboatError(
+      error.code,
+      `${options.command.replace(/^lifeboat /, '')} ${target}: lease: ${error.message}`,
+      {
+        cause: error,
+        hint: error.hint,
+        retryable: error.retryable,
+      },
+    );
+  });
   try {
     const signal = options.signal === undefined ? lease.signal : AbortSignal.any([options.signal, lease.signal]);
     return await work(signal);

@@ -154,12 +154,18 @@ describe('sqlite restores that never make things worse', () => {
     fill(big, 30_000);
     const { path: bigConfig } = await writeConfig({
       storage: { type: 'local', path: join(dir, 'store-big') },
+      // A killed run keeps the target's lease until it expires: a short one, so the next run takes over soon.
+      lease: { ttl: '1s' },
       targets: [{ name: 'big', driver: 'sqlite', path: big }],
     });
+    const leaseFile = join(dir, 'store-big', 'big', 'lease.json');
+    const leaseExpired = () =>
+      !existsSync(leaseFile) || Date.parse(JSON.parse(readFileSync(leaseFile, 'utf8')).expiresAt) < Date.now();
     // Killed at a few points of the copy: a SIGKILL runs no clean-up.
     const kills = 5;
     let leftBehind = 0;
     for (let round = 0; round < kills; round += 1) {
+      await waitForCondition(leaseExpired, 10_000);
       const run = startCli(['--config', bigConfig, 'backup', 'big'], { TMPDIR: temp });
       await waitForCondition(() => readdirSync(temp).some((f) => f.startsWith('lifeboat-sqlite-')), 20_000);
       await new Promise((resolve) => setTimeout(resolve, round * 40));
@@ -167,6 +173,7 @@ describe('sqlite restores that never make things worse', () => {
       await run.result;
       leftBehind = Math.max(leftBehind, readdirSync(temp).length);
     }
+    await waitForCondition(leaseExpired, 10_000);
     expect(leftBehind).toBeGreaterThan(0);
     // A folder of another host (a shared temp volume) is not this host's to judge.
     const foreign = join(temp, 'lifeboat-sqlite-otherhost.1-abcdef');

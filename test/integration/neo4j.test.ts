@@ -11,6 +11,7 @@ import { type AgeKey, ageKeygen } from '../harness/age.js';
 import { drillJson, runCli, startCli, writeConfig } from '../harness/cli.js';
 import { boltAnswers, createKnownGraph, cypher, graph, type Neo4jServer, startNeo4j } from '../harness/neo4j.js';
 import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
+import { startFaultProxy } from '../hostile/fault-proxy.js';
 
 const s3 = inject('s3');
 
@@ -136,10 +137,20 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
   });
 
   it('starts the server again after an upload that fails', async () => {
-    const { path: p } = await config({}, { ...s3StorageConfig(s3, prefix), bucket: 'no-such-bucket-here' });
-    const result = await runCli(['--config', p, 'backup']);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/Error: backup graph: upload: storage: .*NoSuchBucket/);
+    // The store answers the lease, then every connection resets once 32 KiB went up: the dump's upload fails
+    // while the DBMS is stopped.
+    const endpoint = new URL(s3.endpoint);
+    const proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
+    try {
+      proxy.setFault({ kind: 'reset', direction: 'up', bytes: 32 * 1024 });
+      const { path: p } = await config({}, { ...s3StorageConfig(s3, `${prefix}reset/`), endpoint: proxy.url });
+      const result = await runCli(['--config', p, 'backup']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/Error: backup graph: upload: storage: write graph\/\S+\.neo4j-dump/);
+      expect(proxy.injected()).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
     expect(await boltAnswers(server)).toBe(true);
   });
 

@@ -247,7 +247,8 @@ describe('postgres backups to S3 through the CLI', () => {
     const refused = await runCli(['--config', badSecret, 'backup']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(
-      /Error: backup app-db: upload: storage: write app-db\/\S+\/dump\.pgcustom\.gz at s3:\/\/lifeboat-test\/it-\w+\/: SignatureDoesNotMatch/,
+      // The first write to the store is the target's lease: it fails before anything is dumped.
+      /Error: backup app-db: lease: storage: write app-db\/lease\.json at s3:\/\/lifeboat-test\/it-\w+\/: SignatureDoesNotMatch/,
     );
     expect(refused.stderr).toContain('Try: check storage.accessKeyId and the secret key');
     expect(refused.stderr + refused.stdout).not.toContain('not-the-secret');

@@ -32,9 +32,13 @@ export class DumpFramesCheck extends Transform {
   #bytes = 0;
   #gzip = false;
 
-  constructor(database: string) {
+  readonly #toolExited: Promise<void>;
+
+  /** `toolExited` settles when neo4j-admin exits: a tool that failed reports its own error, not this one. */
+  constructor(database: string, toolExited: Promise<void> = Promise.resolve()) {
     super();
     this.#database = database;
+    this.#toolExited = toolExited;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -53,8 +57,15 @@ export class DumpFramesCheck extends Transform {
     const whole = this.#gzip
       ? this.#bytes > 18
       : this.#state.kind === 'frame-start' && this.#pending.length === 0 && this.#frames > 0;
-    if (whole) callback();
-    else callback(this.#incomplete(this.#describeEnd()));
+    if (whole) {
+      callback();
+      return;
+    }
+    const incomplete = this.#incomplete(this.#describeEnd());
+    this.#toolExited.then(
+      () => callback(incomplete),
+      () => callback(),
+    );
   }
 
   #describeEnd(): string {

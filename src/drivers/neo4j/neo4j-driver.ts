@@ -109,8 +109,9 @@ export class Neo4jDriver implements Driver {
         if (failure !== undefined) throw failure;
       })();
       done.catch(() => undefined);
-      // neo4j-admin exiting 0 is not proof of a whole dump: its zstd frames are walked as they flow.
-      const stream = (tool.stdout as Readable).pipe(new DumpFramesCheck(database));
+      // neo4j-admin exiting 0 is not proof of a whole dump: its zstd frames are walked as they flow. When it
+      // failed, its own error (through `done`) is the one told.
+      const stream = (tool.stdout as Readable).pipe(new DumpFramesCheck(database, tool.exited));
       (tool.stdout as Readable).once('error', (error) => stream.destroy(error));
       return {
         stream,
