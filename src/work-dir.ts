@@ -19,7 +19,8 @@ export function makeWorkDir(kind: string, base: string = tmpdir()): Promise<stri
   return mkdtemp(join(base, `lifeboat-${kind}-${hostLabel()}.${process.pid}-`));
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this host with that pid exists (under any user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import Docker from 'dockerode';
+import { processAlive } from '../../src/work-dir.js';
 import { stopper, waitFor } from './free-port.js';
 
 export interface DockerEngine {
@@ -122,21 +123,13 @@ async function claimCachedDataRoot(): Promise<{ release(): Promise<void> } | und
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const holder = Number(readFileSync(lock, 'utf8').trim());
-    if (Number.isInteger(holder) && holder > 0 && alive(holder)) return undefined;
+    if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) return undefined;
     // Left by a run that was killed: its engine is gone too.
     await rm(lock, { force: true });
   }
   return undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * The test images: taken from the environment, or made from the root file system that
