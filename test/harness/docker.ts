@@ -130,7 +130,6 @@ async function claimCachedDataRoot(): Promise<{ release(): Promise<void> } | und
   return undefined;
 }
 
-
 /**
  * The test images: taken from the environment, or made from the root file system that
  * scripts/install-test-servers.sh built (one import, then one tag per role, sharing the layer).

@@ -168,3 +168,15 @@ export async function createDatabase(server: PostgresServer, prefix: string): Pr
   }
   return name;
 }
+
+/** A new database holding one table `t` (id, note) of `rows` rows. */
+export async function createTableDatabase(server: PostgresServer, prefix: string, rows: number): Promise<string> {
+  const name = await createDatabase(server, prefix);
+  const client = await pgClient(server, name);
+  try {
+    await client.query(`CREATE TABLE t AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, ${rows}) g`);
+  } finally {
+    await client.end();
+  }
+  return name;
+}

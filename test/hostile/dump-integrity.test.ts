@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, writeConfig } from '../harness/cli.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
-import { createDatabase, pgClient } from '../harness/postgres.js';
+import { createTableDatabase } from '../harness/postgres.js';
 import { noStackTrace } from './hostile-support.js';
 
 const pg = inject('postgres');
@@ -15,10 +15,7 @@ describe('empty and truncated dumps', () => {
   let dir: string;
 
   beforeAll(async () => {
-    database = await createDatabase(pg, 'trunc');
-    const client = await pgClient(pg, database);
-    await client.query('CREATE TABLE t AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 50000) g');
-    await client.end();
+    database = await createTableDatabase(pg, 'trunc', 50000);
     dir = (await writeConfig({})).dir;
   });
 

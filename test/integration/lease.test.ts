@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { type CliResult, logLines, runCli, startCli, startDaemon, writeConfig } from '../harness/cli.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
-import { createDatabase, pgClient } from '../harness/postgres.js';
+import { createTableDatabase } from '../harness/postgres.js';
 import { s3StorageConfig } from '../harness/s3.js';
 import { noStackTrace, waitForCondition } from '../hostile/hostile-support.js';
 import { parseSamples, sampleValue } from '../support/prom.js';
@@ -31,10 +31,7 @@ describe('the target lease', () => {
   const gates: Gated[] = [];
 
   beforeAll(async () => {
-    database = await createDatabase(pg, 'lease');
-    const client = await pgClient(pg, database);
-    await client.query('CREATE TABLE t AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 2000) g');
-    await client.end();
+    database = await createTableDatabase(pg, 'lease', 2000);
     workDir = (await writeConfig({})).dir;
   });
 
