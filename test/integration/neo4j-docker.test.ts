@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.js';
-import { drillJson, runCli, writeConfig } from '../harness/cli.js';
+import { clockAt, drillJson, runCli, writeConfig } from '../harness/cli.js';
 import { freePort, waitFor } from '../harness/free-port.js';
 import { boltAnswers, createKnownGraph, cypher, graph } from '../harness/neo4j.js';
 import { randomPrefix, s3StorageConfig } from '../harness/s3.js';
@@ -101,7 +101,9 @@ describe('neo4j access: docker (real Docker engine, Neo4j in a container)', { ti
   it('stops the container, dumps in a one-off container, starts it again, and restores a point in time node for node', async () => {
     const { path } = await config();
     const before = await graph(server());
-    const first = await runCli(['--config', path, 'backup', '--json']);
+    // The two backups run a minute apart on their own clocks (LIFEBOAT_NOW); `between` lies between them.
+    const base = Date.now() - 10 * 60_000;
+    const first = await runCli(['--config', path, 'backup', '--json'], clockAt(base));
     expect(first.code, first.stderr).toBe(0);
     const [manifest] = JSON.parse(first.stdout) as Manifest[];
     expect(manifest?.stats).toMatchObject({ nodes: 1250, relationships: 2999 });
@@ -111,11 +113,10 @@ describe('neo4j access: docker (real Docker engine, Neo4j in a container)', { ti
     expect(await boltAnswers(server())).toBe(true);
     expect(await leftovers()).toEqual([]);
 
-    const between = new Date().toISOString();
-    await new Promise((r) => setTimeout(r, 1100));
+    const between = new Date(base + 30_000).toISOString();
     await cypher(server(), 'UNWIND range(1, 100) AS i CREATE (:Later {uid: 900000 + i})');
     await cypher(server(), "MATCH (p:Person {uid: 1}) SET p.name = 'changed'");
-    const second = await runCli(['--config', path, 'backup']);
+    const second = await runCli(['--config', path, 'backup'], clockAt(base + 60_000));
     expect(second.code, second.stderr).toBe(0);
 
     const restored = await runCli(['--config', path, 'restore', 'graph', '--point-in-time', between, '--force']);
