@@ -21,7 +21,9 @@ export async function restoreInto(
       `${driver.name}: restore into ${state.description}: it holds data (${state.detail})`,
       { hint: 'add --force to replace it, or --to another destination' },
     );
-    raw.destroy(error);
+    // The bytes will not be read: let go of them quietly (the caller hears this error instead).
+    raw.on('error', () => undefined);
+    raw.destroy();
     throw error;
   }
   options.signal?.throwIfAborted();

@@ -53,6 +53,8 @@ async function standInAdmin(name: string, body: string): Promise<string[]> {
 describeDriver('neo4j', {
   target: () => parse(),
   tools: ['java'],
+  // Each dump stops and starts a real JVM server, and a scratch place is a server of its own.
+  timeoutMs: 300_000,
   async brokenTool(kind) {
     const body =
       kind === 'empty'

@@ -25,6 +25,8 @@ export interface DriverFixture {
   readonly tools: readonly string[];
   /** The target with a dump tool that exits 0 having written nothing, or half its output (tool drivers). */
   brokenTool?(kind: 'empty' | 'half'): Promise<TargetConfig>;
+  /** Per case (default 60 s): a stop-start engine takes minutes, not seconds. */
+  readonly timeoutMs?: number;
 }
 
 const logger = createLogger('silent');
@@ -62,7 +64,7 @@ const byName = <T extends { name: string }>(tables: readonly T[]) =>
     .map((t) => ({ name: t.name, rows: (t as { rows?: number }).rows }));
 
 export function describeDriver(name: string, fixture: DriverFixture): void {
-  describe(`driver contract: ${name}`, () => {
+  describe(`driver contract: ${name}`, { timeout: fixture.timeoutMs ?? 60_000 }, () => {
     it('restores a dump into a scratch place that then holds the tables and rows counted in the snapshot; over data only when forced', async () => {
       const target = fixture.target();
       const driver = createDriver(target);

@@ -11,7 +11,7 @@ import { standInBinDir } from '../harness/pg-stand-in.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
 import { randomPrefix } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
-import { noStackTrace, waitForLine } from './hostile-support.js';
+import { noStackTrace, waitForCondition, waitForLine } from './hostile-support.js';
 
 const s3 = inject('s3');
 const pg = inject('postgres');
@@ -191,6 +191,9 @@ describe('PostgreSQL restores under faults', () => {
         secretAccessKeyFile: undefined,
         secretAccessKey: '${LB_S3_SECRET}',
       },
+      // A restore cut off by the proxy cannot release its lease through it either: a short lease frees the
+      // target for the next test soon after.
+      lease: { ttl: '2s' },
       targets: [
         {
           name: 'db',
@@ -267,6 +270,12 @@ describe('PostgreSQL restores under faults', () => {
       await holder.query('BEGIN');
       await holder.query('SELECT count(*) FROM t');
       const holderPid = Number((await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+      // The lease a cut-off restore of an earlier test could not release has expired (unlock answers 0).
+      await waitForCondition(
+        async () =>
+          (await runCli(['--config', path, 'unlock', 'db', '--yes'], { LB_S3_SECRET: s3.secretAccessKey })).code === 0,
+        20_000,
+      );
       const running = startCli(['--config', path, 'restore', 'db', '--force', '--lock-timeout', '4s'], {
         LB_S3_SECRET: s3.secretAccessKey,
       });
