@@ -53,8 +53,10 @@ async function standInAdmin(name: string, body: string): Promise<string[]> {
 describeDriver('neo4j', {
   target: () => parse(),
   tools: ['java'],
-  // Each dump stops and starts a real JVM server, and a scratch place is a server of its own.
+  // Each dump stops and starts a real JVM server, and a scratch place is a server of its own, which takes one
+  // restore: loaded, checked, started.
   timeoutMs: 300_000,
+  scratchTakesRestoreAgain: false,
   async brokenTool(kind) {
     const body =
       kind === 'empty'

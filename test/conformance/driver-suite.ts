@@ -25,6 +25,11 @@ export interface DriverFixture {
   readonly tools: readonly string[];
   /** The target with a dump tool that exits 0 having written nothing, or half its output (tool drivers). */
   brokenTool?(kind: 'empty' | 'half'): Promise<TargetConfig>;
+  /**
+   * False when a scratch place takes one restore only (Neo4j: a scratch server is loaded, checked, started):
+   * a forced second restore into it must then be refused as in use, not replace it.
+   */
+  readonly scratchTakesRestoreAgain?: boolean;
   /** Per case (default 60 s): a stop-start engine takes minutes, not seconds. */
   readonly timeoutMs?: number;
 }
@@ -85,10 +90,16 @@ export function describeDriver(name: string, fixture: DriverFixture): void {
         await expect(
           restoreInto(driver, createReadStream(file), scratch.destination, { force: false }),
         ).rejects.toMatchObject({ code: 'DESTINATION_NOT_EMPTY', message: expect.stringContaining('holds data') });
-        await restoreInto(driver, createReadStream(file), scratch.destination, { force: true });
-        expect(byName((await driver.inspectRestored(scratch.destination)).tables)).toEqual(
-          byName(session.stats.tables),
-        );
+        if (fixture.scratchTakesRestoreAgain === false) {
+          await expect(
+            restoreInto(driver, createReadStream(file), scratch.destination, { force: true }),
+          ).rejects.toMatchObject({ code: 'DESTINATION_IN_USE' });
+        } else {
+          await restoreInto(driver, createReadStream(file), scratch.destination, { force: true });
+          expect(byName((await driver.inspectRestored(scratch.destination)).tables)).toEqual(
+            byName(session.stats.tables),
+          );
+        }
       } finally {
         await scratch.drop();
       }

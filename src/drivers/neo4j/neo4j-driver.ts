@@ -23,6 +23,8 @@ interface DrillScratch {
   /** Bolt of the scratch server once it runs. */
   bolt?: BoltTarget;
   readonly password: string;
+  /** A dump was loaded into it. */
+  loaded: boolean;
 }
 
 export class Neo4jDriver implements Driver {
@@ -189,8 +191,13 @@ export class Neo4jDriver implements Driver {
   }
 
   async inspectDestination(destination?: string): Promise<DestinationState> {
-    if (destination !== undefined && this.#scratch.has(destination)) {
-      return { description: `scratch server ${destination}`, hasData: false, detail: 'new scratch server' };
+    const scratch = destination === undefined ? undefined : this.#scratch.get(destination);
+    if (scratch !== undefined) {
+      return {
+        description: `scratch server ${destination}`,
+        hasData: scratch.loaded,
+        detail: scratch.loaded ? 'a dump is loaded into it' : 'new scratch server',
+      };
     }
     const database = destination ?? this.#config.database;
     const description = `${this.#config.uri} database ${database}`;
@@ -217,7 +224,16 @@ export class Neo4jDriver implements Driver {
   async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
     const scratch = destination === undefined ? undefined : this.#scratch.get(destination);
     if (scratch !== undefined) {
+      // A scratch server is loaded, checked, then started: once it runs, it takes no second restore.
+      if (scratch.bolt !== undefined) {
+        throw new LifeboatError(
+          'DESTINATION_IN_USE',
+          `neo4j: restore into scratch server ${destination}: it runs already, with the dump it was given`,
+          { hint: 'a scratch server takes one restore: create a new one' },
+        );
+      }
       await this.#load(raw, this.#config.database, options.signal, scratch.server);
+      scratch.loaded = true;
       return;
     }
     const database = destination ?? this.#config.database;
@@ -254,7 +270,7 @@ export class Neo4jDriver implements Driver {
     // A throwaway password for a server that lives for one drill; hex, never starting with "-" (neo4j-admin
     // would read a leading dash as an option).
     const password = `lb${randomBytes(18).toString('hex')}`;
-    const scratch: DrillScratch = { server, password };
+    const scratch: DrillScratch = { server, password, loaded: false };
     this.#scratch.set(server.id, scratch);
     const drop = async () => {
       this.#scratch.delete(server.id);
