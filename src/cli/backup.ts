@@ -47,6 +47,7 @@ export async function backupCommand(
               manifest,
               logger: ctx.logger,
               signal,
+              lease: leaseOptions(ctx.config, 'lifeboat backup', ctx.logger),
             });
             if (!options.json) process.stdout.write(`${manifest.id}\t${target.name}\tcopied to ${store}\n`);
           } catch (error) {

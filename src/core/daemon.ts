@@ -355,22 +355,32 @@ export class Daemon {
     for (const { store, retention } of settings.copies) {
       const copy = this.#store(store);
       try {
-        await copyBackup({ source: this.#options.storage, copy, store, manifest, logger: this.#options.logger });
+        await copyBackup({
+          source: this.#options.storage,
+          copy,
+          store,
+          manifest,
+          logger: this.#options.logger,
+          lease: leaseOptions(this.#options.config, 'lifeboat daemon', this.#log),
+        });
         this.metrics.recordCopy(name, store, true, this.#clock.now());
       } catch (error) {
         this.metrics.recordCopy(name, store, false, this.#clock.now());
         this.#log.error({ event: 'copy.failed', target: name, store, error: describeError(error) }, 'copy failed');
         continue;
       }
-      await runPrune({
-        storage: copy,
-        target: name,
-        policy: retention,
-        now: new Date(this.#clock.now()),
-        incompleteGraceMs: parseDuration(this.#options.config.daemon.incompleteGracePeriod),
-        dryRun: false,
-        logger: this.#options.logger.child({ store }),
-      }).catch((error: unknown) => {
+      // The copy store's retention holds that store's lease, as any prune does.
+      await withLease(copy, name, leaseOptions(this.#options.config, 'lifeboat daemon', this.#log), () =>
+        runPrune({
+          storage: copy,
+          target: name,
+          policy: retention,
+          now: new Date(this.#clock.now()),
+          incompleteGraceMs: parseDuration(this.#options.config.daemon.incompleteGracePeriod),
+          dryRun: false,
+          logger: this.#options.logger.child({ store }),
+        }),
+      ).catch((error: unknown) => {
         this.metrics.recordPruneFailure(name);
         this.#log.error({ event: 'prune.failed', target: name, store, error: describeError(error) }, 'prune failed');
       });

@@ -4,6 +4,7 @@ import { text } from 'node:stream/consumers';
 import { deleteBackup } from '../catalog/catalog.js';
 import { type Manifest, manifestKey } from '../catalog/manifest.js';
 import { describeError, LifeboatError } from '../errors.js';
+import { type LeaseOptions, withLease } from '../lease/lease.js';
 import type { Logger } from '../log.js';
 import { DigestTap } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
@@ -21,6 +22,11 @@ export interface CopyOptions {
   readonly signal?: AbortSignal;
   /** Wait between attempts (tests shorten it). */
   readonly retryDelayMs?: number;
+  /**
+   * Each attempt holds the target's lease in the copy store, so that no prune of that store (another daemon,
+   * `lifeboat --store NAME prune`) runs while the copy is half written.
+   */
+  readonly lease?: LeaseOptions;
 }
 
 /**
@@ -32,7 +38,12 @@ export async function copyBackup(options: CopyOptions): Promise<void> {
   const log = logger.child({ target: manifest.target, id: manifest.id, store });
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await copyOnce(options);
+      const { lease } = options;
+      await (lease === undefined
+        ? copyOnce(options)
+        : withLease(options.copy, manifest.target, { ...lease, signal: options.signal }, (signal) =>
+            copyOnce({ ...options, signal }),
+          ));
       log.info({ event: 'copy.end', result: 'success', attempt }, 'backup copied');
       return;
     } catch (error) {

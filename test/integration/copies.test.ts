@@ -2,7 +2,7 @@
 // a write-only key), verified and committed there, pruned by its own retention, usable by list, verify,
 // restore --from-store and drills; a failed copy never touches the backup. Real MinIO, real SQLite files.
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
@@ -108,6 +108,35 @@ describe('copies to other stores', () => {
     const unknown = await runCli(['--config', path, '--store', 'nope', 'list']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown store "nope"');
+  });
+
+  it('does not write into a copy store whose target another process holds, and copies once it is free', async () => {
+    const { dir, path } = await setup([{ store: 'offsite' }]);
+    // Another host's prune of the copy store holds the target there: its lease, fresh for ten minutes.
+    const at = Date.now();
+    const held = {
+      schemaVersion: 1,
+      target: 'app',
+      holder: { id: 'other', host: 'otherhost', pid: 4242, command: 'lifeboat prune' },
+      acquiredAt: new Date(at).toISOString(),
+      renewedAt: new Date(at).toISOString(),
+      expiresAt: new Date(at + 600_000).toISOString(),
+    };
+    await mkdir(join(dir, 'offsite', 'app'), { recursive: true });
+    await writeFile(join(dir, 'offsite', 'app', 'lease.json'), JSON.stringify(held));
+    const refused = await runCli(['--config', path, 'backup', 'app']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /Error: copy app\/\S+ to store offsite: lease: target app is busy: lifeboat prune \(pid 4242 on otherhost\) holds it since .* \(after 3 attempts; the backup itself is intact\)/,
+    );
+    expect(await ids(path)).toHaveLength(1);
+    expect(await ids(path, '--store', 'offsite')).toEqual([]);
+    // The prune ended and let go: the next backup is copied.
+    await rm(join(dir, 'offsite', 'app', 'lease.json'));
+    const next = await runCli(['--config', path, 'backup', 'app']);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stdout).toContain('copied to offsite');
+    expect(await ids(path, '--store', 'offsite')).toHaveLength(1);
   });
 
   it('a failed copy fails the command, names the store, and leaves the backup intact', async () => {
