@@ -8,7 +8,11 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import neo4j from 'neo4j-driver';
+import { expect } from 'vitest';
+import { startFaultProxy } from '../hostile/fault-proxy.js';
+import { runCli } from './cli.js';
 import { freePort, waitFor } from './free-port.js';
+import type { S3Server } from './minio.js';
 
 const run = promisify(execFile);
 export const NEO4J_VERSION = process.env.NEO4J_VERSION ?? '5.26.30';
@@ -178,4 +182,29 @@ export async function graph(server: Bolt): Promise<{ nodes: unknown[]; rels: unk
   const plain = (value: unknown): unknown =>
     JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
   return { nodes: plain(nodes) as unknown[], rels: plain(rels) as unknown[] };
+}
+
+/**
+ * `lifeboat backup` of a Neo4j target through a fault proxy in front of `s3` that resets every connection
+ * once 32 KiB went up: the lease is taken, then the dump's upload fails while the DBMS is stopped. Asserts the
+ * run failed with the store's error: the upload's own, or, should the failure reach the lease renewal first,
+ * the lost lease.
+ */
+export async function backupWithBrokenUpload(
+  s3: S3Server,
+  configAt: (endpoint: string) => Promise<string>,
+): Promise<void> {
+  const endpoint = new URL(s3.endpoint);
+  const proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
+  try {
+    proxy.setFault({ kind: 'reset', direction: 'up', bytes: 32 * 1024 });
+    const result = await runCli(['--config', await configAt(proxy.url), 'backup']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /Error: backup graph: upload: (storage: write graph\/\S+\.neo4j-dump|interrupted \(lease: lost the lease of target graph: it could not be renewed: storage: write graph\/lease\.json)/,
+    );
+    expect(proxy.injected()).toBeGreaterThan(0);
+  } finally {
+    await proxy.close();
+  }
 }

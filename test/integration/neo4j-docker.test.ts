@@ -10,9 +10,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.js';
 import { clockAt, drillJson, runCli, writeConfig } from '../harness/cli.js';
 import { freePort, waitFor } from '../harness/free-port.js';
-import { boltAnswers, createKnownGraph, cypher, graph } from '../harness/neo4j.js';
+import { backupWithBrokenUpload, boltAnswers, createKnownGraph, cypher, graph } from '../harness/neo4j.js';
 import { randomPrefix, s3StorageConfig } from '../harness/s3.js';
-import { startFaultProxy } from '../hostile/fault-proxy.js';
 
 const s3 = inject('s3');
 const { engine, images } = inject('docker');
@@ -155,22 +154,10 @@ describe('neo4j access: docker (real Docker engine, Neo4j in a container)', { ti
   });
 
   it('starts the container again when the upload fails after the stop, and leaves no one-off container', async () => {
-    // The store answers the lease, then every connection resets once 32 KiB went up: the dump's upload fails
-    // while the container is stopped.
-    const endpoint = new URL(s3.endpoint);
-    const proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
-    try {
-      proxy.setFault({ kind: 'reset', direction: 'up', bytes: 32 * 1024 });
-      const { path } = await config({}, { ...s3StorageConfig(s3, `${prefix}reset/`), endpoint: proxy.url });
-      const result = await runCli(['--config', path, 'backup']);
-      expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(
-        /Error: backup graph: upload: (storage: write graph\/\S+\.neo4j-dump|interrupted \(lease: lost the lease of target graph: it could not be renewed: storage: write graph\/lease\.json)/,
-      );
-      expect(proxy.injected()).toBeGreaterThan(0);
-    } finally {
-      await proxy.close();
-    }
+    await backupWithBrokenUpload(s3, async (endpoint) => {
+      const made = await config({}, { ...s3StorageConfig(s3, `${prefix}reset/`), endpoint });
+      return made.path;
+    });
     expect(await running()).toBe(true);
     expect(await boltAnswers(server())).toBe(true);
     expect(await leftovers()).toEqual([]);
