@@ -191,9 +191,10 @@ describe('PostgreSQL restores under faults', () => {
         secretAccessKeyFile: undefined,
         secretAccessKey: '${LB_S3_SECRET}',
       },
-      // A restore cut off by the proxy cannot release its lease through it either: a short lease frees the
-      // target for the next test soon after.
-      lease: { ttl: '2s' },
+      // A restore cut off by the proxy cannot release its lease through it either: a lease shorter than the
+      // default frees the target for the next test sooner. Its renewals (every 10 s) come after the few
+      // seconds a cut-off restore takes, so the proxy's reset hits the download, not a renewal.
+      lease: { ttl: '30s' },
       targets: [
         {
           name: 'db',
@@ -263,7 +264,9 @@ describe('PostgreSQL restores under faults', () => {
     expect(await query("SELECT count(*)::int AS n FROM t WHERE note = 'after'")).toEqual([{ n: 5 }]);
   });
 
-  it('says which session holds the lock it waits for, and gives up after --lock-timeout (finding 4)', async () => {
+  it('says which session holds the lock it waits for, and gives up after --lock-timeout (finding 4)', {
+    timeout: 120_000,
+  }, async () => {
     await query("UPDATE t SET note = 'held' WHERE id <= 7");
     const holder = await pgClient(pg, database);
     try {
@@ -274,7 +277,7 @@ describe('PostgreSQL restores under faults', () => {
       await waitForCondition(
         async () =>
           (await runCli(['--config', path, 'unlock', 'db', '--yes'], { LB_S3_SECRET: s3.secretAccessKey })).code === 0,
-        20_000,
+        45_000,
       );
       const running = startCli(['--config', path, 'restore', 'db', '--force', '--lock-timeout', '4s'], {
         LB_S3_SECRET: s3.secretAccessKey,
