@@ -1,6 +1,7 @@
 // What a neo4j-admin dump says about its own length: the "DZV1" header, then zstd frames (RFC 8878) whose
 // block headers give every block's size and mark the last block of each frame. A dump that ends anywhere but
-// at the end of a frame was cut short. (Legacy "DGV1" dumps are gzip: their end is the gzip trailer.)
+// at the end of a frame was cut short. (Legacy "DGV1" dumps are gzip: only their header and a length beyond a
+// bare gzip header and trailer are checked.)
 import { Transform, type TransformCallback } from 'node:stream';
 import { LifeboatError } from '../../errors.js';
 
@@ -45,7 +46,6 @@ export class DumpFramesCheck extends Transform {
     this.#bytes += chunk.length;
     try {
       if (!this.#gzip) this.#walk(chunk);
-      else this.#pending = Buffer.concat([this.#pending, chunk]).subarray(-8);
     } catch (error) {
       callback(error as Error);
       return;
@@ -109,7 +109,6 @@ export class DumpFramesCheck extends Transform {
           const text = magic.toString('latin1');
           if (text === 'DGV1') {
             this.#gzip = true;
-            this.#pending = chunk.subarray(at.i).subarray(-8);
             return;
           }
           if (text !== 'DZV1')
