@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, inject } from 'vitest';
 import { configSchema, type TargetConfig } from '../../src/config/schema.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
-import { createDatabase, pgClient } from '../harness/postgres.js';
+import { createDatabase, pgClient, postgresTarget } from '../harness/postgres.js';
 import { describeDriver } from './driver-suite.js';
 
 const pg = inject('postgres');
@@ -26,12 +26,7 @@ beforeAll(async () => {
     CREATE TABLE "Odd Schema"."Mixed Case" AS SELECT g AS id FROM generate_series(1, 17) g;
     CREATE TABLE empty_table (id int);`);
   await client.end();
-  raw = {
-    name: 'app',
-    driver: 'postgres',
-    url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
-    password: pg.password,
-  };
+  raw = postgresTarget(pg, database, { name: 'app' });
   dir = await mkdtemp(join(tmpdir(), 'lifeboat-conformance-pg-'));
 });
 

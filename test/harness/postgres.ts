@@ -180,3 +180,17 @@ export async function createTableDatabase(server: PostgresServer, prefix: string
   }
   return name;
 }
+
+/** A `targets:` entry for `database` on `server`, with the password inline, and the given name and fields. */
+export function postgresTarget(
+  server: PostgresServer,
+  database: string,
+  fields: { name: string } & Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    driver: 'postgres',
+    url: `postgres://${server.user}@${server.host}:${server.port}/${database}`,
+    password: server.password,
+    ...fields,
+  };
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, writeConfig } from '../harness/cli.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
-import { createTableDatabase } from '../harness/postgres.js';
+import { createTableDatabase, postgresTarget } from '../harness/postgres.js';
 import { noStackTrace } from './hostile-support.js';
 
 const pg = inject('postgres');
@@ -22,16 +22,7 @@ describe('empty and truncated dumps', () => {
   async function backupWith(bin: string, format: 'custom' | 'plain') {
     const { dir: cdir, path } = await writeConfig({
       storage: { type: 'local', path: './store' },
-      targets: [
-        {
-          name: 'db',
-          driver: 'postgres',
-          url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
-          password: pg.password,
-          binDir: bin,
-          format,
-        },
-      ],
+      targets: [postgresTarget(pg, database, { name: 'db', binDir: bin, format })],
     });
     const result = await runCli(['--config', path, 'backup', 'db']);
     let stored: string[] = [];

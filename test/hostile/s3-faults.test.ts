@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startCli, writeConfig } from '../harness/cli.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
-import { createDatabase, pgClient } from '../harness/postgres.js';
+import { createDatabase, pgClient, postgresTarget } from '../harness/postgres.js';
 import { randomPrefix } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 import { noStackTrace, waitForCondition, waitForLine } from './hostile-support.js';
@@ -195,15 +195,7 @@ describe('PostgreSQL restores under faults', () => {
       // default frees the target for the next test sooner. Its renewals (every 10 s) come after the few
       // seconds a cut-off restore takes, so the proxy's reset hits the download, not a renewal.
       lease: { ttl: '30s' },
-      targets: [
-        {
-          name: 'db',
-          driver: 'postgres',
-          url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
-          password: pg.password,
-          binDir: bin,
-        },
-      ],
+      targets: [postgresTarget(pg, database, { name: 'db', binDir: bin })],
     }));
     const backup = await runCli(['--config', path, 'backup', 'db', '--json'], {
       LB_S3_SECRET: s3.secretAccessKey,
@@ -241,14 +233,7 @@ describe('PostgreSQL restores under faults', () => {
   it('checks the raw SHA-256 before anything is committed (finding 3)', async () => {
     const { dir: tdir, path: tpath } = await config({
       storage: { type: 'local', path: './store' },
-      targets: [
-        {
-          name: 'db',
-          driver: 'postgres',
-          url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
-          password: pg.password,
-        },
-      ],
+      targets: [postgresTarget(pg, database, { name: 'db' })],
     });
     expect((await runCli(['--config', tpath, 'backup', 'db'])).code).toBe(0);
     await query("UPDATE t SET note = 'after' WHERE id <= 5");

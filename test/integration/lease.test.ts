@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { type CliResult, logLines, runCli, startCli, startDaemon, writeConfig } from '../harness/cli.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
-import { createTableDatabase } from '../harness/postgres.js';
+import { createTableDatabase, postgresTarget } from '../harness/postgres.js';
 import { s3StorageConfig } from '../harness/s3.js';
 import { noStackTrace, waitForCondition } from '../hostile/hostile-support.js';
 import { parseSamples, sampleValue } from '../support/prom.js';
@@ -67,15 +67,12 @@ describe('the target lease', () => {
       daemon: { incompleteGracePeriod: '1s' },
       metrics: { listen: '127.0.0.1:0' },
       targets: [
-        {
+        postgresTarget(pg, database, {
           name: 'db',
-          driver: 'postgres',
-          url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
-          password: pg.password,
           ...(bin === undefined ? {} : { binDir: bin }),
           retention: { last: 100 },
           ...extra,
-        },
+        }),
       ],
     });
     await writeFile(join(written.dir, 's3_secret'), s3.secretAccessKey);
