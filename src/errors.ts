@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   DRILL_RECORD: { exitCode: 1, retryable: true },
   RESTORE_INPUT: { exitCode: 1, retryable: true },
   RESTORE_FAILED: { exitCode: 1, retryable: false },
+  NOT_RECOVERABLE: { exitCode: 1, retryable: false },
+  WAL_SHIP: { exitCode: 1, retryable: true },
   PRUNE_FAILED: { exitCode: 1, retryable: true },
   COPY_FAILED: { exitCode: 1, retryable: true },
   BACKUP_FAILED: { exitCode: 1, retryable: true },

@@ -38,6 +38,17 @@ export const manifestSchema = z.object({
   tool: z.object({ name: z.string(), version: z.string() }),
   stats: z.object({ tables: z.array(tableStatsSchema).optional() }).catchall(z.unknown()),
   artifacts: z.array(artifactSchema).min(1),
+  /** A physical base backup: the WAL it starts and ends at (docs/FORMAT.md, "Physical PostgreSQL targets"). */
+  wal: z
+    .object({
+      timeline: z.number().int().positive(),
+      startLsn: z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/),
+      endLsn: z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/),
+      segmentSize: z.number().int().positive(),
+      firstSegment: z.string().regex(/^[0-9A-F]{24}$/),
+      lastSegment: z.string().regex(/^[0-9A-F]{24}$/),
+    })
+    .optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `lifeboat` command: parses arguments, runs one command, maps errors to exit codes.
 import { Command, CommanderError, Option } from 'commander';
+import { resolveConfigPath } from '../config/load.js';
 import { describeError, ExitCode, LifeboatError } from '../errors.js';
 import { redactUrlPasswords } from '../redact.js';
 import { TOOL } from '../version.js';
@@ -15,6 +16,7 @@ import { reportCommand } from './report.js';
 import { restoreCommand } from './restore.js';
 import { unlockCommand } from './unlock.js';
 import { verifyCommand } from './verify.js';
+import { walFetchCommand, walPushCommand } from './wal.js';
 
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('lifeboat')
@@ -68,6 +70,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--force', 'replace a destination that already holds data')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--from-store <name>', 'restore from this copy (a store under `stores:`); the same as --store')
+    .option('--to-datadir <dir>', 'physical PostgreSQL targets: recover into this (empty) data directory')
+    .option('--start', 'with --to-datadir: start a throwaway server on a free port and wait for the recovery')
+    .option('--timeline <n>', 'with --to-datadir: follow this timeline (default: the newest that holds the time)')
     .option(
       '--lock-timeout <duration>',
       'PostgreSQL: give up when another session holds a lock the restore needs for this long',
@@ -80,6 +85,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           createContext({ ...global(), store: options.fromStore ?? global().store }),
           target,
           options,
+          { configPath: resolveConfigPath(global().config), store: options.fromStore ?? global().store },
         ),
       ),
     );
@@ -93,6 +99,25 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(json)
     .action(async (target: string | undefined, options) =>
       setExit(await pruneCommand(createContext(global()), target, options)),
+    );
+
+  program
+    .command('wal-fetch')
+    .description("physical PostgreSQL targets: write one archived WAL file to DEST (restore_command '… %f %p')")
+    .argument('<target>')
+    .argument('<file>', 'the WAL file PostgreSQL asks for (%f)')
+    .argument('<dest>', 'where to write it (%p)')
+    .action(async (target: string, file: string, dest: string) =>
+      setExit(await walFetchCommand(createContext(global()), target, file, dest)),
+    );
+
+  program
+    .command('wal-push')
+    .description("physical PostgreSQL targets: archive one finished WAL file (archive_command '… %p')")
+    .argument('<target>')
+    .argument('<path>', 'the WAL file (%p)')
+    .action(async (target: string, path: string) =>
+      setExit(await walPushCommand(createContext(global()), target, path)),
     );
 
   program

@@ -6,6 +6,7 @@ import type { Manifest } from '../catalog/manifest.js';
 import { encryptionFor } from '../config/encryption.js';
 import { LifeboatError } from '../errors.js';
 import { verifyAndRecord } from '../verify/run-verify.js';
+import { verifyWal } from '../wal/verify-wal.js';
 import { type CommandContext, findTarget } from './context.js';
 
 export async function verifyCommand(
@@ -49,9 +50,29 @@ export async function verifyCommand(
         for (const problem of artifact.problems) process.stdout.write(`        ${problem}\n`);
     }
   }
+  // A physical target's WAL: every file, and the chain's continuity.
+  let walOk = true;
+  const wal = [];
+  const subjectTarget = isBackupId(subject) ? undefined : findTarget(ctx.config, subject);
+  if (subjectTarget?.driver === 'postgres' && subjectTarget.method === 'physical') {
+    const identities = encryptionFor(ctx.config, subjectTarget)?.identities;
+    const result = await verifyWal(ctx.storage, subjectTarget.name, identities, ctx.signal);
+    wal.push(result);
+    walOk = result.ok;
+    if (!options.json) {
+      process.stdout.write(`${result.ok ? 'ok    ' : 'FAILED'}  ${subjectTarget.name} WAL: ${result.checked} files checked\n`);
+      for (const problem of result.problems) process.stdout.write(`        ${problem}\n`);
+      for (const w of result.windows) {
+        process.stdout.write(
+          `        recoverable: timeline ${w.timeline} from ${new Date(w.from).toISOString()} to ${new Date(w.to).toISOString()}\n`,
+        );
+      }
+    }
+  }
   if (options.json) {
     const failed = damaged.map((d) => ({ target: d.target, id: d.id, ok: false, damaged: d.problem, artifacts: [] }));
-    process.stdout.write(`${JSON.stringify([...failed, ...results], null, 2)}\n`);
+    const all = [...failed, ...results];
+    process.stdout.write(`${JSON.stringify(wal.length === 0 ? all : { backups: all, wal }, null, 2)}\n`);
   }
-  return damaged.length === 0 && results.every((r) => r.ok) ? 0 : 1;
+  return damaged.length === 0 && results.every((r) => r.ok) && walOk ? 0 : 1;
 }

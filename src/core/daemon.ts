@@ -8,7 +8,7 @@ import { type Catalog, listBackupIds, readCatalog } from '../catalog/catalog.js'
 import { type Manifest, manifestKey } from '../catalog/manifest.js';
 import { parseDuration } from '../config/duration.js';
 import { encryptionFor } from '../config/encryption.js';
-import type { LifeboatConfig, StorageConfig, TargetConfig } from '../config/schema.js';
+import type { LifeboatConfig, PostgresTargetConfig, StorageConfig, TargetConfig } from '../config/schema.js';
 import { ConfigError, describeError, isRetryable } from '../errors.js';
 import { leaseOptions, TargetBusyError, withLease } from '../lease/lease.js';
 import type { Logger } from '../log.js';
@@ -24,6 +24,7 @@ import type { Storage } from '../storage/storage.js';
 import { objectiveSeconds } from '../verify/drill-checks.js';
 import { type DrillRecord, drillRestored, lastDrill } from '../verify/drill-record.js';
 import { runDrill } from '../verify/run-drill.js';
+import { WalArchiver } from '../wal/receiver.js';
 import { removeStaleWorkDirs } from '../work-dir.js';
 import { BackupFailedError, runBackup } from './run-backup.js';
 import { copyBackup } from './run-copy.js';
@@ -61,6 +62,11 @@ interface Scheduled {
 
 const DRILL_JOB = 'drill:';
 
+/** A physical PostgreSQL target whose WAL the daemon streams itself (not through archive_command). */
+function archivesWal(target: TargetConfig): target is PostgresTargetConfig {
+  return target.driver === 'postgres' && target.method === 'physical' && target.wal.receive;
+}
+
 export class Daemon {
   readonly #options: DaemonOptions;
   readonly #clock: Clock;
@@ -70,6 +76,8 @@ export class Daemon {
   readonly #stores = new Map<string, Storage>();
   readonly metrics: LifeboatMetrics;
   #scheduler: Scheduler | undefined;
+  /** Continuous WAL archiving of the physical PostgreSQL targets. */
+  readonly #archivers: WalArchiver[] = [];
   #server: HealthServer | undefined;
   #state: DaemonState = 'created';
   #uncleanAborts = 0;
@@ -86,7 +94,8 @@ export class Daemon {
       if (settings.schedule !== undefined || drill !== undefined)
         this.#targets.set(target.name, { target, settings, drill });
     });
-    if (this.#targets.size === 0) {
+    const archived = options.config.targets.filter(archivesWal);
+    if (this.#targets.size === 0 && archived.length === 0) {
       throw new ConfigError(
         ['targets: no target has a schedule, so the daemon would do nothing'],
         'set `schedule:` on a target (e.g. "0 3 * * *") or under `defaults:`, or `drill.schedule`',
@@ -137,6 +146,17 @@ export class Daemon {
       // Copies of databases that killed runs left in the temp folder: nobody will read them again.
       for (const path of await removeStaleWorkDirs()) {
         this.#log.info({ event: 'cleanup.stale-work-dir', path }, 'removed what a killed run left behind');
+      }
+      for (const target of config.targets.filter(archivesWal)) {
+        const archiver = new WalArchiver({
+          target,
+          storage: this.#options.storage,
+          logger: this.#options.logger,
+          recipients: encryptionFor(config, target)?.recipients,
+          metrics: this.metrics,
+        });
+        await archiver.start();
+        this.#archivers.push(archiver);
       }
       const catchUp: string[] = [];
       for (const { target, settings, drill } of this.#targets.values()) {
@@ -215,6 +235,7 @@ export class Daemon {
   /** Stops scheduling, gives running work the grace period, then aborts it cleanly. */
   async stop(reason: string): Promise<DaemonStopResult> {
     if (this.#state !== 'running') {
+      await Promise.all(this.#archivers.map((archiver) => archiver.stop()));
       await this.#server?.close();
       this.#state = this.#state === 'failed' ? 'failed' : 'stopped';
       return { finished: 0, aborted: 0, dropped: 0, clean: true };
@@ -226,6 +247,7 @@ export class Daemon {
       'daemon stopping',
     );
     const result = (await this.#scheduler?.stop(graceMs)) ?? { finished: 0, aborted: 0, dropped: 0 };
+    await Promise.all(this.#archivers.map((archiver) => archiver.stop()));
     await this.#server?.close();
     this.#state = 'stopped';
     const clean = this.#uncleanAborts === 0;

@@ -117,6 +117,7 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
       tool: { ...TOOL },
       stats: session.stats,
       artifacts: [artifact],
+      ...(session.wal === undefined ? {} : { wal: { ...session.wal } }),
     };
     // Written last: a backup without its manifest does not exist for list, verify or restore.
     await storage.put(manifestKey(target.name, id), serializeManifest(manifest), { contentType: 'application/json' });

@@ -16,6 +16,9 @@ import { describeError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decideRetention } from '../retention/policy.js';
 import type { Storage } from '../storage/storage.js';
+import { archiveOf, deleteWalFiles, readWalEntries, walPrefix } from '../wal/archive.js';
+import { baseInfo } from '../wal/state.js';
+import { type BaseBackupInfo, walToRemove } from '../wal/windows.js';
 
 export interface PruneOptions {
   readonly storage: Storage;
@@ -40,6 +43,8 @@ export interface PruneReport {
   readonly incomplete: { id: string; objects: number }[];
   /** Unfinished multipart uploads or temporary files removed (0 in a dry run: they are not listed). */
   readonly staleUploads: number;
+  /** Physical targets: WAL files no kept base backup needs, removed (or to be removed). */
+  readonly wal?: { readonly remove: readonly string[]; readonly keptFrom?: string };
   readonly dryRun: boolean;
 }
 
@@ -109,6 +114,7 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
     if ((await lockedUntil(folder.id)) !== undefined) continue;
     incomplete.push({ id: folder.id, objects: folder.keys.length });
   }
+  const wal = await walRetention(storage, target, manifests, new Set(deletable.map((d) => d.id)), damaged.length > 0);
   let staleUploads = 0;
   if (!dryRun) {
     for (const { id } of deletable) {
@@ -126,6 +132,10 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
       const objects = await deleteBackup(storage, target, id);
       log.info({ event: 'prune.incomplete', id, objects }, 'incomplete backup removed');
     }
+    if (wal !== undefined && wal.remove.length > 0) {
+      await deleteWalFiles(storage, target, wal.remove);
+      log.info({ event: 'prune.wal', files: wal.remove.length, keptFrom: wal.keptFrom }, 'WAL no kept base backup needs removed');
+    }
     staleUploads = await storage.removeStaleUploads(`${target}/`, new Date(cutoff));
     if (staleUploads > 0) log.info({ event: 'prune.stale-uploads', count: staleUploads }, 'unfinished uploads removed');
   }
@@ -142,8 +152,36 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
       delete: deletable.map((d) => ({ id: d.id })),
       incomplete,
       staleUploads,
+      ...(wal === undefined ? {} : { wal }),
       dryRun,
     },
     remaining: { backups: manifests.filter((m) => !deleted.has(m.id)), damaged },
   };
+}
+
+/**
+ * The WAL a physical target no longer needs: what comes before the first segment of the oldest base backup
+ * kept. Nothing while a backup is damaged (what it needs cannot be known), and nothing locked.
+ */
+async function walRetention(
+  storage: Storage,
+  target: string,
+  manifests: readonly Manifest[],
+  deleting: ReadonlySet<string>,
+  anyDamaged: boolean,
+): Promise<PruneReport['wal']> {
+  const bases = manifests.filter((m) => m.wal !== undefined);
+  if (bases.length === 0) return undefined;
+  const kept = bases.filter((m) => !deleting.has(m.id)).map(baseInfo).filter((b): b is BaseBackupInfo => b !== undefined);
+  if (anyDamaged || kept.length === 0) return { remove: [] };
+  const { entries } = await readWalEntries(storage, target);
+  const candidates = walToRemove(kept, archiveOf(entries));
+  const remove: string[] = [];
+  for (const name of candidates) {
+    const locked = await storage.lockedUntil?.(`${walPrefix(target)}${name}.json`);
+    if (locked === undefined) remove.push(name);
+  }
+  const oldest = kept.reduce((a, b) => (a.startLsn <= b.startLsn ? a : b));
+  const keptFrom = manifests.find((m) => m.id === oldest.id)?.wal?.firstSegment;
+  return { remove, keptFrom };
 }

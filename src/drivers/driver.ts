@@ -2,6 +2,17 @@
 import type { Readable } from 'node:stream';
 import type { TableStats } from '../catalog/manifest.js';
 
+/** Where a physical base backup's WAL starts and ends (recorded in its manifest). */
+export interface WalRange {
+  readonly timeline: number;
+  readonly startLsn: string;
+  readonly endLsn: string;
+  readonly segmentSize: number;
+  /** The first and last WAL segment the backup needs to become consistent. */
+  readonly firstSegment: string;
+  readonly lastSegment: string;
+}
+
 /** A dump in progress. */
 export interface DumpSession {
   /** The raw dump bytes. */
@@ -14,8 +25,10 @@ export interface DumpSession {
   readonly snapshotAt: Date;
   /** Server or library version, database name. */
   readonly source: Readonly<Record<string, unknown>>;
-  /** Tables and row counts at the snapshot. */
-  readonly stats: { tables: TableStats[] } & Record<string, unknown>;
+  /** Tables and row counts at the snapshot (none for a physical backup of a whole cluster). */
+  readonly stats: { tables?: TableStats[] } & Record<string, unknown>;
+  /** A physical backup's WAL range, known once `done` resolved. */
+  readonly wal?: WalRange;
   /** True when the dump tool compresses its output itself: it is stored as is, not gzipped again. */
   readonly compressed?: boolean;
   /** Resolves once the dump tool has exited cleanly; rejects with its error output otherwise. */

@@ -78,6 +78,12 @@ export class LifeboatMetrics {
   readonly #rpoObjective: Gauge;
   readonly #rtoObjective: Gauge;
   readonly #drillInterval: Gauge;
+  readonly #walLast = new Map<string, number>();
+  readonly #walLastGauge: Gauge;
+  readonly #walBytes: Counter;
+  readonly #walFailures: Counter;
+  readonly #walRetained: Gauge;
+  readonly #walReceiverUp: Gauge;
 
   constructor(targets: readonly MetricTarget[], now: () => number = Date.now) {
     this.#now = now;
@@ -295,6 +301,47 @@ export class LifeboatMetrics {
         for (const [name, at] of newest) this.set({ target: name }, Math.max(0, (clock() - at) / 1000));
       },
     });
+    this.#walLastGauge = new Gauge({
+      name: 'lifeboat_wal_last_archived_timestamp_seconds',
+      help: 'Physical targets: every commit before this time (Unix time) is archived in the store.',
+      labelNames: target,
+      registers,
+    });
+    const walLast = this.#walLast;
+    new Gauge({
+      name: 'lifeboat_wal_archive_age_seconds',
+      help: 'Physical targets: now minus the newest archived WAL time, the data a restore would lose now (the RPO).',
+      labelNames: target,
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, at] of walLast) this.set({ target: name }, Math.max(0, (clock() - at) / 1000));
+      },
+    });
+    this.#walBytes = new Counter({
+      name: 'lifeboat_wal_archived_bytes_total',
+      help: 'Physical targets: stored bytes of WAL shipped to the store (whole and partial segments).',
+      labelNames: target,
+      registers,
+    });
+    this.#walFailures = new Counter({
+      name: 'lifeboat_wal_ship_failures_total',
+      help: 'Physical targets: WAL files that failed to ship (each is tried again).',
+      labelNames: target,
+      registers,
+    });
+    this.#walRetained = new Gauge({
+      name: 'lifeboat_wal_slot_retained_bytes',
+      help: 'Physical targets: WAL the replication slot holds back on the server (grows while shipping fails).',
+      labelNames: target,
+      registers,
+    });
+    this.#walReceiverUp = new Gauge({
+      name: 'lifeboat_wal_receiver_up',
+      help: 'Physical targets: 1 while pg_receivewal streams from the server, 0 while it is down.',
+      labelNames: target,
+      registers,
+    });
     for (const { name, intervalSeconds, encrypted, copies } of targets) {
       for (const store of copies ?? []) this.#copyFailures.inc({ target: name, store }, 0);
       const t = { target: name };
@@ -373,6 +420,26 @@ export class LifeboatMetrics {
   recordCopy(target: string, store: string, ok: boolean, at: number): void {
     if (ok) this.#copyLastSuccess.set({ target, store }, at / 1000);
     else this.#copyFailures.inc({ target, store });
+  }
+
+  /** A WAL file is safe in the store; every commit before `coveredUntil` (ms) is archived. */
+  recordWalShipped(target: string, coveredUntil: number, storedBytes: number): void {
+    const last = Math.max(this.#walLast.get(target) ?? 0, coveredUntil);
+    this.#walLast.set(target, last);
+    this.#walLastGauge.set({ target }, last / 1000);
+    this.#walBytes.inc({ target }, storedBytes);
+  }
+
+  recordWalFailure(target: string): void {
+    this.#walFailures.inc({ target });
+  }
+
+  setWalSlotRetained(target: string, bytes: number): void {
+    this.#walRetained.set({ target }, bytes);
+  }
+
+  setWalReceiverUp(target: string, up: boolean): void {
+    this.#walReceiverUp.set({ target }, up ? 1 : 0);
   }
 
   recordPruneFailure(target: string): void {

@@ -1,6 +1,6 @@
 // A `targets:` entry of the PostgreSQL driver.
 import { z } from 'zod';
-import { drillSchema, postgresUrl, runSettings, targetEncryption, targetName } from '../../config/parts.js';
+import { drillSchema, duration, postgresUrl, runSettings, targetEncryption, targetName } from '../../config/parts.js';
 
 export const postgresTarget = z
   .strictObject({
@@ -31,11 +31,46 @@ export const postgresTarget = z
       .default(300)
       .describe('Fail instead of waiting longer than this for a table lock (e.g. held by a migration).'),
     extraDumpArgs: z.array(z.string().regex(/^--?[A-Za-z]/, 'must be an option')).default([]),
+    method: z
+      .enum(['logical', 'physical'])
+      .default('logical')
+      .describe(
+        'logical: pg_dump of one database. physical: pg_basebackup of the whole cluster, with the WAL archived ' +
+          'continuously (see wal:), for restores to any second.',
+      ),
+    wal: z
+      .strictObject({
+        slot: z
+          .string()
+          .regex(/^[a-z0-9_]{1,63}$/, 'must be a replication slot name: lower-case letters, digits, _')
+          .optional()
+          .describe('Replication slot that keeps WAL on the server until it is archived; default lifeboat_<target>.'),
+        spool: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Local folder for WAL in flight (keep it on a volume); default $TMPDIR/lifeboat-wal/<target>.'),
+        receive: z
+          .boolean()
+          .default(true)
+          .describe('The daemon streams WAL with pg_receivewal; false when archive_command runs `lifeboat wal-push`.'),
+        partialInterval: duration
+          .default('10s')
+          .describe('How often the segment being written is shipped as it stands: the RPO under a steady load.'),
+        retainedWarning: z
+          .number()
+          .int()
+          .min(1)
+          .default(1024 ** 3)
+          .describe('Bytes of WAL the slot may hold back on the server before a warning (shipping is failing).'),
+      })
+      .prefault({})
+      .describe('Continuous WAL archiving of a physical target.'),
     drill: drillSchema.optional(),
     ...targetEncryption,
     ...runSettings,
   })
-  .describe('A PostgreSQL database, dumped with pg_dump.');
+  .describe('A PostgreSQL database, dumped with pg_dump, or a cluster backed up with pg_basebackup and its WAL.');
 
 /** A drill must never restore into the live database: its scratch database is made on a server. */
 export function postgresDrillToProblem(target: z.infer<typeof postgresTarget>): string | undefined {
@@ -63,4 +98,9 @@ export function postgresDrillToProblem(target: z.infer<typeof postgresTarget>): 
     );
   }
   return undefined;
+}
+
+/** The replication slot of a physical target. */
+export function walSlot(target: z.infer<typeof postgresTarget>): string {
+  return target.wal.slot ?? `lifeboat_${target.name.replace(/-/g, '_')}`;
 }

@@ -20,6 +20,7 @@ import {
   type Scratch,
 } from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
+import { startBaseBackup } from './basebackup.js';
 import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
 import { CopyRowCounter, statsMismatch } from './copy-count.js';
 
@@ -38,6 +39,7 @@ export class PostgresDriver implements Driver {
   }
 
   async dump(): Promise<DumpSession> {
+    if (this.#config.method === 'physical') return startBaseBackup(this.#config);
     const connection = connectionFromConfig(this.#config);
     const pgDump = toolPath('pg_dump', this.#config.binDir);
     const dumpMajor = await toolMajor(pgDump);

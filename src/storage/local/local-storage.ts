@@ -168,7 +168,12 @@ export class LocalStorage implements Storage {
     try {
       await stat(path);
     } catch (error) {
-      throw notFound(key, this.location, error);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(key, this.location, error);
+      throw new LifeboatError('STORAGE_READ', `storage: read ${key} from ${this.location}: ${code ?? String(error)}`, {
+        cause: error,
+        hint: code === 'EACCES' ? 'this user cannot read the store folder: run as its owner' : undefined,
+      });
     }
     return createReadStream(path);
   }

@@ -1,0 +1,233 @@
+// The WAL archive in the store: each file under <target>/wal/ with a small JSON entry written after it (the
+// entry is the commit marker, as a backup's manifest is). Shipping, listing and fetching live here.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { text } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { type Artifact, artifactSchema } from '../catalog/manifest.js';
+import { parseStoredJson } from '../catalog/parse-json.js';
+import { now } from '../clock.js';
+import { IntegrityError, LifeboatError } from '../errors.js';
+import { fingerprint } from '../pipeline/age.js';
+import { storeStream } from '../pipeline/store-stream.js';
+import type { Storage } from '../storage/storage.js';
+import { type ArtifactCheck, checkArtifact } from '../verify/verify.js';
+import { HISTORY_NAME, parseHistory, SEGMENT_NAME } from './segment.js';
+import type { ArchivedSegment, WalArchive } from './windows.js';
+
+const isoTime = z.iso.datetime({ offset: true });
+
+export const walEntrySchema = z.object({
+  schemaVersion: z.literal(1),
+  /** The file's PostgreSQL name: a segment, or a history file. */
+  name: z.string().regex(/^([0-9A-F]{24}|[0-9A-F]{8}\.history)$/),
+  kind: z.enum(['segment', 'partial', 'history']),
+  segmentSize: z.number().int().positive(),
+  /** Every commit made before this time is in the file. */
+  coveredUntil: isoTime,
+  shippedAt: isoTime,
+  artifact: artifactSchema,
+  /** For history files: their switch points, readable without the key of an encrypted store. */
+  history: z.array(z.object({ timeline: z.number().int().positive(), switchLsn: z.number().int() })).optional(),
+});
+export type WalEntry = z.infer<typeof walEntrySchema>;
+
+export function walPrefix(target: string): string {
+  return `${target}/wal/`;
+}
+
+/** Object name of a file in the archive: "<name>" or "<name>.partial". */
+function objectName(name: string, kind: WalEntry['kind']): string {
+  return kind === 'partial' ? `${name}.partial` : name;
+}
+
+export function walEntryKey(target: string, name: string, kind: WalEntry['kind']): string {
+  return `${walPrefix(target)}${objectName(name, kind)}.json`;
+}
+
+export interface ShipRequest {
+  readonly storage: Storage;
+  readonly target: string;
+  /** The file on disk. */
+  readonly path: string;
+  readonly name: string;
+  readonly kind: WalEntry['kind'];
+  readonly segmentSize: number;
+  readonly coveredUntil: Date;
+  readonly recipients?: readonly string[];
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Stores one WAL file compressed (and encrypted for `recipients`), checks what the store holds, then writes
+ * its entry. A failure leaves no entry: the file is shipped again on the next attempt.
+ */
+export async function shipWalFile(request: ShipRequest): Promise<WalEntry> {
+  const { storage, target, name, kind } = request;
+  const recipients = request.recipients ?? [];
+  const encrypted = recipients.length > 0;
+  const key = `${walPrefix(target)}${objectName(name, kind)}.gz${encrypted ? '.age' : ''}`;
+  const digests = await storeStream(storage, key, createReadStream(request.path), {
+    signal: request.signal,
+    encryptFor: encrypted ? recipients : undefined,
+  });
+  const head = await storage.head(key);
+  if (head?.size !== digests.stored.size) {
+    throw new LifeboatError(
+      'INTEGRITY',
+      `wal: ${key}: stored ${head?.size ?? 'nothing'}, sent ${digests.stored.size} bytes`,
+    );
+  }
+  const artifact: Artifact = {
+    key,
+    format: kind === 'history' ? 'pg-timeline-history' : 'pg-wal-segment',
+    compression: 'gzip',
+    size: digests.stored.size,
+    sha256: digests.stored.sha256,
+    rawSize: digests.raw.size,
+    rawSha256: digests.raw.sha256,
+    ...(encrypted ? { encryption: { format: 'age-v1' as const, recipients: recipients.map(fingerprint) } } : {}),
+  };
+  let history: WalEntry['history'];
+  if (kind === 'history') {
+    history = parseHistory(await readFile(request.path, 'utf8')).map((s) => ({ ...s }));
+  }
+  const entry: WalEntry = {
+    schemaVersion: 1,
+    name,
+    kind,
+    segmentSize: request.segmentSize,
+    coveredUntil: request.coveredUntil.toISOString(),
+    shippedAt: now().toISOString(),
+    artifact,
+    ...(history === undefined ? {} : { history }),
+  };
+  await storage.put(walEntryKey(target, name, kind), Buffer.from(`${JSON.stringify(entry, null, 2)}\n`), {
+    contentType: 'application/json',
+  });
+  return entry;
+}
+
+/**
+ * Moves a stored partial copy's coverage forward without shipping it again: its file has not changed since,
+ * so no commit was made in between (the server sends WAL as it is written).
+ */
+export async function extendCoverage(storage: Storage, target: string, entry: WalEntry, coveredUntil: Date) {
+  const next: WalEntry = { ...entry, coveredUntil: coveredUntil.toISOString(), shippedAt: now().toISOString() };
+  await storage.put(walEntryKey(target, entry.name, entry.kind), Buffer.from(`${JSON.stringify(next, null, 2)}\n`), {
+    contentType: 'application/json',
+  });
+  return next;
+}
+
+/** The kind of a file in pg_receivewal's folder (or given to wal-push), or undefined for anything else. */
+export function walFileKind(fileName: string): { name: string; kind: WalEntry['kind'] } | undefined {
+  if (SEGMENT_NAME.test(fileName)) return { name: fileName, kind: 'segment' };
+  if (HISTORY_NAME.test(fileName)) return { name: fileName, kind: 'history' };
+  const partial = /^([0-9A-F]{24})\.partial$/.exec(fileName);
+  if (partial !== null) return { name: partial[1] as string, kind: 'partial' };
+  return undefined;
+}
+
+/** Every committed entry of a target's archive, and the data objects that have none (interrupted ships). */
+export async function readWalEntries(
+  storage: Storage,
+  target: string,
+): Promise<{ entries: WalEntry[]; damaged: { key: string; problem: string }[]; orphans: string[] }> {
+  const keys: string[] = [];
+  for await (const object of storage.list(walPrefix(target))) keys.push(object.key);
+  const entryKeys = keys.filter((key) => key.endsWith('.json'));
+  const entries: WalEntry[] = [];
+  const damaged: { key: string; problem: string }[] = [];
+  for (let start = 0; start < entryKeys.length; start += 16) {
+    const batch = entryKeys.slice(start, start + 16);
+    const read = await Promise.all(
+      batch.map(async (key) => {
+        try {
+          return parseStoredJson(walEntrySchema, await text(await storage.get(key)), key, 'wal');
+        } catch (error) {
+          if (error instanceof IntegrityError) return { key, problem: error.message };
+          if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return undefined;
+          throw error;
+        }
+      }),
+    );
+    for (const item of read) {
+      if (item === undefined) continue;
+      if ('problem' in item) damaged.push(item);
+      else entries.push(item);
+    }
+  }
+  const referenced = new Set(entries.map((entry) => entry.artifact.key));
+  const orphans = keys.filter((key) => !key.endsWith('.json') && !referenced.has(key));
+  return { entries, damaged, orphans };
+}
+
+/** The archive as the window rules see it. */
+export function archiveOf(entries: readonly WalEntry[]): WalArchive {
+  const segments = new Map<string, ArchivedSegment>();
+  const partials = new Map<string, ArchivedSegment>();
+  const histories = new Map<number, { timeline: number; switchLsn: number }[]>();
+  for (const entry of entries) {
+    const file = {
+      name: entry.name,
+      partial: entry.kind === 'partial',
+      coveredUntil: Date.parse(entry.coveredUntil),
+      size: entry.artifact.size,
+    };
+    if (entry.kind === 'segment') segments.set(entry.name, file);
+    else if (entry.kind === 'partial') partials.set(entry.name, file);
+    else histories.set(Number.parseInt(entry.name.slice(0, 8), 16), entry.history ?? []);
+  }
+  // A whole segment supersedes its partial copy.
+  for (const name of segments.keys()) partials.delete(name);
+  return { segments, partials, histories };
+}
+
+/** The entry of a file PostgreSQL asks for: the whole segment, else its partial copy; undefined: none. */
+export async function findWalEntry(storage: Storage, target: string, name: string): Promise<WalEntry | undefined> {
+  const kinds: WalEntry['kind'][] = HISTORY_NAME.test(name) ? ['history'] : ['segment', 'partial'];
+  for (const kind of kinds) {
+    const key = walEntryKey(target, name, kind);
+    try {
+      return parseStoredJson(walEntrySchema, await text(await storage.get(key)), key, 'wal');
+    } catch (error) {
+      if (error instanceof LifeboatError && error.code === 'NOT_FOUND') continue;
+      throw error;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Writes one archived file to `dest` (PostgreSQL's %p), checked against its entry's sizes and SHA-256 as it
+ * flows; `dest` appears only once proven (written to a temporary name, then renamed).
+ */
+export async function fetchWalFile(
+  storage: Storage,
+  entry: WalEntry,
+  dest: string,
+  identities?: readonly string[],
+  signal?: AbortSignal,
+): Promise<ArtifactCheck> {
+  const temporary = `${dest}.lifeboat-fetch`;
+  const check = await checkArtifact(storage, entry.artifact, {
+    identities,
+    signal,
+    consumeRaw: (raw) => pipeline(raw, createWriteStream(temporary, { mode: 0o600 })),
+  });
+  if (!check.ok) {
+    await rm(temporary, { force: true });
+    return check;
+  }
+  await rename(temporary, dest);
+  return check;
+}
+
+/** Removes archived files (by object name, "<name>" or "<name>.partial"): the entry first, then the data. */
+export async function deleteWalFiles(storage: Storage, target: string, objectNames: readonly string[]) {
+  const prefix = walPrefix(target);
+  await storage.delete(objectNames.map((n) => `${prefix}${n}.json`));
+  await storage.delete(objectNames.flatMap((n) => [`${prefix}${n}.gz`, `${prefix}${n}.gz.age`]));
+}
