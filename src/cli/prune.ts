@@ -76,7 +76,12 @@ function printReport(report: PruneReport): void {
   }
   if (report.staleUploads > 0) process.stdout.write(`  removed ${report.staleUploads} unfinished upload(s)\n`);
   if (report.wal !== undefined) {
-    const from = report.wal.keptFrom === undefined ? '' : ` (kept from ${report.wal.keptFrom}, the oldest kept base backup's first)`;
-    process.stdout.write(`  WAL     ${report.dryRun ? 'would remove' : 'removed'} ${report.wal.remove.length} file(s)${from}\n`);
+    const from =
+      report.wal.keptFrom === undefined
+        ? ''
+        : ` (kept from ${report.wal.keptFrom}, the oldest kept base backup's first)`;
+    process.stdout.write(
+      `  WAL     ${report.dryRun ? 'would remove' : 'removed'} ${report.wal.remove.length} file(s)${from}\n`,
+    );
   }
 }

@@ -60,7 +60,9 @@ export async function verifyCommand(
     wal.push(result);
     walOk = result.ok;
     if (!options.json) {
-      process.stdout.write(`${result.ok ? 'ok    ' : 'FAILED'}  ${subjectTarget.name} WAL: ${result.checked} files checked\n`);
+      process.stdout.write(
+        `${result.ok ? 'ok    ' : 'FAILED'}  ${subjectTarget.name} WAL: ${result.checked} files checked\n`,
+      );
       for (const problem of result.problems) process.stdout.write(`        ${problem}\n`);
       for (const w of result.windows) {
         process.stdout.write(

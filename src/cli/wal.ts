@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { encryptionFor } from '../config/encryption.js';
 import type { PostgresTargetConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { fetchWalFile, findWalEntry, shipWalFile, walFileKind } from '../wal/archive.js';
+import { fetchNewest, shipWalFile, walFileKind } from '../wal/archive.js';
 import { DEFAULT_SEGMENT_SIZE } from '../wal/segment.js';
 import { type CommandContext, findTarget } from './context.js';
 
@@ -27,13 +27,19 @@ export async function walFetchCommand(ctx: CommandContext, name: string, file: s
   if (kind === undefined || kind.kind === 'partial') {
     throw new UsageError(`wal-fetch: "${file}" is not a WAL segment or history file name`);
   }
-  const entry = await findWalEntry(ctx.storage, target.name, file);
-  if (entry === undefined) {
+  const { entry, check } = await fetchNewest(
+    ctx.storage,
+    target.name,
+    file,
+    dest,
+    encryptionFor(ctx.config, target)?.identities,
+    ctx.signal,
+  );
+  if (entry === undefined || check === undefined) {
     // Asked for files beyond the archive's end at every recovery: not an error worth more than a line.
     process.stderr.write(`wal-fetch: ${target.name}: ${file} is not in the archive\n`);
     return 1;
   }
-  const check = await fetchWalFile(ctx.storage, entry, dest, encryptionFor(ctx.config, target)?.identities, ctx.signal);
   if (!check.ok) {
     process.stderr.write(
       `Error: wal-fetch: ${target.name}: ${file} failed verification, not restored: ${check.problems.join('; ')}\n`,

@@ -2,9 +2,9 @@
 // recovery windows, unpacked and checked, and the recovery settings that fetch WAL through Lifeboat.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
-import { appendFile, chmod, chown, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract } from 'tar';
 import type { Manifest } from '../catalog/manifest.js';
@@ -15,9 +15,9 @@ import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { checkArtifact, missingIdentity } from '../verify/verify.js';
-import { describeGap, describeWindows, readRecoveryState } from '../wal/state.js';
-import { fetchWalFile, findWalEntry } from '../wal/archive.js';
+import { fetchNewest } from '../wal/archive.js';
 import { historyName } from '../wal/segment.js';
+import { describeGap, describeWindows, readRecoveryState } from '../wal/state.js';
 import { pathOf, planRecovery, type RecoveryWindow } from '../wal/windows.js';
 
 export interface DatadirRestoreRequest {
@@ -142,6 +142,8 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
   const log = request.logger.child({ target: name, id: plan.backup.id, datadir: plan.datadir });
   log.info({ event: 'restore.start', timeline: plan.timeline, pointInTime: plan.pointInTime }, 'restore started');
   await emptyDir(plan.datadir);
+  // Before anything is downloaded: the user the server will run as can reach the directory.
+  const runAs = request.start ? await serverUser(plan.datadir) : undefined;
   try {
     // The destination is empty: one pass, and the unpacked files are thrown away unless every byte proved
     // itself against the manifest.
@@ -168,8 +170,11 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
   if (request.start) {
     // A server run as another user (Lifeboat runs as root) may not read the store or the config: the WAL
     // the plan needs is put into pg_wal first, checked as wal-fetch checks it.
-    if (process.getuid?.() === 0) await stageWal(plan, request);
-    server = await startRecovered(plan, request);
+    if (runAs !== undefined) {
+      await stageWal(plan, request);
+      await chownTree(plan.datadir, runAs);
+    }
+    server = await startRecovered(plan, request, runAs);
   }
   const durationMs = Date.now() - started;
   log.info({ event: 'restore.end', result: 'success', durationMs }, 'restore finished');
@@ -259,9 +264,9 @@ async function writeRecoverySettings(plan: DatadirPlan, request: DatadirRestoreR
 async function stageWal(plan: DatadirPlan, request: DatadirRestoreRequest): Promise<void> {
   const identities = request.encryption?.identities;
   for (const name of plan.walNames) {
-    const entry = await findWalEntry(request.storage, plan.target, name);
-    if (entry === undefined) continue;
-    const check = await fetchWalFile(request.storage, entry, join(plan.datadir, 'pg_wal', name), identities, request.signal);
+    const dest = join(plan.datadir, 'pg_wal', name);
+    const { check } = await fetchNewest(request.storage, plan.target, name, dest, identities, request.signal);
+    if (check === undefined) continue;
     if (!check.ok) {
       throw new IntegrityError(`restore ${plan.target}: WAL ${name} failed verification: ${check.problems.join('; ')}`);
     }
@@ -298,16 +303,36 @@ async function serverUser(datadir: string): Promise<{ uid: number; gid: number }
       },
     );
   }
-  const walk = async (path: string): Promise<void> => {
-    await chown(path, ids.uid, ids.gid);
-    if ((await lstat(path)).isDirectory()) for (const entry of await readdir(path)) await walk(join(path, entry));
-  };
-  await walk(datadir);
+  // Every folder above the data directory must let that user through, or the server cannot start.
+  for (let dir = dirname(datadir); ; dir = dirname(dir)) {
+    const info = await stat(dir);
+    const through =
+      (info.mode & 0o001) !== 0 ||
+      (info.uid === ids.uid && (info.mode & 0o100) !== 0) ||
+      (info.gid === ids.gid && (info.mode & 0o010) !== 0);
+    if (!through) {
+      throw new LifeboatError(
+        'DESTINATION_OWNER',
+        `restore --start: the server runs as "postgres", which cannot reach ${datadir}: ${dir} is mode ${(info.mode & 0o777).toString(8)}`,
+        { hint: `choose a data directory the postgres user can reach, or chmod o+x ${dir}` },
+      );
+    }
+    if (dir === dirname(dir)) break;
+  }
   return ids;
 }
 
-async function startRecovered(plan: DatadirPlan, request: DatadirRestoreRequest): Promise<DatadirResult['server']> {
-  const ids = await serverUser(plan.datadir);
+async function chownTree(path: string, ids: { uid: number; gid: number }): Promise<void> {
+  await chown(path, ids.uid, ids.gid);
+  if ((await lstat(path)).isDirectory())
+    for (const entry of await readdir(path)) await chownTree(join(path, entry), ids);
+}
+
+async function startRecovered(
+  plan: DatadirPlan,
+  request: DatadirRestoreRequest,
+  ids: { uid: number; gid: number } | undefined,
+): Promise<DatadirResult['server']> {
   const port = await freePort();
   const logPath = join(plan.datadir, 'lifeboat-recovery.log');
   const logFd = openSync(logPath, 'a', 0o600);

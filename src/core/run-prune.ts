@@ -134,7 +134,10 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
     }
     if (wal !== undefined && wal.remove.length > 0) {
       await deleteWalFiles(storage, target, wal.remove);
-      log.info({ event: 'prune.wal', files: wal.remove.length, keptFrom: wal.keptFrom }, 'WAL no kept base backup needs removed');
+      log.info(
+        { event: 'prune.wal', files: wal.remove.length, keptFrom: wal.keptFrom },
+        'WAL no kept base backup needs removed',
+      );
     }
     staleUploads = await storage.removeStaleUploads(`${target}/`, new Date(cutoff));
     if (staleUploads > 0) log.info({ event: 'prune.stale-uploads', count: staleUploads }, 'unfinished uploads removed');
@@ -172,7 +175,10 @@ async function walRetention(
 ): Promise<PruneReport['wal']> {
   const bases = manifests.filter((m) => m.wal !== undefined);
   if (bases.length === 0) return undefined;
-  const kept = bases.filter((m) => !deleting.has(m.id)).map(baseInfo).filter((b): b is BaseBackupInfo => b !== undefined);
+  const kept = bases
+    .filter((m) => !deleting.has(m.id))
+    .map(baseInfo)
+    .filter((b): b is BaseBackupInfo => b !== undefined);
   if (anyDamaged || kept.length === 0) return { remove: [] };
   const { entries } = await readWalEntries(storage, target);
   const candidates = walToRemove(kept, archiveOf(entries));

@@ -1,5 +1,6 @@
 // The WAL archive in the store: each file under <target>/wal/ with a small JSON entry written after it (the
 // entry is the commit marker, as a backup's manifest is). Shipping, listing and fetching live here.
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
@@ -67,7 +68,11 @@ export async function shipWalFile(request: ShipRequest): Promise<WalEntry> {
   const { storage, target, name, kind } = request;
   const recipients = request.recipients ?? [];
   const encrypted = recipients.length > 0;
-  const key = `${walPrefix(target)}${objectName(name, kind)}.gz${encrypted ? '.age' : ''}`;
+  // A partial copy is shipped again and again: each under a key of its own, so that a reader holding the
+  // previous entry never reads bytes of another copy; the previous one goes once the new entry is written.
+  const previous = kind === 'partial' ? await findEntry(storage, target, name, 'partial') : undefined;
+  const unique = kind === 'partial' ? `.${Date.now().toString(36)}${randomBytes(3).toString('hex')}` : '';
+  const key = `${walPrefix(target)}${objectName(name, kind)}${unique}.gz${encrypted ? '.age' : ''}`;
   const digests = await storeStream(storage, key, createReadStream(request.path), {
     signal: request.signal,
     encryptFor: encrypted ? recipients : undefined,
@@ -106,7 +111,21 @@ export async function shipWalFile(request: ShipRequest): Promise<WalEntry> {
   await storage.put(walEntryKey(target, name, kind), Buffer.from(`${JSON.stringify(entry, null, 2)}\n`), {
     contentType: 'application/json',
   });
+  if (previous !== undefined && previous.artifact.key !== key) {
+    await storage.delete([previous.artifact.key]).catch(() => undefined);
+  }
   return entry;
+}
+
+async function findEntry(storage: Storage, target: string, name: string, kind: WalEntry['kind']) {
+  const key = walEntryKey(target, name, kind);
+  try {
+    return parseStoredJson(walEntrySchema, await text(await storage.get(key)), key, 'wal');
+  } catch (error) {
+    if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return undefined;
+    if (error instanceof IntegrityError) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -201,6 +220,29 @@ export async function findWalEntry(storage: Storage, target: string, name: strin
 }
 
 /**
+ * Reads one archived file as fetchWalFile does, and once more when it was a partial copy that a newer one
+ * replaced while it was read (the check then failed on a copy that is gone, not on a damaged one).
+ */
+export async function fetchNewest(
+  storage: Storage,
+  target: string,
+  name: string,
+  dest: string,
+  identities?: readonly string[],
+  signal?: AbortSignal,
+): Promise<{ entry?: WalEntry; check?: ArtifactCheck }> {
+  let entry = await findWalEntry(storage, target, name);
+  for (let attempt = 1; ; attempt += 1) {
+    if (entry === undefined) return {};
+    const check = await fetchWalFile(storage, entry, dest, identities, signal);
+    if (check.ok || entry.kind !== 'partial' || attempt >= 3) return { entry, check };
+    const again = await findWalEntry(storage, target, name);
+    if (again?.artifact.key === entry.artifact.key) return { entry, check };
+    entry = again;
+  }
+}
+
+/**
  * Writes one archived file to `dest` (PostgreSQL's %p), checked against its entry's sizes and SHA-256 as it
  * flows; `dest` appears only once proven (written to a temporary name, then renamed).
  */
@@ -228,6 +270,16 @@ export async function fetchWalFile(
 /** Removes archived files (by object name, "<name>" or "<name>.partial"): the entry first, then the data. */
 export async function deleteWalFiles(storage: Storage, target: string, objectNames: readonly string[]) {
   const prefix = walPrefix(target);
+  const data: string[] = [];
+  for (const objectName of objectNames) {
+    const partial = objectName.endsWith('.partial');
+    const name = partial ? objectName.slice(0, -'.partial'.length) : objectName;
+    const kind = partial ? 'partial' : HISTORY_NAME.test(name) ? 'history' : 'segment';
+    const entry = await findEntry(storage, target, name, kind);
+    data.push(`${prefix}${objectName}.gz`, `${prefix}${objectName}.gz.age`);
+    if (entry !== undefined && !data.includes(entry.artifact.key)) data.push(entry.artifact.key);
+  }
+  // The entries first: a crash half way leaves data without an entry, never an entry without data.
   await storage.delete(objectNames.map((n) => `${prefix}${n}.json`));
-  await storage.delete(objectNames.flatMap((n) => [`${prefix}${n}.gz`, `${prefix}${n}.gz.age`]));
+  await storage.delete(data);
 }

@@ -25,7 +25,10 @@ export interface BaseBackupInfo {
 export interface ArchivedSegment {
   readonly name: string;
   readonly partial: boolean;
-  /** Every commit made before this time is in the file. */
+  /**
+   * When the file was last read from the server's stream: for the newest file of a contiguous chain, every
+   * commit made before this time is in the chain (a window ends here).
+   */
   readonly coveredUntil: number;
   readonly size: number;
 }
@@ -171,7 +174,7 @@ function dedupeGaps(gaps: WalGap[]): WalGap[] {
 export interface RecoveryPlan {
   readonly timeline: number;
   readonly base: BaseBackupInfo;
-  /** The WAL files replayed, up to and including the first that covers the time (and one after it). */
+  /** The WAL files recovery may replay: the chain from the base backup's first segment to its end. */
   readonly files: readonly ArchivedSegment[];
 }
 
@@ -195,9 +198,9 @@ export function planRecovery(
     for (const base of candidates) {
       const got = reach(base, path, archive);
       if (got?.until === undefined || got.until < at) continue;
-      const cover = got.files.findIndex((file) => file.coveredUntil >= at);
-      const files = cover < 0 ? got.files : got.files.slice(0, cover + 2);
-      return { timeline: tl, base, files };
+      // Which file holds the time is not known from receive times (a receiver catching up writes old WAL
+      // late): the plan is the whole chain, and recovery stops at the time wherever it lies.
+      return { timeline: tl, base, files: got.files };
     }
   }
   return undefined;
