@@ -38,6 +38,10 @@ export interface DatadirRestoreRequest {
   readonly fetchCommand: readonly string[];
   readonly signal?: AbortSignal;
   readonly onProgress?: (rawBytes: number) => void;
+  /** Put the plan's WAL into pg_wal before the server starts (always so when the server runs as another user). */
+  readonly stageWal?: boolean;
+  /** Hears each stage as it starts: the base backup's download (verified as it flows), pg_verifybackup, recovery. */
+  readonly onStage?: (stage: 'download' | 'verify' | 'restore') => void;
   /** How long --start waits for the recovery (default 30 min). */
   readonly startTimeoutMs?: number;
 }
@@ -145,6 +149,7 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
   // Before anything is downloaded: the user the server will run as can reach the directory.
   const runAs = request.start ? await serverUser(plan.datadir) : undefined;
   try {
+    request.onStage?.('download');
     // The destination is empty: one pass, and the unpacked files are thrown away unless every byte proved
     // itself against the manifest.
     const check = await checkArtifact(request.storage, artifact, {
@@ -159,6 +164,7 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
         'restore from an older base backup (see `lifeboat list`), and run `lifeboat verify`',
       );
     }
+    request.onStage?.('verify');
     await verifyFiles(request.target, plan.datadir);
     await writeRecoverySettings(plan, request);
     await chmod(plan.datadir, 0o700);
@@ -168,12 +174,11 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
   }
   let server: DatadirResult['server'];
   if (request.start) {
+    request.onStage?.('restore');
     // A server run as another user (Lifeboat runs as root) may not read the store or the config: the WAL
     // the plan needs is put into pg_wal first, checked as wal-fetch checks it.
-    if (runAs !== undefined) {
-      await stageWal(plan, request);
-      await chownTree(plan.datadir, runAs);
-    }
+    if (runAs !== undefined || request.stageWal) await stageWal(plan, request);
+    if (runAs !== undefined) await chownTree(plan.datadir, runAs);
     server = await startRecovered(plan, request, runAs);
   }
   const durationMs = Date.now() - started;

@@ -32,6 +32,7 @@ import {
   worstGap,
 } from './drill-checks.js';
 import { DRILL_SCHEMA_VERSION, type DrillRecord, drillKey, serializeDrill } from './drill-record.js';
+import { runPhysicalDrill } from './run-drill-physical.js';
 import { compareDigest, decoders, missingIdentity } from './verify.js';
 
 export interface DrillOptions {
@@ -49,14 +50,17 @@ export interface DrillOptions {
 }
 
 type Stage = NonNullable<DrillRecord['failure']>['stage'];
-type Check = DrillRecord['checks'][number];
+export type Check = DrillRecord['checks'][number];
 
-const DEFAULT_DRILL: DrillConfig = { checks: [], objectives: {}, window: '30d' };
+export const DEFAULT_DRILL: DrillConfig = { checks: [], objectives: {}, window: '30d', pointInTimeAgo: '1m' };
 
-class StageFailure extends Error {}
+export class StageFailure extends Error {}
 
 /** Runs one drill; resolves to its record (also stored) whether the drill passed or not. */
 export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
+  if (options.target.driver === 'postgres' && options.target.method === 'physical') {
+    return runPhysicalDrill({ ...options, target: options.target });
+  }
   const { storage, target, signal } = options;
   const now = options.now ?? wallNow;
   const drill = target.drill ?? DEFAULT_DRILL;
@@ -236,14 +240,55 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   }
   if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
 
-  const worst = worstGap(gaps);
-  const dataAgeSeconds = backup === undefined ? undefined : (started.getTime() - Date.parse(backup.snapshotAt)) / 1000;
+  return finishDrill({
+    storage,
+    target,
+    log,
+    started,
+    finishedAt: now(),
+    failure,
+    backup,
+    dataAgeSeconds: backup === undefined ? undefined : (started.getTime() - Date.parse(backup.snapshotAt)) / 1000,
+    timings,
+    gaps,
+    windowStart,
+    objectives: { rpoSeconds, rtoSeconds },
+    checks,
+    scratch: { description: scratchDescription, cleanedUp },
+  });
+}
+
+/** What every drill, of any kind, records. */
+export interface DrillOutcome {
+  readonly storage: Storage;
+  readonly target: TargetConfig;
+  readonly log: Logger;
+  readonly started: Date;
+  readonly finishedAt: Date;
+  readonly failure: DrillRecord['failure'];
+  readonly backup: Manifest | undefined;
+  /** The data a recovery now would lose: the backup's age, or for WAL archiving the newest WAL's. */
+  readonly dataAgeSeconds: number | undefined;
+  readonly timings: DrillRecord['timings'];
+  readonly gaps: ReturnType<typeof backupGaps>;
+  readonly windowStart: Date;
+  readonly objectives: { rpoSeconds?: number; rtoSeconds?: number };
+  readonly checks: Check[];
+  readonly scratch: DrillRecord['scratch'];
+}
+
+/** Builds the drill record, stores it beside the backups and logs the end of the drill. */
+export async function finishDrill(outcome: DrillOutcome): Promise<DrillRecord> {
+  const { storage, target, log, started, failure, backup, timings, dataAgeSeconds, windowStart } = outcome;
+  const { rpoSeconds, rtoSeconds } = outcome.objectives;
+  const checks = outcome.checks;
+  const worst = worstGap(outcome.gaps);
   const record: DrillRecord = {
     schemaVersion: DRILL_SCHEMA_VERSION,
     target: target.name,
     driver: target.driver,
     startedAt: started.toISOString(),
-    finishedAt: now().toISOString(),
+    finishedAt: outcome.finishedAt.toISOString(),
     ok: failure === undefined,
     failure,
     backup:
@@ -275,7 +320,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
       rto: rtoVerdict(rtoSeconds, timings.total, failure?.stage),
     },
     checks,
-    scratch: { description: scratchDescription, cleanedUp },
+    scratch: outcome.scratch,
     tool: { ...TOOL },
   };
   try {
@@ -312,7 +357,7 @@ function rtoVerdict(
   return total <= objective ? 'pass' : 'fail';
 }
 
-function builtin(name: string, problems: readonly string[], okMessage: string): Check {
+export function builtin(name: string, problems: readonly string[], okMessage: string): Check {
   return {
     name,
     kind: 'builtin',
@@ -321,7 +366,7 @@ function builtin(name: string, problems: readonly string[], okMessage: string): 
   };
 }
 
-async function userCheck(
+export async function userCheck(
   check: DrillConfig['checks'][number],
   backup: Manifest,
   query: (sql: string) => Promise<unknown>,

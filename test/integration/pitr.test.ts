@@ -98,6 +98,11 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
             passwordFile: './pg_password',
             binDir: postgresBinDir(),
             wal: { spool: join(dir, spool), partialInterval: '1s' },
+            drill: {
+              pointInTimeAgo: '2s',
+              checks: [{ name: 'events present', sql: 'SELECT count(*) FROM ev', expect: '>= 10' }],
+              objectives: { rpo: '30s' },
+            },
           },
         ],
       }),
@@ -213,6 +218,24 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     expect(plan.stdout).toMatch(/WAL: +up to \d+ files/);
     await expect(readdir(join(datadirs, 'plan'))).rejects.toThrow(/ENOENT/);
   }, 240_000);
+
+  it('drills: recovers to a point two seconds ago into a scratch server, checks it, measures RPO and RTO', async () => {
+    await archivedUntil(Date.now() - 500);
+    const result = await cli('drill', 'pg', '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const [record] = JSON.parse(result.stdout);
+    expect(record.ok, JSON.stringify(record.failure)).toBe(true);
+    const names = record.checks.map((c: { name: string }) => c.name);
+    expect(names).toEqual(['checksums', 'files', 'recovery point', 'tables', 'events present']);
+    expect(record.checks[2].message).toMatch(/recovered to \S+ and promoted; the last commit replayed is from \S+, [\d.]+ s before/);
+    // The RPO is the newest archived WAL's age (seconds, with a 1 s partial interval), not the base backup's.
+    expect(record.dataAgeSeconds).toBeLessThan(10);
+    expect(record.verdicts.rpo).toBe('pass');
+    expect(record.timings.download).toBeGreaterThan(0);
+    expect(record.timings.restore).toBeGreaterThan(0);
+    expect(record.scratch.cleanedUp).toBe(true);
+    await expect(readdir(record.scratch.description.replace('data directory in ', ''))).rejects.toThrow(/ENOENT/);
+  }, 120_000);
 
   it('loses no segment across a kill -9 of the daemon and its receiver', async () => {
     const spool = join(dir, 'spool');

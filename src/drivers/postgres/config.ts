@@ -76,6 +76,9 @@ export const postgresTarget = z
 export function postgresDrillToProblem(target: z.infer<typeof postgresTarget>): string | undefined {
   const to = target.drill?.to;
   if (to === undefined) return undefined;
+  if (target.method === 'physical') {
+    return to.startsWith('/') ? undefined : 'must be an absolute folder, where the scratch data directory is made';
+  }
   if (!/^postgres(ql)?:\/\//.test(to)) return 'must be a postgres:// URL of the server to restore drills into';
   const server = (url: string) => {
     try {
