@@ -168,6 +168,10 @@ function resolvePaths(config: LifeboatConfig, baseDir: string): void {
       target.path = resolve(baseDir, target.path);
       if (target.drill?.to !== undefined) target.drill.to = resolve(baseDir, target.drill.to);
     }
+    if (target.driver === 'postgres' && target.method === 'physical') {
+      if (target.wal.spool !== undefined) target.wal.spool = resolve(baseDir, target.wal.spool);
+      if (target.drill?.to !== undefined) target.drill.to = resolve(baseDir, target.drill.to);
+    }
     if (target.driver === 'neo4j') {
       if (target.exec.home !== undefined) target.exec.home = resolve(baseDir, target.exec.home);
       if (target.exec.conf !== undefined) target.exec.conf = resolve(baseDir, target.exec.conf);

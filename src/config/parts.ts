@@ -154,9 +154,6 @@ export const drillSchema = z
       })
       .prefault({}),
     window: duration.default('30d').describe('Window for the worst RPO (longest gap between backups) in a drill.'),
-    pointInTimeAgo: duration
-      .default('1m')
-      .describe('Physical PostgreSQL targets: the drill recovers to this long before it starts.'),
   })
   .describe('Scheduled test restores into a scratch place, with checks and measured RPO/RTO.');
 

@@ -37,7 +37,7 @@ export async function runPhysicalDrill(options: DrillOptions & { target: Postgre
   const checks: Check[] = [];
   const { rpoSeconds, rtoSeconds } = objectiveSeconds(drill.objectives);
   const windowStart = new Date(started.getTime() - parseDuration(drill.window));
-  const point = new Date(started.getTime() - parseDuration(drill.pointInTimeAgo));
+  const point = new Date(started.getTime() - parseDuration(target.drill?.pointInTimeAgo ?? '1m'));
   let stage: Stage = 'choose';
   let failure: DrillRecord['failure'];
   let backup: Manifest | undefined;

@@ -52,7 +52,7 @@ export interface DrillOptions {
 type Stage = NonNullable<DrillRecord['failure']>['stage'];
 export type Check = DrillRecord['checks'][number];
 
-export const DEFAULT_DRILL: DrillConfig = { checks: [], objectives: {}, window: '30d', pointInTimeAgo: '1m' };
+export const DEFAULT_DRILL: DrillConfig = { checks: [], objectives: {}, window: '30d' };
 
 export class StageFailure extends Error {}
 

@@ -237,6 +237,41 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     await expect(readdir(record.scratch.description.replace('data directory in ', ''))).rejects.toThrow(/ENOENT/);
   }, 120_000);
 
+  it('wal-push and wal-fetch, the archive_command way: each file checked on its way back', async () => {
+    const [name] = (await s3Keys(s3, `${prefix}pg/wal/`))
+      .map((k) => /([0-9A-F]{24})\.json$/.exec(k)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .sort();
+    const fetched = join(dir, name as string);
+    const fetch = await cli('wal-fetch', 'pg', name as string, fetched);
+    expect(fetch.code, fetch.stderr).toBe(0);
+    const segment = await readFile(fetched);
+    expect(segment.length).toBe(16 * 1024 * 1024);
+    // A second store, written by `archive_command = 'lifeboat wal-push pg %p'`.
+    const pushed = await writeConfig({
+      storage: { type: 'local', path: './pushed' },
+      targets: [{ name: 'pg', driver: 'postgres', method: 'physical', host: '127.0.0.1', wal: { receive: false } }],
+    });
+    const other = (...args: string[]) => runCli(['--config', pushed.path, ...args]);
+    const push = await other('wal-push', 'pg', fetched);
+    expect(push.code, push.stderr).toBe(0);
+    const back = join(pushed.dir, 'back');
+    expect((await other('wal-fetch', 'pg', name as string, back)).code).toBe(0);
+    expect((await readFile(back)).equals(segment)).toBe(true);
+    // A damaged copy is refused and never reaches PostgreSQL's path; an absent file is "not in the archive".
+    await writeFile(join(pushed.dir, 'pushed', 'pg', 'wal', `${name}.gz`), 'damaged');
+    const damaged = await other('wal-fetch', 'pg', name as string, join(pushed.dir, 'damaged'));
+    expect(damaged.code).toBe(1);
+    expect(damaged.stderr).toContain(`${name} failed verification, not restored`);
+    await expect(readdir(pushed.dir)).resolves.not.toContain('damaged');
+    const absent = await other('wal-fetch', 'pg', '0000000100000000000000FE', join(pushed.dir, 'absent'));
+    expect(absent.code).toBe(1);
+    expect(absent.stderr).toContain('0000000100000000000000FE is not in the archive');
+    const bad = await other('wal-push', 'pg', join(pushed.dir, 'lifeboat.yaml'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/is not a WAL segment or history file/);
+  }, 60_000);
+
   it('loses no segment across a kill -9 of the daemon and its receiver', async () => {
     const spool = join(dir, 'spool');
     const receiverPid = Number((await readFile(join(spool, 'lifeboat-receivewal.pid'), 'utf8')).trim());

@@ -34,6 +34,39 @@ describe('config', () => {
     expect(Object.isFrozen(config.targets)).toBe(true);
   });
 
+  it('reads a physical PostgreSQL target: its WAL settings, defaults and paths, and names a bad slot', () => {
+    const config = parseConfig(
+      `
+storage: { type: local, path: x }
+targets:
+  - { name: app-db, driver: postgres, host: db, method: physical, wal: { spool: spool/wal }, drill: { to: scratch } }
+`,
+      { baseDir: '/base' },
+    );
+    const pg = config.targets[0];
+    expect(pg?.driver === 'postgres' && pg.method).toBe('physical');
+    expect(pg?.driver === 'postgres' && pg.wal).toEqual({
+      spool: '/base/spool/wal',
+      receive: true,
+      partialInterval: '10s',
+      retainedWarning: 1024 ** 3,
+    });
+    expect(pg?.drill?.to).toBe('/base/scratch');
+    expect(pg?.drill?.pointInTimeAgo).toBe('1m');
+    const logical = parseConfig(valid, { env: { PG_PASSWORD: 'x' }, baseDir: '/base' }).targets[1];
+    expect(logical?.driver === 'postgres' && logical.method).toBe('logical');
+    expect(
+      issuesOf(`
+storage: { type: local, path: x }
+targets:
+  - { name: a, driver: postgres, method: physical, wal: { slot: "Bad-Slot", partialInterval: soon } }
+`),
+    ).toEqual([
+      'targets[0].wal.slot: must be a replication slot name: lower-case letters, digits, _',
+      'targets[0].wal.partialInterval: must be a duration like "30s", "5m", "1h30m" or "7d"',
+    ]);
+  });
+
   it('names an unknown driver and lists the known ones', () => {
     const issues = issuesOf(`
 storage: { type: local, path: x }

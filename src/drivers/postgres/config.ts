@@ -66,7 +66,13 @@ export const postgresTarget = z
       })
       .prefault({})
       .describe('Continuous WAL archiving of a physical target.'),
-    drill: drillSchema.optional(),
+    drill: drillSchema
+      .extend({
+        pointInTimeAgo: duration
+          .default('1m')
+          .describe('method physical: the drill recovers to this long before it starts.'),
+      })
+      .optional(),
     ...targetEncryption,
     ...runSettings,
   })
@@ -76,9 +82,8 @@ export const postgresTarget = z
 export function postgresDrillToProblem(target: z.infer<typeof postgresTarget>): string | undefined {
   const to = target.drill?.to;
   if (to === undefined) return undefined;
-  if (target.method === 'physical') {
-    return to.startsWith('/') ? undefined : 'must be an absolute folder, where the scratch data directory is made';
-  }
+  // A physical target's drill makes a scratch data directory in this folder (resolved like other paths).
+  if (target.method === 'physical') return undefined;
   if (!/^postgres(ql)?:\/\//.test(to)) return 'must be a postgres:// URL of the server to restore drills into';
   const server = (url: string) => {
     try {
