@@ -98,6 +98,7 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
             passwordFile: './pg_password',
             binDir: postgresBinDir(),
             wal: { spool: join(dir, spool), partialInterval: '1s' },
+            retention: { last: 1 },
             drill: {
               pointInTimeAgo: '2s',
               checks: [{ name: 'events present', sql: 'SELECT count(*) FROM ev', expect: '>= 10' }],
@@ -365,5 +366,40 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     expect(refused.stderr).toMatch(/not recoverable on timeline 1: recoverable windows: timeline 1 from \S+ to \S+/);
     expect(refused.stderr).toContain(`WAL segment ${missing} is missing`);
     await expect(readdir(join(datadirs, 'refused'))).rejects.toThrow(/ENOENT/);
+  }, 120_000);
+
+  it('retention keeps the newest base backup and removes only the WAL before it', async () => {
+    const walKeys = async () => (await s3Keys(s3, `${prefix}pg/wal/`)).filter((k) => /[0-9A-F]{24}\.json$/.test(k));
+    const segmentNumber = (key: string) => (/([0-9A-F]{24})\.json$/.exec(key)?.[1] ?? '').slice(8);
+    const backup = await cli('backup', 'pg');
+    expect(backup.code, backup.stderr).toBe(0);
+    const newest = JSON.parse((await cli('list', 'pg', '--json')).stdout).backups[0];
+    expect(newest.wal.timeline).toBe(2);
+    await archivedUntil(Date.parse(newest.snapshotAt) + 500, 2);
+    const before = await walKeys();
+    const first = newest.wal.firstSegment.slice(8);
+    const old = before.filter((k) => segmentNumber(k) < first);
+    expect(old.length).toBeGreaterThanOrEqual(3);
+    const dry = await cli('prune', 'pg', '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`WAL +would remove \\d+ file\\(s\\) \\(kept from ${newest.wal.firstSegment},`));
+    // The dry run removed nothing.
+    const afterDry = await walKeys();
+    expect(before.every((k) => afterDry.includes(k))).toBe(true);
+    const prune = await cli('prune', 'pg');
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.stdout).toMatch(/pg: keep 1, deleted 1/);
+    const backups = JSON.parse((await cli('list', 'pg', '--json')).stdout).backups;
+    expect(backups.map((b: { id: string }) => b.id)).toEqual([newest.id]);
+    const after = await walKeys();
+    // Everything numbered before the kept base backup's first segment is gone, nothing from it on.
+    expect(after.filter((k) => segmentNumber(k) < first)).toEqual([]);
+    expect(before.filter((k) => segmentNumber(k) >= first).every((k) => after.includes(k))).toBe(true);
+    // The gap and the damaged segment were before it: the archive that is left verifies whole.
+    const verify = await cli('verify', 'pg');
+    expect(verify.code, verify.stdout).toBe(0);
+    const windows = JSON.parse((await cli('list', 'pg', '--json')).stdout).recovery[0].windows;
+    expect(windows.map((w: { timeline: number }) => w.timeline)).toEqual([2]);
+    expect(windows[0].from).toBe(newest.snapshotAt);
   }, 120_000);
 });
