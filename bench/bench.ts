@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { startMinio } from '../test/harness/minio.js';
 import { createDatabase, pgClient, postgresBinDir, startPostgres } from '../test/harness/postgres.js';
 import { s3StorageInline } from '../test/harness/s3.js';
+import { physicalBench } from './physical-bench.js';
 
 const SCALE = Number(process.env.LIFEBOAT_BENCH_SCALE ?? 60); // pgbench scale: 60 is about 1 GB with the text table
 const RUNS = Number(process.env.LIFEBOAT_BENCH_RUNS ?? 3);
@@ -125,6 +126,12 @@ async function main(): Promise<void> {
     await client.end();
     process.stdout.write(`bench: database size ${(size / 1e6).toFixed(0)} MB, ${RUNS} runs each, median wall time\n\n`);
 
+    const tools = { chain, repeat, print: printResults };
+    // LIFEBOAT_BENCH_ONLY=physical: only the base backup, WAL and point-in-time restore figures.
+    if (process.env.LIFEBOAT_BENCH_ONLY === 'physical') {
+      await physicalBench(tools, pg, s3, work, CLI, env);
+      return;
+    }
     const dumpFile = join(work, 'dump.pgcustom');
     const rawDump = await chain([['pg_dump', '--format=custom', '--compress=0']], env, dumpFile);
     const rawBytes = rawDump.storedBytes;
@@ -273,6 +280,7 @@ async function main(): Promise<void> {
         `(${(stage('total') / (restores[0]?.seconds ?? 1)).toFixed(2)}x pg_restore); wall ${median(drills.map((d) => d.measure.seconds)).toFixed(2)} s, ` +
         `peak RSS ${(Math.max(...drills.map((d) => d.measure.peakRssKiB)) / 1024).toFixed(0)} MB\n`,
     );
+    await physicalBench(tools, pg, s3, work, CLI, env);
   } finally {
     await Promise.all([stopPg(), stopS3()]);
     await rm(work, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type pg from 'pg';
 import { parseDuration } from '../config/duration.js';
 import type { PostgresTargetConfig } from '../config/schema.js';
 import { walSlot } from '../drivers/postgres/config.js';
@@ -16,7 +17,8 @@ import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { processAlive } from '../work-dir.js';
 import { deleteWalFiles, extendCoverage, shipWalFile, type WalEntry, walFileKind } from './archive.js';
-import { DEFAULT_SEGMENT_SIZE } from './segment.js';
+import { DEFAULT_SEGMENT_SIZE, parseLsn, parseSegmentName } from './segment.js';
+import { ensureSlot } from './slot.js';
 
 /** What the archiver reports to the metrics. */
 export interface WalMetricsSink {
@@ -60,6 +62,11 @@ export class WalArchiver {
   #lastPartialAt = 0;
   #lastSlotCheck = 0;
   #warnedRetained = false;
+  /** The server's flush position over time: (local time before asking, position), oldest first. */
+  readonly #flushed: { at: number; lsn: number }[] = [];
+  /** Coverage never moves back: a file is claimed to cover at least what the one before it did. */
+  #covered = 0;
+  #client: pg.Client | undefined;
 
   constructor(options: WalArchiverOptions) {
     this.#options = options;
@@ -95,6 +102,7 @@ export class WalArchiver {
     await this.#shipping;
     await this.#shipSpool(true).catch(() => undefined);
     await rm(join(this.#spool, PID_FILE), { force: true });
+    await this.#client?.end().catch(() => undefined);
   }
 
   /** The segment size and the slot (created on first start, never dropped by Lifeboat). */
@@ -107,13 +115,7 @@ export class WalArchiver {
     } finally {
       await client.end().catch(() => undefined);
     }
-    const create = runTool(
-      'wal',
-      toolPath('pg_receivewal', this.#target.binDir),
-      ['--create-slot', '--if-not-exists', `--slot=${walSlot(this.#target)}`, '--no-password'],
-      { env: libpqEnv(connection), name: 'pg_receivewal' },
-    );
-    await create.exited;
+    await ensureSlot(this.#target);
     this.#log.info({ event: 'wal.slot', slot: walSlot(this.#target) }, 'replication slot ready');
   }
 
@@ -185,11 +187,55 @@ export class WalArchiver {
   #tick(): void {
     // One pass at a time: a slow store delays the next pass instead of running two.
     this.#shipping = this.#shipping
+      .then(() => this.#sampleFlush())
       .then(() => this.#shipSpool(false))
       .then(() => this.#checkSlot())
       .catch((error: unknown) => {
         this.#log.error({ event: 'wal.ship-failed', error: describeError(error) }, 'WAL shipping failed');
       });
+  }
+
+  async #query(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    if (this.#client === undefined) this.#client = await connect(connectionFromConfig(this.#target));
+    try {
+      return await this.#client.query(sql, params);
+    } catch (error) {
+      await this.#client.end().catch(() => undefined);
+      this.#client = undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Notes where the server's WAL ends now. Every commit made before `at` has its WAL at or before `lsn`, so
+   * once the archive holds WAL up to `lsn`, it covers every commit before `at`: times come from positions,
+   * never from when a file was written (a receiver catching up writes old WAL late).
+   */
+  async #sampleFlush(): Promise<void> {
+    const at = Date.now();
+    // A server that does not answer gives no sample: files still ship, their times do not move on.
+    const row = (await this.#query('SELECT pg_current_wal_flush_lsn()::text AS lsn').catch(() => undefined))?.rows[0];
+    if (row === undefined) return;
+    this.#flushed.push({ at, lsn: parseLsn(row.lsn) });
+    // An hour of samples is plenty: a file that old is shipped long before.
+    if (this.#flushed.length > 3600) this.#flushed.splice(0, this.#flushed.length - 3600);
+  }
+
+  /** The time an archive holding WAL up to `lsn` covers (at least the previous file's). */
+  #coverage(lsn: number): Date {
+    for (const sample of this.#flushed) if (sample.lsn <= lsn && sample.at > this.#covered) this.#covered = sample.at;
+    return new Date(this.#covered);
+  }
+
+  /** Where the receiver has written to, as it last told the server (its file holds at least that much). */
+  async #receivedLsn(): Promise<number | undefined> {
+    const row = (
+      await this.#query(
+        'SELECT r.write_lsn::text AS lsn FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = $1',
+        [walSlot(this.#target)],
+      ).catch(() => undefined)
+    )?.rows[0];
+    return row?.lsn === null || row?.lsn === undefined ? undefined : parseLsn(row.lsn);
   }
 
   /** Ships every finished file of the spool, oldest first, and the partial segment when it is due. */
@@ -200,8 +246,11 @@ export class WalArchiver {
       const kind = walFileKind(fileName);
       if (kind === undefined || kind.kind === 'partial') continue;
       const path = join(this.#spool, fileName);
-      const coveredUntil = (await stat(path).catch(() => undefined))?.mtime;
-      if (coveredUntil === undefined) continue;
+      if ((await stat(path).catch(() => undefined)) === undefined) continue;
+      const parsed = parseSegmentName(kind.name, this.#segmentSize);
+      // A whole segment holds the WAL up to its end; a history file says nothing of time.
+      const coveredUntil =
+        parsed === undefined ? new Date(this.#covered) : this.#coverage((parsed.segment + 1) * this.#segmentSize);
       try {
         const entry = await shipWalFile({
           storage: this.#options.storage,
@@ -233,12 +282,17 @@ export class WalArchiver {
       const kind = walFileKind(fileName);
       if (kind?.kind !== 'partial') continue;
       const path = join(this.#spool, fileName);
-      // Taken before the file is looked at: every byte received before this time is in what is read.
-      const coveredUntil = new Date();
+      // Asked before the file is read: what the receiver reported written is in what is read.
+      const received = await this.#receivedLsn();
+      const parsed = parseSegmentName(kind.name, this.#segmentSize);
+      const segmentEnd = parsed === undefined ? 0 : (parsed.segment + 1) * this.#segmentSize;
+      const coveredUntil =
+        received === undefined ? new Date(this.#covered) : this.#coverage(Math.min(received, segmentEnd));
       const info = await stat(path).catch(() => undefined);
       if (info === undefined) continue;
       const shipped = this.#partialShipped.get(kind.name);
       if (shipped?.mtimeMs === info.mtimeMs) {
+        if (Date.parse(shipped.entry.coveredUntil) >= coveredUntil.getTime()) continue;
         // Nothing written since (an idle server): only the time it covers moves on.
         const entry = await extendCoverage(this.#options.storage, target, shipped.entry, coveredUntil);
         this.#partialShipped.set(kind.name, { mtimeMs: info.mtimeMs, entry });
@@ -271,10 +325,9 @@ export class WalArchiver {
   async #checkSlot(): Promise<void> {
     if (Date.now() - this.#lastSlotCheck < 10_000) return;
     this.#lastSlotCheck = Date.now();
-    const client = await connect(connectionFromConfig(this.#target));
-    try {
+    {
       const row = (
-        await client.query(
+        await this.#query(
           'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained FROM pg_replication_slots WHERE slot_name = $1',
           [walSlot(this.#target)],
         )
@@ -290,8 +343,6 @@ export class WalArchiver {
         );
       }
       this.#warnedRetained = over;
-    } finally {
-      await client.end().catch(() => undefined);
     }
   }
 }

@@ -3,18 +3,30 @@
 // pg_receivewal into a real MinIO, and restores to chosen seconds that hold exactly the rows committed by
 // then; across a kill -9 of the daemon (and its receiver), across a promotion (timeline 2), and with a missing
 // or damaged segment found by verify and refused by restore.
-import { chmod, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { gunzipSync } from 'node:zlib';
+import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stopRecovered } from '../../src/core/restore-datadir.js';
+import { type AgeKey, ageDecrypt, ageKeygen } from '../harness/age.js';
 import { type RunningDaemon, runCli, startDaemon, writeConfig } from '../harness/cli.js';
 import { type PostgresServer, postgresBinDir, startPostgres } from '../harness/postgres.js';
 import { randomPrefix, s3Client, s3Keys, s3StorageConfig } from '../harness/s3.js';
 
 const s3 = inject('s3');
+
+async function s3Object(key: string): Promise<Buffer> {
+  const client = s3Client(s3);
+  try {
+    const got = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+    return Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+  } finally {
+    client.destroy();
+  }
+}
 
 interface Row {
   readonly id: number;
@@ -79,6 +91,7 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
   let prefix: string;
   let writer: Writer;
   let daemon: RunningDaemon;
+  let key: AgeKey;
   const started: number[] = [];
 
   async function configFor(port: number, spool: string): Promise<void> {
@@ -99,8 +112,10 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
             binDir: postgresBinDir(),
             wal: { spool: join(dir, spool), partialInterval: '1s' },
             retention: { last: 1 },
+            // Base backups and WAL encrypted: every restore below decrypts what it fetches.
+            encryption: { recipients: [key.recipient], identityFile: key.identityFile },
             drill: {
-              pointInTimeAgo: '2s',
+              pointInTimeAgo: '6s',
               checks: [{ name: 'events present', sql: 'SELECT count(*) FROM ev', expect: '>= 10' }],
               objectives: { rpo: '30s' },
             },
@@ -157,6 +172,7 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
 
   beforeAll(async () => {
     ({ server, stop: stopServer } = await startPostgres());
+    key = await ageKeygen();
     prefix = randomPrefix('pitr');
     ({ dir, path: configPath } = await writeConfig('{}'));
     datadirs = await mkdtemp(join(tmpdir(), 'lifeboat-pitr-'));
@@ -185,6 +201,7 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     const [manifest] = JSON.parse((await cli('list', 'pg', '--json')).stdout).backups;
     expect(manifest.wal.timeline).toBe(1);
     expect(manifest.artifacts[0].format).toBe('pg_basebackup-tar');
+    expect(manifest.artifacts[0].key).toMatch(/base\.tar\.gz\.age$/);
     const base = Date.parse(manifest.snapshotAt);
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     const points = [writer.pick(base + 300), writer.pick(base + 1_800), writer.pick(base + 3_200)];
@@ -220,15 +237,46 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     await expect(readdir(join(datadirs, 'plan'))).rejects.toThrow(/ENOENT/);
   }, 240_000);
 
-  it('drills: recovers to a point two seconds ago into a scratch server, checks it, measures RPO and RTO', async () => {
-    await archivedUntil(Date.now() - 500);
+  it('refuses bad requests clearly and changes nothing', async () => {
+    const at = new Date(Date.now() - 1_000).toISOString();
+    const noDir = await cli('restore', 'pg', '--point-in-time', at);
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toContain('a physical target restores into a data directory: add --to-datadir DIR');
+    const busy = join(datadirs, 'busy');
+    await mkdir(busy);
+    await writeFile(join(busy, 'keep.txt'), 'precious');
+    const full = await cli('restore', 'pg', '--point-in-time', at, '--to-datadir', busy);
+    expect(full.code).toBe(1);
+    expect(full.stderr).toContain(`data directory ${busy} is not empty`);
+    expect(await readFile(join(busy, 'keep.txt'), 'utf8')).toBe('precious');
+    const timeline = await cli('restore', 'pg', '--to-datadir', join(datadirs, 'x'), '--timeline', 'two');
+    expect(timeline.code).toBe(2);
+    expect(timeline.stderr).toContain('--timeline: "two" is not a timeline number');
+    const both = await cli('restore', 'pg', '--to-datadir', join(datadirs, 'x'), '--start', '--dry-run');
+    expect(both.code).toBe(2);
+    const logical = await writeConfig({
+      storage: { type: 'local', path: './store' },
+      targets: [{ name: 'db', driver: 'postgres', host: '127.0.0.1' }],
+    });
+    const wrong = await runCli(['--config', logical.path, 'restore', 'db', '--to-datadir', join(datadirs, 'x')]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('--to-datadir, --start and --timeline are for physical PostgreSQL targets');
+    await expect(readdir(join(datadirs, 'x'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('drills: recovers to a point six seconds ago into a scratch server, checks it, measures RPO and RTO', async () => {
+    // The archive lags the server by its partialInterval (1 s here) and a status report or two.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    await archivedUntil(Date.now() - 1_000);
     const result = await cli('drill', 'pg', '--json');
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
     const [record] = JSON.parse(result.stdout);
     expect(record.ok, JSON.stringify(record.failure)).toBe(true);
     const names = record.checks.map((c: { name: string }) => c.name);
     expect(names).toEqual(['checksums', 'files', 'recovery point', 'tables', 'events present']);
-    expect(record.checks[2].message).toMatch(/recovered to \S+ and promoted; the last commit replayed is from \S+, [\d.]+ s before/);
+    expect(record.checks[2].message).toMatch(
+      /recovered to \S+ and promoted; the last commit replayed is from \S+, [\d.]+ s before/,
+    );
     // The RPO is the newest archived WAL's age (seconds, with a 1 s partial interval), not the base backup's.
     expect(record.dataAgeSeconds).toBeLessThan(10);
     expect(record.verdicts.rpo).toBe('pass');
@@ -248,6 +296,9 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     expect(fetch.code, fetch.stderr).toBe(0);
     const segment = await readFile(fetched);
     expect(segment.length).toBe(16 * 1024 * 1024);
+    // Stored encrypted: the reference age and gunzip give the same segment back, without Lifeboat.
+    const stored = await s3Object(`${prefix}pg/wal/${name}.gz.age`);
+    expect(gunzipSync(ageDecrypt(key.identityFile, stored)).equals(segment)).toBe(true);
     // A second store, written by `archive_command = 'lifeboat wal-push pg %p'`.
     const pushed = await writeConfig({
       storage: { type: 'local', path: './pushed' },
@@ -334,20 +385,21 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     await client.send(
       new DeleteObjectsCommand({
         Bucket: s3.bucket,
-        Delete: { Objects: [{ Key: `${prefix}pg/wal/${missing}.gz` }, { Key: `${prefix}pg/wal/${missing}.json` }] },
+        Delete: { Objects: [{ Key: `${prefix}pg/wal/${missing}.gz.age` }, { Key: `${prefix}pg/wal/${missing}.json` }] },
       }),
     );
     await client.send(
       new PutObjectCommand({
         Bucket: s3.bucket,
-        Key: `${prefix}pg/wal/${damaged}.gz`,
+        Key: `${prefix}pg/wal/${damaged}.gz.age`,
         Body: Buffer.from('not the segment'),
       }),
     );
     client.destroy();
     const verify = await cli('verify', 'pg');
     expect(verify.code).toBe(1);
-    expect(verify.stdout).toMatch(new RegExp(`WAL ${damaged}: .*stored size 15 bytes`));
+    // Encrypted: the damage shows as the age header cut short (a plain artifact says "stored size 15 bytes").
+    expect(verify.stdout).toMatch(new RegExp(`WAL ${damaged}: .*(stored size 15 bytes|ends inside its header)`));
     expect(verify.stdout).toMatch(
       new RegExp(`WAL segment ${missing} is missing \\(timeline 1, base backup \\S+\\): recovery stops at \\S+`),
     );
@@ -382,7 +434,9 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     expect(old.length).toBeGreaterThanOrEqual(3);
     const dry = await cli('prune', 'pg', '--dry-run');
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toMatch(new RegExp(`WAL +would remove \\d+ file\\(s\\) \\(kept from ${newest.wal.firstSegment},`));
+    expect(dry.stdout).toMatch(
+      new RegExp(`WAL +would remove \\d+ file\\(s\\) \\(kept from ${newest.wal.firstSegment},`),
+    );
     // The dry run removed nothing.
     const afterDry = await walKeys();
     expect(before.every((k) => afterDry.includes(k))).toBe(true);

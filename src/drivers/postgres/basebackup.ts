@@ -5,6 +5,7 @@ import { Parser, type ReadEntry } from 'tar';
 import type { PostgresTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
 import { formatLsn, parseLsn, segmentName, segmentOf } from '../../wal/segment.js';
+import { ensureSlot } from '../../wal/slot.js';
 import type { DumpSession, WalRange } from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
 import { connect, connectionFromConfig, libpqEnv } from './connection.js';
@@ -14,6 +15,9 @@ export async function startBaseBackup(config: PostgresTargetConfig): Promise<Dum
   const connection = connectionFromConfig(config);
   const command = toolPath('pg_basebackup', config.binDir);
   const version = (await toolOutput('postgres', command, ['--version'])).trim();
+  // The WAL from the backup's start on must reach the archive: with the daemon streaming it, the slot keeps it
+  // on the server until then, even when this backup runs before the daemon first started.
+  if (config.wal.receive) await ensureSlot(config);
   const client = await connect(connection);
   let segmentSize: number;
   let server: { version: string; num: number };
