@@ -254,11 +254,16 @@ export async function fetchWalFile(
   signal?: AbortSignal,
 ): Promise<ArtifactCheck> {
   const temporary = `${dest}.lifeboat-fetch`;
+  // A signal of its own per file, following the caller's: a restore fetches thousands of files, and what a
+  // request leaves listening on its signal goes with it.
+  const own = new AbortController();
+  const follow = () => own.abort(signal?.reason);
+  signal?.addEventListener('abort', follow, { once: true });
   const check = await checkArtifact(storage, entry.artifact, {
     identities,
-    signal,
+    signal: own.signal,
     consumeRaw: (raw) => pipeline(raw, createWriteStream(temporary, { mode: 0o600 })),
-  });
+  }).finally(() => signal?.removeEventListener('abort', follow));
   if (!check.ok) {
     await rm(temporary, { force: true });
     return check;
