@@ -238,6 +238,22 @@ export class WalArchiver {
     return row?.lsn === null || row?.lsn === undefined ? undefined : parseLsn(row.lsn);
   }
 
+  /** Ships one file of the spool and counts it. */
+  async #ship(path: string, name: string, kind: WalEntry['kind'], coveredUntil: Date): Promise<WalEntry> {
+    const entry = await shipWalFile({
+      storage: this.#options.storage,
+      target: this.#target.name,
+      path,
+      name,
+      kind,
+      segmentSize: this.#segmentSize,
+      coveredUntil,
+      recipients: this.#options.recipients,
+    });
+    this.#options.metrics?.recordWalShipped(this.#target.name, coveredUntil.getTime(), entry.artifact.size);
+    return entry;
+  }
+
   /** Ships every finished file of the spool, oldest first, and the partial segment when it is due. */
   async #shipSpool(final: boolean): Promise<void> {
     const names = (await readdir(this.#spool)).sort();
@@ -252,23 +268,13 @@ export class WalArchiver {
       const coveredUntil =
         parsed === undefined ? new Date(this.#covered) : this.#coverage((parsed.segment + 1) * this.#segmentSize);
       try {
-        const entry = await shipWalFile({
-          storage: this.#options.storage,
-          target,
-          path,
-          name: kind.name,
-          kind: kind.kind,
-          segmentSize: this.#segmentSize,
-          coveredUntil,
-          recipients: this.#options.recipients,
-        });
+        await this.#ship(path, kind.name, kind.kind, coveredUntil);
         await rm(path, { force: true });
         if (kind.kind === 'segment') {
           // The whole segment supersedes its partial copy in the store (one a previous run may have shipped).
           await deleteWalFiles(this.#options.storage, target, [`${kind.name}.partial`]).catch(() => undefined);
           this.#partialShipped.delete(kind.name);
         }
-        this.#options.metrics?.recordWalShipped(target, coveredUntil.getTime(), entry.artifact.size);
         this.#log.debug({ event: 'wal.shipped', name: kind.name, kind: kind.kind }, 'WAL file archived');
       } catch (error) {
         this.#options.metrics?.recordWalFailure(target);
@@ -300,18 +306,8 @@ export class WalArchiver {
         continue;
       }
       try {
-        const entry = await shipWalFile({
-          storage: this.#options.storage,
-          target,
-          path,
-          name: kind.name,
-          kind: 'partial',
-          segmentSize: this.#segmentSize,
-          coveredUntil,
-          recipients: this.#options.recipients,
-        });
+        const entry = await this.#ship(path, kind.name, 'partial', coveredUntil);
         this.#partialShipped.set(kind.name, { mtimeMs: info.mtimeMs, entry });
-        this.#options.metrics?.recordWalShipped(target, coveredUntil.getTime(), entry.artifact.size);
       } catch (error) {
         // Renamed to its final name meanwhile: the next pass ships the whole segment.
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;

@@ -3,6 +3,8 @@
 // pg_receivewal into a real MinIO, and restores to chosen seconds that hold exactly the rows committed by
 // then; across a kill -9 of the daemon (and its receiver), across a promotion (timeline 2), and with a missing
 // or damaged segment found by verify and refused by restore.
+
+import { execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stopRecovered } from '../../src/core/restore-datadir.js';
 import { type AgeKey, ageDecrypt, ageKeygen } from '../harness/age.js';
 import { type RunningDaemon, runCli, startDaemon, writeConfig } from '../harness/cli.js';
+import { freePort } from '../harness/free-port.js';
 import { type PostgresServer, postgresBinDir, startPostgres } from '../harness/postgres.js';
 import { randomPrefix, s3Client, s3Keys, s3StorageConfig } from '../harness/s3.js';
 
@@ -288,6 +291,86 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     expect(record.scratch.cleanedUp).toBe(true);
     await expect(readdir(record.scratch.description.replace('data directory in ', ''))).rejects.toThrow(/ENOENT/);
   }, 120_000);
+
+  it('a server started by hand fetches its WAL through restore_command (lifeboat wal-fetch)', async () => {
+    const point = writer.pick(Date.now() - 4_000);
+    await archivedUntil((writer.rows.at(-1) as Row).returned);
+    // The server runs as "postgres": it gets a config, secrets and key it can read (a test-only copy).
+    const pub = await mkdtemp(join(tmpdir(), 'lifeboat-pitr-pub-'));
+    await chmod(pub, 0o755);
+    for (const file of ['s3_secret', 'pg_password']) {
+      await writeFile(join(pub, file), await readFile(join(dir, file)), { mode: 0o644 });
+    }
+    await writeFile(join(pub, 'key.txt'), await readFile(key.identityFile), { mode: 0o644 });
+    const config = JSON.parse(await readFile(configPath, 'utf8'));
+    config.targets[0].encryption.identityFile = join(pub, 'key.txt');
+    await writeFile(join(pub, 'lifeboat.yaml'), JSON.stringify(config), { mode: 0o644 });
+    const datadir = join(datadirs, 'by-hand');
+    const restore = await runCli([
+      '--config',
+      join(pub, 'lifeboat.yaml'),
+      'restore',
+      'pg',
+      '--point-in-time',
+      new Date(point.at).toISOString(),
+      '--to-datadir',
+      datadir,
+    ]);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.stdout).toContain(`postgres -D ${datadir}`);
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+    execFileSync('chown', ['-R', `${uid}:${gid}`, datadir]);
+    const port = await freePort();
+    const log = join(datadir, 'by-hand.log');
+    const child = spawn(
+      join(postgresBinDir(), 'postgres'),
+      [
+        '-D',
+        datadir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        `unix_socket_directories=${datadir}`,
+      ],
+      { uid, gid, stdio: ['ignore', 'ignore', 'pipe'], env: process.env },
+    );
+    let output = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    started.push(child.pid as number);
+    try {
+      await expect
+        .poll(
+          async () => {
+            const client = new pg.Client({ ...server, port, database: 'postgres' });
+            client.on('error', () => undefined);
+            try {
+              await client.connect();
+              return (await client.query('SELECT NOT pg_is_in_recovery() AS done')).rows[0].done;
+            } catch {
+              return false;
+            } finally {
+              await client.end().catch(() => undefined);
+            }
+          },
+          { timeout: 90_000, interval: 250 },
+        )
+        .toBe(true);
+      // Each segment came from the archive, through Lifeboat (nothing was put into pg_wal beforehand).
+      expect(output).toMatch(/restored log file "[0-9A-F]{24}" from archive/);
+      const client = await connectTo({ ...server, port });
+      const ids = (await client.query('SELECT id FROM ev ORDER BY at')).rows.map((r) => r.id as number);
+      await client.end();
+      expect(ids).toEqual(point.expected.map((r) => r.id));
+    } finally {
+      await writeFile(log, output);
+      await stopRecovered(child.pid as number);
+    }
+  }, 150_000);
 
   it('wal-push and wal-fetch, the archive_command way: each file checked on its way back', async () => {
     const [name] = (await s3Keys(s3, `${prefix}pg/wal/`))
