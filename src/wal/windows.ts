@@ -25,10 +25,7 @@ export interface BaseBackupInfo {
 export interface ArchivedSegment {
   readonly name: string;
   readonly partial: boolean;
-  /**
-   * When the file was last read from the server's stream: for the newest file of a contiguous chain, every
-   * commit made before this time is in the chain (a window ends here).
-   */
+  /** Every commit made before this time is in the chain of files up to this one (a window ends here). */
   readonly coveredUntil: number;
   readonly size: number;
 }
