@@ -6,6 +6,7 @@ import { IntegrityError, LifeboatError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { isBackupId } from './backup-id.js';
 import { backupPrefix, MANIFEST_NAME, type Manifest, manifestKey, parseManifest } from './manifest.js';
+import { readStoredBatches } from './parse-json.js';
 
 /** Clock skew tolerated before a manifest's times count as "in the future" (and so as damaged). */
 const FUTURE_SKEW_MS = 60 * 60 * 1000;
@@ -82,26 +83,15 @@ export async function readCatalog(storage: Storage, target: string): Promise<Cat
  * damaged, not the listing: the other backups stay usable. A store that cannot be read rejects the whole.
  */
 export async function readManifests(storage: Storage, target: string, ids: readonly string[]): Promise<Catalog> {
-  const backups: Manifest[] = [];
-  const damaged: DamagedBackup[] = [];
-  for (let start = 0; start < ids.length; start += 8) {
-    const batch = ids.slice(start, start + 8);
-    const read = await Promise.all(
-      batch.map((id) =>
-        readManifest(storage, target, id).catch((error: unknown) => {
-          if (error instanceof IntegrityError) return { target, id, problem: error.message };
-          // Deleted since it was listed (a prune running elsewhere): it no longer exists.
-          if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return undefined;
-          throw error;
-        }),
-      ),
-    );
-    for (const item of read) {
-      if (item === undefined) continue;
-      if ('problem' in item) damaged.push(item);
-      else backups.push(item);
-    }
-  }
+  const read = await readStoredBatches(ids, 8, (id) =>
+    readManifest(storage, target, id).catch((error: unknown) => {
+      // Deleted since it was listed (a prune running elsewhere): it no longer exists.
+      if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return undefined;
+      throw error;
+    }),
+  );
+  const backups = read.found.map((item) => item.value);
+  const damaged: DamagedBackup[] = read.damaged.map(({ key: id, problem }) => ({ target, id, problem }));
   backups.sort((a, b) => (a.snapshotAt < b.snapshotAt ? 1 : a.snapshotAt > b.snapshotAt ? -1 : a.id < b.id ? 1 : -1));
   return { backups, damaged };
 }

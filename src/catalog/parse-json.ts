@@ -22,3 +22,35 @@ export function parseStoredJson<T extends z.ZodType>(
   }
   return result.data;
 }
+
+/**
+ * Reads stored documents `batch` at a time. One that fails its checks (an IntegrityError) is reported as
+ * damaged instead of failing the whole, one gone since it was listed (undefined) is left out; any other error
+ * (a store that cannot be read) rejects.
+ */
+export async function readStoredBatches<K, T>(
+  keys: readonly K[],
+  batch: number,
+  read: (key: K) => Promise<T | undefined>,
+): Promise<{ found: { key: K; value: T }[]; damaged: { key: K; problem: string }[] }> {
+  const found: { key: K; value: T }[] = [];
+  const damaged: { key: K; problem: string }[] = [];
+  for (let start = 0; start < keys.length; start += batch) {
+    const results = await Promise.all(
+      keys.slice(start, start + batch).map(async (key) => {
+        try {
+          return { key, value: await read(key) };
+        } catch (error) {
+          if (!(error instanceof IntegrityError)) throw error;
+          return { key, problem: error.message };
+        }
+      }),
+    );
+    // In the order of `keys`, whichever answered first.
+    for (const item of results) {
+      if (item.problem !== undefined) damaged.push({ key: item.key, problem: item.problem });
+      else if (item.value !== undefined) found.push({ key: item.key, value: item.value });
+    }
+  }
+  return { found, damaged };
+}
