@@ -3,12 +3,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
+import { freePort } from '../../free-port.js';
 import { childEnv, runTool } from '../run-tool.js';
 
 export interface AdminRun {
@@ -207,15 +207,3 @@ export const SCRATCH_MEMORY: readonly (readonly [string, string])[] = [
   ['server.memory.heap.initial_size', '256m'],
   ['server.memory.heap.max_size', '1g'],
 ];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
