@@ -3,7 +3,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
 import { appendFile, chmod, chown, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract } from 'tar';
@@ -12,13 +11,15 @@ import type { EncryptionConfig, PostgresTargetConfig } from '../config/schema.js
 import { connect, connectionFromConfig, type PgConnection } from '../drivers/postgres/connection.js';
 import { runTool, toolPath } from '../drivers/run-tool.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
+import { freePort } from '../free-port.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { checkArtifact, missingIdentity } from '../verify/verify.js';
 import { fetchNewest } from '../wal/archive.js';
 import { historyName } from '../wal/segment.js';
-import { describeGap, describeWindows, readRecoveryState } from '../wal/state.js';
+import { describeGap, describeWindows, type RecoveryState, readRecoveryState } from '../wal/state.js';
 import { pathOf, planRecovery, type RecoveryWindow } from '../wal/windows.js';
+import { processAlive } from '../work-dir.js';
 
 export interface DatadirRestoreRequest {
   readonly storage: Storage;
@@ -38,6 +39,8 @@ export interface DatadirRestoreRequest {
   readonly fetchCommand: readonly string[];
   readonly signal?: AbortSignal;
   readonly onProgress?: (rawBytes: number) => void;
+  /** What the store holds for the target, when the caller has read it already. */
+  readonly state?: RecoveryState;
   /** Put the plan's WAL into pg_wal before the server starts (always so when the server runs as another user). */
   readonly stageWal?: boolean;
   /** Hears each stage as it starts: the base backup's download (verified as it flows), pg_verifybackup, recovery. */
@@ -72,7 +75,7 @@ export interface DatadirResult extends DatadirPlan {
 /** Chooses the base backup and WAL for the time; refuses a time outside the recoverable windows. */
 export async function planDatadirRestore(request: DatadirRestoreRequest): Promise<DatadirPlan> {
   const name = request.target.name;
-  const state = await readRecoveryState(request.storage, name);
+  const state = request.state ?? (await readRecoveryState(request.storage, name));
   if (state.bases.length === 0) {
     throw new LifeboatError('NOT_FOUND', `restore ${name}: no physical base backups in ${request.storage.location}`, {
       hint: `run \`lifeboat backup ${name}\` (method: physical) first`,
@@ -278,18 +281,6 @@ async function stageWal(plan: DatadirPlan, request: DatadirRestoreRequest): Prom
   }
 }
 
-/** A free TCP port on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
 /** PostgreSQL refuses to run as root: as root, the server runs as the "postgres" user, who gets the files. */
 async function serverUser(datadir: string): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined;
@@ -416,11 +407,7 @@ export async function stopRecovered(pid: number): Promise<void> {
     return;
   }
   for (let waited = 0; waited < 60_000; waited += 100) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
+    if (!processAlive(pid)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   process.kill(pid, 'SIGKILL');

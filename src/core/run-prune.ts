@@ -16,7 +16,7 @@ import { describeError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decideRetention } from '../retention/policy.js';
 import type { Storage } from '../storage/storage.js';
-import { archiveOf, deleteWalFiles, readWalEntries, walPrefix } from '../wal/archive.js';
+import { archivedName, archiveOf, deleteWalFiles, readWalEntries, type WalEntry, walEntryKey } from '../wal/archive.js';
 import { baseInfo } from '../wal/state.js';
 import { type BaseBackupInfo, walToRemove } from '../wal/windows.js';
 
@@ -132,10 +132,10 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
       const objects = await deleteBackup(storage, target, id);
       log.info({ event: 'prune.incomplete', id, objects }, 'incomplete backup removed');
     }
-    if (wal !== undefined && wal.remove.length > 0) {
-      await deleteWalFiles(storage, target, wal.remove);
+    if (wal !== undefined && wal.entries.length > 0) {
+      await deleteWalFiles(storage, target, wal.entries);
       log.info(
-        { event: 'prune.wal', files: wal.remove.length, keptFrom: wal.keptFrom },
+        { event: 'prune.wal', files: wal.entries.length, keptFrom: wal.report.keptFrom },
         'WAL no kept base backup needs removed',
       );
     }
@@ -155,7 +155,7 @@ export async function runPrune(options: PruneOptions): Promise<PruneOutcome> {
       delete: deletable.map((d) => ({ id: d.id })),
       incomplete,
       staleUploads,
-      ...(wal === undefined ? {} : { wal }),
+      ...(wal === undefined ? {} : { wal: wal.report }),
       dryRun,
     },
     remaining: { backups: manifests.filter((m) => !deleted.has(m.id)), damaged },
@@ -172,22 +172,23 @@ async function walRetention(
   manifests: readonly Manifest[],
   deleting: ReadonlySet<string>,
   anyDamaged: boolean,
-): Promise<PruneReport['wal']> {
+): Promise<{ report: NonNullable<PruneReport['wal']>; entries: WalEntry[] } | undefined> {
   const bases = manifests.filter((m) => m.wal !== undefined);
   if (bases.length === 0) return undefined;
   const kept = bases
     .filter((m) => !deleting.has(m.id))
     .map(baseInfo)
     .filter((b): b is BaseBackupInfo => b !== undefined);
-  if (anyDamaged || kept.length === 0) return { remove: [] };
+  if (anyDamaged || kept.length === 0) return { report: { remove: [] }, entries: [] };
   const { entries } = await readWalEntries(storage, target);
-  const candidates = walToRemove(kept, archiveOf(entries));
-  const remove: string[] = [];
-  for (const name of candidates) {
-    const locked = await storage.lockedUntil?.(`${walPrefix(target)}${name}.json`);
-    if (locked === undefined) remove.push(name);
+  const byName = new Map(entries.map((entry) => [archivedName(entry), entry]));
+  const remove: WalEntry[] = [];
+  for (const name of walToRemove(kept, archiveOf(entries))) {
+    const entry = byName.get(name) as WalEntry;
+    const locked = await storage.lockedUntil?.(walEntryKey(target, entry.name, entry.kind));
+    if (locked === undefined) remove.push(entry);
   }
   const oldest = kept.reduce((a, b) => (a.startLsn <= b.startLsn ? a : b));
   const keptFrom = manifests.find((m) => m.id === oldest.id)?.wal?.firstSegment;
-  return { remove, keptFrom };
+  return { report: { remove: remove.map(archivedName), keptFrom }, entries: remove };
 }

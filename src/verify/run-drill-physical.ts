@@ -69,8 +69,7 @@ export async function runPhysicalDrill(options: DrillOptions & { target: Postgre
     // What a recovery now would lose: everything after the newest archived WAL.
     const newest = Math.max(...state.windows.map((w) => w.to));
     if (Number.isFinite(newest)) dataAgeSeconds = Math.max(0, (started.getTime() - newest) / 1000);
-    const parent = drill.to ?? undefined;
-    workDir = await makeWorkDir('drill', parent);
+    workDir = await makeWorkDir('drill', drill.to);
     // The scratch server may run as another user (Lifeboat as root): it may pass through, not list.
     await chmod(workDir, 0o711);
     const datadir = join(workDir, 'data');
@@ -84,6 +83,7 @@ export async function runPhysicalDrill(options: DrillOptions & { target: Postgre
       dryRun: false,
       start: true,
       encryption: options.encryption,
+      state,
       fetchCommand: [process.execPath, process.argv[1] as string],
       // Every WAL file the plan needs is put into pg_wal first: the scratch server needs no access to the store.
       stageWal: true,
@@ -100,11 +100,8 @@ export async function runPhysicalDrill(options: DrillOptions & { target: Postgre
     const url = `${result.server?.url ?? ''}${encodeURIComponent(connectionFromConfig(target).database)}`;
     const client = await connect(connectionFromConfig(target, url));
     try {
-      const row = (
-        await client.query(
-          'SELECT pg_is_in_recovery() AS r, pg_last_xact_replay_timestamp() AS last, (SELECT timeline_id FROM pg_control_checkpoint()) AS tli',
-        )
-      ).rows[0];
+      const row = (await client.query('SELECT pg_is_in_recovery() AS r, pg_last_xact_replay_timestamp() AS last'))
+        .rows[0];
       const last = row.last === null ? undefined : new Date(row.last);
       const problems: string[] = [];
       if (row.r) problems.push('the scratch server is still in recovery');
@@ -122,12 +119,12 @@ export async function runPhysicalDrill(options: DrillOptions & { target: Postgre
       await client.end().catch(() => undefined);
     }
     const driver = new PostgresDriver(target);
-    const state2 = await driver.inspectRestored(url);
+    const restored = await driver.inspectRestored(url);
     checks.push(
       builtin(
         'tables',
-        state2.problems,
-        `${state2.tables.length} tables, ${state2.tables.reduce((n, t) => n + t.rows, 0)} rows`,
+        restored.problems,
+        `${restored.tables.length} tables, ${restored.tables.reduce((n, t) => n + t.rows, 0)} rows`,
       ),
     );
     for (const check of drill.checks) {

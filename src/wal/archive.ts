@@ -7,7 +7,7 @@ import { text } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../catalog/manifest.js';
-import { parseStoredJson } from '../catalog/parse-json.js';
+import { parseStoredJson, readStoredBatches } from '../catalog/parse-json.js';
 import { now } from '../clock.js';
 import { IntegrityError, LifeboatError } from '../errors.js';
 import { fingerprint } from '../pipeline/age.js';
@@ -108,24 +108,41 @@ export async function shipWalFile(request: ShipRequest): Promise<WalEntry> {
     artifact,
     ...(history === undefined ? {} : { history }),
   };
-  await storage.put(walEntryKey(target, name, kind), Buffer.from(`${JSON.stringify(entry, null, 2)}\n`), {
-    contentType: 'application/json',
-  });
+  await putEntry(storage, target, entry);
   if (previous !== undefined && previous.artifact.key !== key) {
     await storage.delete([previous.artifact.key]).catch(() => undefined);
   }
   return entry;
 }
 
-async function findEntry(storage: Storage, target: string, name: string, kind: WalEntry['kind']) {
-  const key = walEntryKey(target, name, kind);
+/** Writes an entry: the commit marker of its file. */
+async function putEntry(storage: Storage, target: string, entry: WalEntry): Promise<void> {
+  await storage.put(walEntryKey(target, entry.name, entry.kind), Buffer.from(`${JSON.stringify(entry, null, 2)}\n`), {
+    contentType: 'application/json',
+  });
+}
+
+/** The entry stored at `key`; undefined when there is none, an IntegrityError when it does not parse. */
+async function readEntryAt(storage: Storage, key: string): Promise<WalEntry | undefined> {
   try {
     return parseStoredJson(walEntrySchema, await text(await storage.get(key)), key, 'wal');
   } catch (error) {
     if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return undefined;
-    if (error instanceof IntegrityError) return undefined;
     throw error;
   }
+}
+
+/** The entry of one file, or undefined when it is missing or does not parse (it is then replaced). */
+export async function findEntry(
+  storage: Storage,
+  target: string,
+  name: string,
+  kind: WalEntry['kind'],
+): Promise<WalEntry | undefined> {
+  return readEntryAt(storage, walEntryKey(target, name, kind)).catch((error: unknown) => {
+    if (error instanceof IntegrityError) return undefined;
+    throw error;
+  });
 }
 
 /**
@@ -134,9 +151,7 @@ async function findEntry(storage: Storage, target: string, name: string, kind: W
  */
 export async function extendCoverage(storage: Storage, target: string, entry: WalEntry, coveredUntil: Date) {
   const next: WalEntry = { ...entry, coveredUntil: coveredUntil.toISOString(), shippedAt: now().toISOString() };
-  await storage.put(walEntryKey(target, entry.name, entry.kind), Buffer.from(`${JSON.stringify(next, null, 2)}\n`), {
-    contentType: 'application/json',
-  });
+  await putEntry(storage, target, next);
   return next;
 }
 
@@ -149,38 +164,15 @@ export function walFileKind(fileName: string): { name: string; kind: WalEntry['k
   return undefined;
 }
 
-/** Every committed entry of a target's archive, and the data objects that have none (interrupted ships). */
+/** Every committed entry of a target's archive, and those that do not parse. */
 export async function readWalEntries(
   storage: Storage,
   target: string,
-): Promise<{ entries: WalEntry[]; damaged: { key: string; problem: string }[]; orphans: string[] }> {
+): Promise<{ entries: WalEntry[]; damaged: { key: string; problem: string }[] }> {
   const keys: string[] = [];
-  for await (const object of storage.list(walPrefix(target))) keys.push(object.key);
-  const entryKeys = keys.filter((key) => key.endsWith('.json'));
-  const entries: WalEntry[] = [];
-  const damaged: { key: string; problem: string }[] = [];
-  for (let start = 0; start < entryKeys.length; start += 16) {
-    const batch = entryKeys.slice(start, start + 16);
-    const read = await Promise.all(
-      batch.map(async (key) => {
-        try {
-          return parseStoredJson(walEntrySchema, await text(await storage.get(key)), key, 'wal');
-        } catch (error) {
-          if (error instanceof IntegrityError) return { key, problem: error.message };
-          if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return undefined;
-          throw error;
-        }
-      }),
-    );
-    for (const item of read) {
-      if (item === undefined) continue;
-      if ('problem' in item) damaged.push(item);
-      else entries.push(item);
-    }
-  }
-  const referenced = new Set(entries.map((entry) => entry.artifact.key));
-  const orphans = keys.filter((key) => !key.endsWith('.json') && !referenced.has(key));
-  return { entries, damaged, orphans };
+  for await (const object of storage.list(walPrefix(target))) if (object.key.endsWith('.json')) keys.push(object.key);
+  const { found, damaged } = await readStoredBatches(keys, 16, (key) => readEntryAt(storage, key));
+  return { entries: found.map((item) => item.value), damaged };
 }
 
 /** The archive as the window rules see it. */
@@ -208,21 +200,34 @@ export function archiveOf(entries: readonly WalEntry[]): WalArchive {
 export async function findWalEntry(storage: Storage, target: string, name: string): Promise<WalEntry | undefined> {
   const kinds: WalEntry['kind'][] = HISTORY_NAME.test(name) ? ['history'] : ['segment', 'partial'];
   for (const kind of kinds) {
-    const key = walEntryKey(target, name, kind);
-    try {
-      return parseStoredJson(walEntrySchema, await text(await storage.get(key)), key, 'wal');
-    } catch (error) {
-      if (error instanceof LifeboatError && error.code === 'NOT_FOUND') continue;
-      throw error;
-    }
+    const entry = await readEntryAt(storage, walEntryKey(target, name, kind));
+    if (entry !== undefined) return entry;
   }
   return undefined;
 }
 
 /**
- * Reads one archived file as fetchWalFile does, and once more when it was a partial copy that a newer one
+ * Runs `check` on an archived file, and again on the newer copy when it failed on a partial copy that was
  * replaced while it was read (the check then failed on a copy that is gone, not on a damaged one).
  */
+export async function checkNewest(
+  storage: Storage,
+  target: string,
+  listed: WalEntry,
+  check: (entry: WalEntry) => Promise<ArtifactCheck>,
+): Promise<{ entry: WalEntry; check: ArtifactCheck }> {
+  let entry = listed;
+  let result = await check(entry);
+  for (let attempt = 1; !result.ok && entry.kind === 'partial' && attempt < 3; attempt += 1) {
+    const again = await findWalEntry(storage, target, entry.name);
+    if (again === undefined || again.artifact.key === entry.artifact.key) break;
+    entry = again;
+    result = await check(entry);
+  }
+  return { entry, check: result };
+}
+
+/** Writes the archived file PostgreSQL asks for to `dest`, as fetchWalFile does; {} when there is none. */
 export async function fetchNewest(
   storage: Storage,
   target: string,
@@ -231,15 +236,9 @@ export async function fetchNewest(
   identities?: readonly string[],
   signal?: AbortSignal,
 ): Promise<{ entry?: WalEntry; check?: ArtifactCheck }> {
-  let entry = await findWalEntry(storage, target, name);
-  for (let attempt = 1; ; attempt += 1) {
-    if (entry === undefined) return {};
-    const check = await fetchWalFile(storage, entry, dest, identities, signal);
-    if (check.ok || entry.kind !== 'partial' || attempt >= 3) return { entry, check };
-    const again = await findWalEntry(storage, target, name);
-    if (again?.artifact.key === entry.artifact.key) return { entry, check };
-    entry = again;
-  }
+  const entry = await findWalEntry(storage, target, name);
+  if (entry === undefined) return {};
+  return checkNewest(storage, target, entry, (e) => fetchWalFile(storage, e, dest, identities, signal));
 }
 
 /**
@@ -272,19 +271,14 @@ export async function fetchWalFile(
   return check;
 }
 
-/** Removes archived files (by object name, "<name>" or "<name>.partial"): the entry first, then the data. */
-export async function deleteWalFiles(storage: Storage, target: string, objectNames: readonly string[]) {
-  const prefix = walPrefix(target);
-  const data: string[] = [];
-  for (const objectName of objectNames) {
-    const partial = objectName.endsWith('.partial');
-    const name = partial ? objectName.slice(0, -'.partial'.length) : objectName;
-    const kind = partial ? 'partial' : HISTORY_NAME.test(name) ? 'history' : 'segment';
-    const entry = await findEntry(storage, target, name, kind);
-    data.push(`${prefix}${objectName}.gz`, `${prefix}${objectName}.gz.age`);
-    if (entry !== undefined && !data.includes(entry.artifact.key)) data.push(entry.artifact.key);
-  }
-  // The entries first: a crash half way leaves data without an entry, never an entry without data.
-  await storage.delete(objectNames.map((n) => `${prefix}${n}.json`));
-  await storage.delete(data);
+/** The name a file has in the archive and in retention's lists: "<name>", or "<name>.partial". */
+export function archivedName(entry: WalEntry): string {
+  return objectName(entry.name, entry.kind);
+}
+
+/** Removes archived files: the entries first, then their data. */
+export async function deleteWalFiles(storage: Storage, target: string, entries: readonly WalEntry[]) {
+  // A crash half way leaves data without an entry, never an entry without data.
+  await storage.delete(entries.map((entry) => walEntryKey(target, entry.name, entry.kind)));
+  await storage.delete(entries.map((entry) => entry.artifact.key));
 }

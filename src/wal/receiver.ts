@@ -16,7 +16,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { processAlive } from '../work-dir.js';
-import { deleteWalFiles, extendCoverage, shipWalFile, type WalEntry, walFileKind } from './archive.js';
+import { deleteWalFiles, extendCoverage, findEntry, shipWalFile, type WalEntry, walFileKind } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseLsn, parseSegmentName } from './segment.js';
 import { ensureSlot } from './slot.js';
 
@@ -107,14 +107,8 @@ export class WalArchiver {
 
   /** The segment size and the slot (created on first start, never dropped by Lifeboat). */
   async #prepare(): Promise<void> {
-    const connection = connectionFromConfig(this.#target);
-    const client = await connect(connection);
-    try {
-      const size = (await client.query("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'")).rows[0];
-      if (size !== undefined) this.#segmentSize = Number(size.setting);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+    const size = (await this.#query("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'")).rows[0];
+    if (size !== undefined) this.#segmentSize = Number(size.setting);
     await ensureSlot(this.#target);
     this.#log.info({ event: 'wal.slot', slot: walSlot(this.#target) }, 'replication slot ready');
   }
@@ -221,9 +215,14 @@ export class WalArchiver {
     if (this.#flushed.length > 3600) this.#flushed.splice(0, this.#flushed.length - 3600);
   }
 
-  /** The time an archive holding WAL up to `lsn` covers (at least the previous file's). */
+  /**
+   * The time an archive holding WAL up to `lsn` covers (at least the previous file's). Samples come in time and
+   * position order, and coverage never moves back: the ones it passed are dropped.
+   */
   #coverage(lsn: number): Date {
-    for (const sample of this.#flushed) if (sample.lsn <= lsn && sample.at > this.#covered) this.#covered = sample.at;
+    while (this.#flushed.length > 0 && (this.#flushed[0] as { lsn: number }).lsn <= lsn) {
+      this.#covered = Math.max(this.#covered, (this.#flushed.shift() as { at: number }).at);
+    }
     return new Date(this.#covered);
   }
 
@@ -272,7 +271,9 @@ export class WalArchiver {
         await rm(path, { force: true });
         if (kind.kind === 'segment') {
           // The whole segment supersedes its partial copy in the store (one a previous run may have shipped).
-          await deleteWalFiles(this.#options.storage, target, [`${kind.name}.partial`]).catch(() => undefined);
+          const partial = await findEntry(this.#options.storage, target, kind.name, 'partial').catch(() => undefined);
+          if (partial !== undefined)
+            await deleteWalFiles(this.#options.storage, target, [partial]).catch(() => undefined);
           this.#partialShipped.delete(kind.name);
         }
         this.#log.debug({ event: 'wal.shipped', name: kind.name, kind: kind.kind }, 'WAL file archived');

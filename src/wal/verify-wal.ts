@@ -1,7 +1,7 @@
 // `verify` of a physical target's WAL: every archived file against its entry, then the chain's continuity.
 import type { Storage } from '../storage/storage.js';
 import { checkArtifact } from '../verify/verify.js';
-import { archiveOf, findWalEntry } from './archive.js';
+import { archiveOf, checkNewest } from './archive.js';
 import { describeGap, readRecoveryState } from './state.js';
 import { type RecoveryWindow, recoveryWindows, type WalGap } from './windows.js';
 
@@ -25,15 +25,9 @@ export async function verifyWal(
   const problems: string[] = state.damaged.map((d) => d.problem);
   const sound = [];
   for (const listed of state.entries) {
-    let entry = listed;
-    let check = await checkArtifact(storage, entry.artifact, { identities, signal });
-    // A partial copy replaced by a newer one while it was read: the newer one is checked instead.
-    for (let attempt = 1; !check.ok && entry.kind === 'partial' && attempt < 3; attempt += 1) {
-      const again = await findWalEntry(storage, target, entry.name);
-      if (again === undefined || again.artifact.key === entry.artifact.key) break;
-      entry = again;
-      check = await checkArtifact(storage, entry.artifact, { identities, signal });
-    }
+    const { entry, check } = await checkNewest(storage, target, listed, (e) =>
+      checkArtifact(storage, e.artifact, { identities, signal }),
+    );
     if (check.ok) sound.push(entry);
     else
       problems.push(
