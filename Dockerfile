@@ -8,6 +8,7 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+COPY scripts/native-for-node.mjs ./scripts/
 RUN npm install --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src

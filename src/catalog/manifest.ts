@@ -13,7 +13,7 @@ const isoTime = z.iso.datetime({ offset: true });
 export const artifactSchema = z.object({
   key: z.string().min(1),
   format: z.string().min(1),
-  compression: z.enum(['gzip', 'none']),
+  compression: z.enum(['gzip', 'zstd', 'none']),
   size: z.number().int().nonnegative(),
   sha256,
   rawSize: z.number().int().nonnegative(),

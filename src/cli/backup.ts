@@ -7,6 +7,7 @@ import { copyBackup } from '../core/run-copy.js';
 import { LifeboatError } from '../errors.js';
 import { leaseOptions, withLease } from '../lease/lease.js';
 import { effectiveSettings } from '../scheduler/settings.js';
+import { storageForRun } from '../storage/throttled-storage.js';
 import { type CommandContext, selectTargets } from './context.js';
 import { startProgress } from './progress.js';
 
@@ -21,12 +22,17 @@ export async function backupCommand(
   let failed = 0;
   for (const target of targets) {
     const progress = startProgress(`backup ${target.name}:`);
+    const settings = effectiveSettings(ctx.config, target);
+    // The target's rate limits and the process's (the lease's small writes pass them untouched).
+    const storage = storageForRun(ctx.storage, ctx.config, target);
     try {
       // Held from the dump to the last copy: no other process backs up or prunes this target meanwhile.
       const lease = { ...leaseOptions(ctx.config, 'lifeboat backup', ctx.logger), signal: ctx.signal };
       await withLease(ctx.storage, target.name, lease, async (signal) => {
         const manifest = await runBackup({
-          storage: ctx.storage,
+          storage,
+          compression: settings.compression,
+          priority: settings.priority,
           target,
           logger: ctx.logger,
           verifyUpload,
@@ -38,11 +44,11 @@ export async function backupCommand(
         results.push(manifest);
         if (!options.json) process.stdout.write(`${manifest.id}\t${target.name}\n`);
         // The copies: each its own failure, none touching the committed backup.
-        for (const { store } of effectiveSettings(ctx.config, target).copies) {
+        for (const { store } of settings.copies) {
           try {
             await copyBackup({
-              source: ctx.storage,
-              copy: ctx.store(store),
+              source: storage,
+              copy: storageForRun(ctx.store(store), ctx.config, target),
               store,
               manifest,
               logger: ctx.logger,

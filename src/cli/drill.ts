@@ -4,6 +4,7 @@ import { parseDuration } from '../config/duration.js';
 import { encryptionFor } from '../config/encryption.js';
 import { formatDuration } from '../format.js';
 import { buildReport } from '../report/report.js';
+import { storageForRun } from '../storage/throttled-storage.js';
 import type { DrillRecord } from '../verify/drill-record.js';
 import { runDrill } from '../verify/run-drill.js';
 import { type CommandContext, selectTargets } from './context.js';
@@ -21,7 +22,7 @@ export async function drillCommand(ctx: CommandContext, names: string[], flags: 
   for (const target of targets) {
     const tty = process.stderr.isTTY === true && !flags.json;
     const record = await runDrill({
-      storage: ctx.storage,
+      storage: storageForRun(ctx.storage, ctx.config, target),
       target,
       logger: ctx.logger,
       backupId: flags.backup,

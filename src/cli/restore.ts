@@ -10,6 +10,7 @@ import { runRestore } from '../core/run-restore.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../format.js';
 import { leaseOptions, withLease } from '../lease/lease.js';
+import { storageForRun } from '../storage/throttled-storage.js';
 import { type CommandContext, findTarget, parseTimeFlag } from './context.js';
 import { startProgress } from './progress.js';
 
@@ -66,7 +67,7 @@ export async function restoreCommand(
   const progress = flags.dryRun ? startProgress('', false) : startProgress(`restore ${name}:`);
   const restore = (signal: AbortSignal) =>
     runRestore({
-      storage: ctx.storage,
+      storage: storageForRun(ctx.storage, ctx.config, target),
       target,
       logger: ctx.logger,
       pointInTime,
@@ -140,7 +141,7 @@ async function restoreDatadirCommand(
       : ['--config', fetch.configPath, ...(fetch.store === undefined ? [] : ['--store', fetch.store])]),
   ];
   const result = await restoreDatadir({
-    storage: ctx.storage,
+    storage: storageForRun(ctx.storage, ctx.config, target),
     target,
     logger: ctx.logger,
     pointInTime,

@@ -5,6 +5,7 @@ import { type DamagedBackup, findBackup, readCatalog } from '../catalog/catalog.
 import type { Manifest } from '../catalog/manifest.js';
 import { encryptionFor } from '../config/encryption.js';
 import { LifeboatError } from '../errors.js';
+import { storageForRun } from '../storage/throttled-storage.js';
 import { verifyAndRecord } from '../verify/run-verify.js';
 import { verifyWal } from '../wal/verify-wal.js';
 import { type CommandContext, findTarget } from './context.js';
@@ -41,7 +42,7 @@ export async function verifyCommand(
   for (const manifest of backups) {
     const target = findTarget(ctx.config, manifest.target);
     const identities = encryptionFor(ctx.config, target)?.identities;
-    const result = await verifyAndRecord(ctx.storage, target, manifest, identities);
+    const result = await verifyAndRecord(storageForRun(ctx.storage, ctx.config, target), target, manifest, identities);
     results.push(result);
     if (!options.json) {
       process.stdout.write(`${result.ok ? 'ok    ' : 'FAILED'}  ${manifest.target}/${manifest.id}\n`);

@@ -158,6 +158,54 @@ export const drillSchema = z
   .describe('Scheduled test restores into a scratch place, with checks and measured RPO/RTO.');
 
 /** Scheduling and retention settings: per target, with defaults under `defaults:`. */
+/** A rate in bytes per second: a number, or a size such as "20MiB" or "500KB" (per second). */
+export const BYTE_RATE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)$/;
+export const byteRate = z
+  .union([z.number().int().min(1024), z.string().regex(BYTE_RATE, 'a rate like "20MiB" or "500KB" (per second)')])
+  .describe('Bytes per second: a number (at least 1024) or a size such as "20MiB" (per second).');
+
+export const rateLimitSchema = z
+  .strictObject({
+    upload: byteRate.optional().describe('Bytes per second written to the store (backups, copies, WAL).'),
+    download: byteRate.optional().describe('Bytes per second read from the store (restores, drills, verify).'),
+  })
+  .describe('Caps on the bytes a run moves to and from the store.');
+
+export const compressionSchema = z
+  .strictObject({
+    algorithm: z
+      .enum(['gzip', 'zstd', 'none'])
+      .optional()
+      .describe('gzip (default; plain `gunzip` reads it), zstd (faster, smaller; `zstd -d` reads it) or none.'),
+    level: z.number().int().min(1).max(19).optional().describe('gzip 1-9 (default 6), zstd 1-19 (default 3).'),
+    threads: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe(
+        'Blocks compressed at once (default: the cores Node.js may use). Memory: threads x 1 MiB (zstd 4 MiB).',
+      ),
+  })
+  .describe('How dumps are compressed before they are (encrypted and) stored. Restores follow each manifest.');
+
+export const prioritySchema = z
+  .strictObject({
+    cpu: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .optional()
+      .describe('nice value of the dump tool (0 = as Lifeboat, 19 = lowest), so a busy host keeps its CPU.'),
+    io: z
+      .enum(['normal', 'idle'])
+      .optional()
+      .describe('I/O class of the dump tool: idle (ionice -c 3) reads only when the disk is otherwise free.'),
+  })
+  .describe("The dump tool's CPU and I/O priority on this host (it reads a local database's files).");
+
 export const runSettings = {
   schedule: z
     .string()
@@ -185,6 +233,9 @@ export const runSettings = {
     )
     .optional()
     .describe('Second (third...) copies: each committed backup is copied to these stores, verified, committed there.'),
+  compression: compressionSchema.optional(),
+  rateLimit: rateLimitSchema.optional().describe("Caps on one run's transfer to and from the store."),
+  priority: prioritySchema.optional(),
 };
 
 /** A target's own encryption settings replace the storage's. */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { neo4jDrillToProblem, neo4jTarget } from '../drivers/neo4j/config.js';
 import { postgresDrillToProblem, postgresTarget } from '../drivers/postgres/config.js';
 import { sqliteDrillToProblem, sqliteTarget } from '../drivers/sqlite/config.js';
+import { LEVELS } from '../pipeline/compress.js';
 import { scheduleProblem } from '../scheduler/schedule.js';
 import { localStorage } from '../storage/local/config.js';
 import { s3Storage } from '../storage/s3/config.js';
@@ -12,6 +13,7 @@ import {
   type drillSchema,
   duration,
   type encryptionSchema,
+  rateLimitSchema,
   type retentionSchema,
   runSettings,
   TARGET_NAME,
@@ -104,6 +106,9 @@ export const configSchema = z
           .describe('Serve HTTPS instead of HTTP.'),
       })
       .prefault({}),
+    rateLimit: rateLimitSchema
+      .optional()
+      .describe('Caps shared by every run of this process at once (each target may also set its own).'),
     targets: z.array(targetSchema).min(1, 'needs at least one target'),
   })
   .superRefine((config, ctx) => {
@@ -115,6 +120,15 @@ export const configSchema = z
       }
     };
     checkSchedule(config.defaults, ['defaults']);
+    const checkLevel = (settings: RunSettings, path: (string | number)[]) => {
+      const algorithm = settings.compression?.algorithm ?? config.defaults.compression?.algorithm ?? 'gzip';
+      const level = settings.compression?.level;
+      if (level === undefined) return;
+      const problem = compressionLevelProblem(algorithm, level);
+      if (problem !== undefined)
+        ctx.addIssue({ code: 'custom', path: [...path, 'compression', 'level'], message: problem });
+    };
+    checkLevel(config.defaults, ['defaults']);
     const checkCopies = (settings: RunSettings, path: (string | number)[]) => {
       settings.copies?.forEach((copy, index) => {
         if (config.stores[copy.store] === undefined) {
@@ -130,6 +144,7 @@ export const configSchema = z
     const seen = new Set<string>();
     config.targets.forEach((target, index) => {
       checkCopies(target, ['targets', index]);
+      checkLevel(target, ['targets', index]);
       checkSchedule(target, ['targets', index]);
       if (target.drill?.schedule !== undefined) {
         checkSchedule({ schedule: target.drill.schedule, timezone: target.timezone }, ['targets', index, 'drill']);
@@ -165,6 +180,16 @@ export const configSchema = z
       }
     }
   });
+
+/** A level the algorithm does not have, said plainly; undefined when fine. */
+export function compressionLevelProblem(algorithm: 'gzip' | 'zstd' | 'none', level: number): string | undefined {
+  if (algorithm === 'none') return undefined;
+  const range = LEVELS[algorithm];
+  if (level < range.min || level > range.max) {
+    return `${algorithm} levels are ${range.min}-${range.max} (default ${range.default}), not ${level}`;
+  }
+  return undefined;
+}
 
 export type LifeboatConfig = z.infer<typeof configSchema>;
 export type DrillConfig = z.infer<typeof drillSchema>;

@@ -21,6 +21,7 @@ import { type JobDefinition, type RunContext, Scheduler, type StopResult } from 
 import { type EffectiveSettings, effectiveSettings } from '../scheduler/settings.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
+import { storageForRun } from '../storage/throttled-storage.js';
 import { objectiveSeconds } from '../verify/drill-checks.js';
 import { type DrillRecord, drillRestored, lastDrill } from '../verify/drill-record.js';
 import { runDrill } from '../verify/run-drill.js';
@@ -150,7 +151,7 @@ export class Daemon {
       for (const target of config.targets.filter(archivesWal)) {
         const archiver = new WalArchiver({
           target,
-          storage: this.#options.storage,
+          storage: storageForRun(this.#options.storage, config, target),
           logger: this.#options.logger,
           recipients: encryptionFor(config, target)?.recipients,
           metrics: this.metrics,
@@ -286,9 +287,11 @@ export class Daemon {
     const started = this.#clock.now();
     try {
       const manifest = await runBackup({
-        storage,
+        storage: storageForRun(storage, config, target),
         target,
         logger,
+        compression: settings.compression,
+        priority: settings.priority,
         verifyUpload: config.storage.verifyUpload,
         encryption: encryptionFor(config, target),
         signal: context.signal,
@@ -336,7 +339,7 @@ export class Daemon {
     const scheduled = this.#targets.get(name);
     if (scheduled === undefined) return;
     const record = await runDrill({
-      storage: this.#options.storage,
+      storage: storageForRun(this.#options.storage, this.#options.config, scheduled.target),
       target: scheduled.target,
       logger: this.#options.logger.child({ reason: context.reason }),
       signal: context.signal,
@@ -375,10 +378,11 @@ export class Daemon {
    */
   async #copy(name: string, settings: EffectiveSettings, manifest: Manifest): Promise<void> {
     for (const { store, retention } of settings.copies) {
-      const copy = this.#store(store);
+      const scheduled = this.#targets.get(name);
+      const copy = storageForRun(this.#store(store), this.#options.config, scheduled?.target);
       try {
         await copyBackup({
-          source: this.#options.storage,
+          source: storageForRun(this.#options.storage, this.#options.config, scheduled?.target),
           copy,
           store,
           manifest,

@@ -7,10 +7,12 @@ import { now as wallNow } from '../clock.js';
 import type { EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import type { DumpSession } from '../drivers/driver.js';
+import type { ToolPriority } from '../drivers/run-tool.js';
 import { describeError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fingerprint } from '../pipeline/age.js';
-import { storeStream } from '../pipeline/store-stream.js';
+import { type CompressionSettings, SUFFIX } from '../pipeline/compress.js';
+import { DEFAULT_COMPRESSION, storeStream } from '../pipeline/store-stream.js';
 import type { Storage } from '../storage/storage.js';
 import { compareDigest, storedDigest } from '../verify/verify.js';
 import { TOOL } from '../version.js';
@@ -25,6 +27,10 @@ export interface BackupOptions {
   readonly now?: () => Date;
   /** The target's encryption settings: with recipients, the backup is encrypted for them. */
   readonly encryption?: EncryptionConfig;
+  /** The target's compression (effectiveSettings); default gzip -6 on every core. */
+  readonly compression?: CompressionSettings;
+  /** The dump tool's CPU and I/O priority (effectiveSettings). */
+  readonly priority?: ToolPriority;
 }
 
 type Stage = 'dump' | 'upload' | 'confirm' | 'commit';
@@ -62,7 +68,7 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
   log.info({ event: 'backup.start', driver: target.driver }, 'backup started');
   try {
     signal?.throwIfAborted();
-    const driver = createDriver(target);
+    const driver = createDriver(options.priority === undefined ? target : { ...target, priority: options.priority });
     session = await driver.dump(signal).catch((error: unknown) => {
       // A driver's own failure that is not yet one of Lifeboat's errors is told as the driver's.
       throw error instanceof LifeboatError
@@ -74,14 +80,18 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
     stopDump = () => running.abort();
     signal?.addEventListener('abort', stopDump, { once: true });
     stage = 'upload';
-    const compress = session.compressed !== true;
+    // A dump the tool compressed itself (neo4j-admin's zstd) is stored as it is.
+    const compression: CompressionSettings =
+      session.compressed === true
+        ? { algorithm: 'none', level: 0, threads: 1 }
+        : (options.compression ?? DEFAULT_COMPRESSION());
     const recipients = options.encryption?.recipients ?? [];
     const encrypted = recipients.length > 0;
-    const key = `${backupPrefix(target.name, id)}${session.fileName}${compress ? '.gz' : ''}${encrypted ? '.age' : ''}`;
+    const key = `${backupPrefix(target.name, id)}${session.fileName}${SUFFIX[compression.algorithm]}${encrypted ? '.age' : ''}`;
     const digests = await storeStream(storage, key, session.stream, {
       signal,
       onProgress: options.onProgress,
-      compress,
+      compression,
       encryptFor: encrypted ? recipients : undefined,
     });
     stage = 'dump';
@@ -95,7 +105,7 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
     const artifact = {
       key,
       format: session.format,
-      compression: compress ? ('gzip' as const) : ('none' as const),
+      compression: compression.algorithm,
       size: digests.stored.size,
       sha256: digests.stored.sha256,
       rawSize: digests.raw.size,

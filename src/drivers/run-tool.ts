@@ -1,5 +1,6 @@
 // Runs external tools with argument arrays (never a shell) and keeps the tail of their stderr for errors.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { LifeboatError } from '../errors.js';
 
@@ -32,6 +33,48 @@ export function toolPath(name: string, binDir?: string): string {
   return binDir === undefined ? name : join(binDir, name);
 }
 
+/** A dump tool's scheduling on this host: nice value (0-19) and I/O class. */
+export interface ToolPriority {
+  readonly cpu?: number;
+  readonly io?: 'normal' | 'idle';
+}
+
+/**
+ * Lowers a started tool's priority: its nice value through the kernel (os.setPriority), its I/O class through
+ * util-linux's ionice on the pid. Both apply while the tool is still connecting. Answers what went wrong.
+ */
+async function lowerPriority(child: ChildProcess, priority: ToolPriority): Promise<string | undefined> {
+  if (child.pid === undefined) return undefined;
+  if (priority.cpu !== undefined && priority.cpu > 0) {
+    try {
+      setPriority(child.pid, priority.cpu);
+    } catch (error) {
+      return `priority.cpu ${priority.cpu}: ${(error as Error).message}`;
+    }
+  }
+  if (priority.io !== 'idle') return undefined;
+  const ionice = spawn('ionice', ['-c', '3', '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  ionice.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve) => {
+    ionice.once('error', (error: NodeJS.ErrnoException) =>
+      resolve(
+        `priority.io idle needs ionice (Debian: util-linux): ${error.code === 'ENOENT' ? 'not found' : error.message}`,
+      ),
+    );
+    ionice.once('close', (code) =>
+      // The tool may have finished already (a tiny dump): nothing left to lower.
+      resolve(
+        code === 0 || child.exitCode !== null
+          ? undefined
+          : `priority.io idle: ionice: ${stderr.trim() || `exit code ${code}`}`,
+      ),
+    );
+  });
+}
+
 /** Spawns `command` with `args`; secrets go through `env`, never the argument list. */
 export function runTool(
   module: string,
@@ -47,12 +90,21 @@ export function runTool(
     missingHint?: string;
     /** Keeps only the stderr lines worth showing in an error (e.g. drops progress lines). */
     stderrFilter?: (line: string) => boolean;
+    /** A lower CPU and I/O priority for the tool (a dump's `priority:`). */
+    priority?: ToolPriority;
   } = {},
 ): ToolProcess {
   const name = options.name ?? command.split('/').pop() ?? command;
   const child = spawn(command, args, {
     env: childEnv(options.env),
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+  });
+  const lowered = options.priority === undefined ? Promise.resolve(undefined) : lowerPriority(child, options.priority);
+  let priorityProblem: string | undefined;
+  void lowered.then((problem) => {
+    if (problem === undefined) return;
+    priorityProblem = problem;
+    child.kill('SIGTERM');
   });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
@@ -76,7 +128,14 @@ export function runTool(
       );
     });
     child.once('close', (code, signal) => {
-      if (code === 0) resolve();
+      if (priorityProblem !== undefined) {
+        reject(
+          new LifeboatError('TOOL_FAILED', `${module}: ${name}: ${priorityProblem}`, {
+            exitCode: 2,
+            hint: "fix or remove the target's priority: settings",
+          }),
+        );
+      } else if (code === 0) resolve();
       else {
         const status = signal === null ? `exit code ${code}` : `signal ${signal}`;
         const filter = options.stderrFilter;

@@ -2,11 +2,11 @@
 
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type { Artifact, Manifest } from '../catalog/manifest.js';
 import { now } from '../clock.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import { AgeDecrypter } from '../pipeline/age.js';
+import { decompressor } from '../pipeline/compress.js';
 import { type Digest, DigestTap } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -165,7 +165,8 @@ export function decoders(artifact: Artifact, identities: readonly string[] = [])
     if (identities.length === 0) throw missingIdentity(artifact);
     stages.push(new AgeDecrypter(identities));
   }
-  if (artifact.compression === 'gzip') stages.push(createGunzip());
+  const decompressing = decompressor(artifact.compression);
+  if (decompressing !== undefined) stages.push(decompressing);
   return stages;
 }
 

@@ -36,7 +36,7 @@ export async function startBaseBackup(config: PostgresTargetConfig): Promise<Dum
     'postgres',
     command,
     ['-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', `--label=lifeboat ${config.name}`],
-    { env: libpqEnv(connection), name: 'pg_basebackup' },
+    { env: libpqEnv(connection), name: 'pg_basebackup', priority: config.priority },
   );
   const inspector = new BaseTarInspector();
   const stream = (tool.child.stdout as Readable).pipe(inspector);

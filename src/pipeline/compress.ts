@@ -1,0 +1,254 @@
+// Compression that uses every core: the stream is cut into blocks, up to `threads` blocks are compressed at
+// once (zlib's one-shot calls run on libuv's thread pool, off the event loop), and the results leave in input
+// order. gzip blocks are whole gzip members and zstd blocks whole zstd frames: their concatenation is one valid
+// file for plain `gunzip` and `zstd -d` (RFC 1952 section 2.2; the zstd format's concatenated frames).
+import { availableParallelism } from 'node:os';
+import { Transform, type TransformCallback } from 'node:stream';
+import {
+  constants,
+  createGunzip,
+  createZstdDecompress,
+  gzip,
+  type InputType,
+  type ZlibOptions,
+  type ZstdOptions,
+  zstdCompress,
+  zstdDecompress,
+} from 'node:zlib';
+
+export const COMPRESSION_ALGORITHMS = ['gzip', 'zstd', 'none'] as const;
+export type CompressionAlgorithm = (typeof COMPRESSION_ALGORITHMS)[number];
+
+export interface CompressionSettings {
+  readonly algorithm: CompressionAlgorithm;
+  /** gzip 1-9, zstd 1-19. */
+  readonly level: number;
+  /** Blocks compressed at once. */
+  readonly threads: number;
+}
+
+/** The levels each algorithm accepts and its default; `none` has none. */
+export const LEVELS = { gzip: { min: 1, max: 9, default: 6 }, zstd: { min: 1, max: 19, default: 3 } } as const;
+
+/** What the stored object's name ends with for each algorithm. */
+export const SUFFIX: Record<CompressionAlgorithm, string> = { gzip: '.gz', zstd: '.zst', none: '' };
+
+/** One block: large enough that independent blocks cost next to nothing in ratio, small enough to bound memory. */
+export const BLOCK_SIZE: Record<Exclude<CompressionAlgorithm, 'none'>, number> = {
+  // deflate's window is 32 KiB: a new member every MiB loses well under 1% against one stream.
+  gzip: 1024 * 1024,
+  // zstd -3 looks back 2 MiB (windowLog 21): blocks of 4 MiB keep most of each block's matches in reach.
+  zstd: 4 * 1024 * 1024,
+};
+
+export function defaultThreads(): number {
+  return availableParallelism();
+}
+
+type Compress = (block: Buffer) => Promise<Buffer>;
+
+function compressorOf(algorithm: Exclude<CompressionAlgorithm, 'none'>, level: number): Compress {
+  if (algorithm === 'gzip') {
+    const options: ZlibOptions = { level, memLevel: constants.Z_DEFAULT_MEMLEVEL };
+    return (block) => oneShot(gzip, block, options);
+  }
+  const options: ZstdOptions = {
+    params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 },
+  };
+  // Node's zstd reader stops at the end of the first frame: each frame is preceded by a skippable frame that
+  // holds its length (as pzstd writes them), which `zstd -d` skips and ZstdFrames below follows.
+  return async (block) => {
+    const frame = await oneShot(zstdCompress, block, options);
+    const index = Buffer.alloc(12);
+    index.writeUInt32LE(SKIPPABLE_MAGIC, 0);
+    index.writeUInt32LE(4, 4);
+    index.writeUInt32LE(frame.length, 8);
+    return Buffer.concat([index, frame]);
+  };
+}
+
+const SKIPPABLE_MAGIC = 0x184d2a50;
+
+/**
+ * Reads what ParallelCompressor wrote with zstd: index frame, data frame, again and again. A file without the
+ * index (one frame, as the zstd tool writes it) goes to Node's own stream reader whole.
+ */
+class ZstdFrames extends Transform {
+  #pending: Buffer = Buffer.alloc(0);
+  #plain: Transform | undefined;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.#plain !== undefined) {
+      this.#plain.write(chunk, callback);
+      return;
+    }
+    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    this.#next(callback);
+  }
+
+  #next(callback: TransformCallback): void {
+    const pending = this.#pending;
+    if (pending.length < 12) {
+      callback();
+      return;
+    }
+    if (pending.readUInt32LE(0) !== SKIPPABLE_MAGIC || pending.readUInt32LE(4) !== 4) {
+      this.#startPlain(callback);
+      return;
+    }
+    const length = pending.readUInt32LE(8);
+    if (pending.length < 12 + length) {
+      callback();
+      return;
+    }
+    const frame = pending.subarray(12, 12 + length);
+    this.#pending = pending.subarray(12 + length);
+    zstdDecompress(frame, (error, raw) => {
+      if (error) {
+        callback(error);
+        return;
+      }
+      this.push(raw);
+      this.#next(callback);
+    });
+  }
+
+  #startPlain(callback: TransformCallback): void {
+    const plain = createZstdDecompress();
+    this.#plain = plain;
+    plain.on('data', (raw: Buffer) => this.push(raw));
+    plain.once('error', (error) => this.destroy(error));
+    const rest = this.#pending;
+    this.#pending = Buffer.alloc(0);
+    plain.write(rest, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#plain !== undefined) {
+      this.#plain.once('end', () => callback());
+      this.#plain.end();
+      return;
+    }
+    if (this.#pending.length > 0) {
+      callback(new Error(`zstd: ${this.#pending.length} bytes after the last whole frame (the file is cut short)`));
+      return;
+    }
+    callback();
+  }
+}
+
+function oneShot<O>(
+  fn: (input: InputType, options: O, callback: (error: Error | null, result: Buffer) => void) => void,
+  input: Buffer,
+  options: O,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    fn(input, options, (error, result) => (error ? reject(error) : resolve(result))),
+  );
+}
+
+/**
+ * A Transform that compresses in parallel. Memory is bounded by `threads` blocks in flight (their input and
+ * output) plus the block being filled; input is not taken while `threads` blocks are in flight, and output
+ * waits on the reader, so back-pressure holds both ways. A destroyed stream drops what is in flight.
+ */
+export class ParallelCompressor extends Transform {
+  readonly #compress: Compress;
+  readonly #blockSize: number;
+  readonly #threads: number;
+  #filling: Buffer[] = [];
+  #filled = 0;
+  #blocks = 0;
+  readonly #inFlight: Promise<Buffer>[] = [];
+
+  constructor(
+    settings: CompressionSettings & { algorithm: Exclude<CompressionAlgorithm, 'none'>; blockSize?: number },
+  ) {
+    super({ readableHighWaterMark: 64 * 1024 });
+    this.#compress = compressorOf(settings.algorithm, settings.level);
+    this.#blockSize = settings.blockSize ?? BLOCK_SIZE[settings.algorithm];
+    this.#threads = Math.max(1, settings.threads);
+  }
+
+  /** Blocks being compressed now (for tests of the bound). */
+  get inFlight(): number {
+    return this.#inFlight.length;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(chunk.length - offset, this.#blockSize - this.#filled);
+      this.#filling.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+      this.#filled += take;
+      offset += take;
+      if (this.#filled === this.#blockSize) this.#start();
+    }
+    this.#drain(this.#threads, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    // Empty input still makes one (empty) member or frame: the file is valid for gunzip and zstd -d.
+    if (this.#filled > 0 || this.#blocks === 0) this.#start();
+    this.#drain(1, callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#inFlight.length = 0;
+    this.#filling = [];
+    callback(error);
+  }
+
+  #start(): void {
+    const block =
+      this.#filling.length === 1 ? (this.#filling[0] as Buffer) : Buffer.concat(this.#filling, this.#filled);
+    this.#filling = [];
+    this.#filled = 0;
+    this.#blocks += 1;
+    const job = this.#compress(block);
+    // A stream destroyed meanwhile never awaits it: its failure must not become an unhandled rejection.
+    job.catch(() => undefined);
+    this.#inFlight.push(job);
+  }
+
+  /** Pushes finished blocks, in order, until fewer than `limit` are in flight; then calls back. */
+  #drain(limit: number, callback: TransformCallback): void {
+    const head = this.#inFlight[0];
+    if (head === undefined || this.#inFlight.length < limit) {
+      callback();
+      return;
+    }
+    head.then(
+      (compressed) => {
+        if (this.destroyed || this.#inFlight[0] !== head) return;
+        this.#inFlight.shift();
+        this.push(compressed);
+        this.#drain(limit, callback);
+      },
+      (error: Error) => {
+        if (!this.destroyed) callback(error);
+      },
+    );
+  }
+}
+
+/** The compressing stage of a backup, or none for `none`. */
+export function compressor(settings: CompressionSettings): Transform | undefined {
+  if (settings.algorithm === 'none') return undefined;
+  return new ParallelCompressor({ ...settings, algorithm: settings.algorithm });
+}
+
+/** The stage that undoes `algorithm` (every member or frame of a concatenated file), or none. */
+export function decompressor(algorithm: CompressionAlgorithm): Transform | undefined {
+  if (algorithm === 'gzip') return createGunzip();
+  if (algorithm === 'zstd') return new ZstdFrames();
+  return undefined;
+}
+
+/** The content type a store is told for stored bytes. */
+export function contentType(algorithm: CompressionAlgorithm, encrypted: boolean): string {
+  if (encrypted) return 'application/octet-stream';
+  if (algorithm === 'gzip') return 'application/gzip';
+  if (algorithm === 'zstd') return 'application/zstd';
+  return 'application/octet-stream';
+}

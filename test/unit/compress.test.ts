@@ -1,0 +1,212 @@
+// Parallel compression (real gzip members and zstd frames, read back by the reference tools), the settings
+// that choose it, and the rate limits' arithmetic.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+import { decompressor, ParallelCompressor } from '../../src/pipeline/compress.js';
+import { RateBucket, Throttle } from '../../src/pipeline/throttle.js';
+import { effectiveCompression, effectiveSettings, parseByteRate } from '../../src/scheduler/settings.js';
+
+/** Text with the entropy of application data: words, numbers and JSON keys, compressing a few times. */
+function appText(bytes: number, seed = 1): Buffer {
+  const words = ['order', 'customer', 'shipped', 'pending', 'invoice', 'Berlin', 'Lisboa', 'note', 'total', 'id'];
+  let x = seed;
+  const next = () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x;
+  };
+  const parts: string[] = [];
+  let size = 0;
+  while (size < bytes) {
+    const line = `{"${words[next() % 10]}":"${words[next() % 10]} ${next().toString(36)}","n":${next() % 100000}}\n`;
+    parts.push(line);
+    size += line.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, bytes);
+}
+
+const chunked = (data: Buffer, size: number) =>
+  Readable.from(
+    Array.from({ length: Math.ceil(data.length / size) }, (_, i) => data.subarray(i * size, (i + 1) * size)),
+  );
+
+async function compress(data: Buffer, algorithm: 'gzip' | 'zstd', blockSize: number, chunk = 64 * 1024) {
+  return buffer(chunked(data, chunk).pipe(new ParallelCompressor({ algorithm, level: 3, threads: 2, blockSize })));
+}
+
+describe('parallel compression', () => {
+  it('writes gzip that plain gunzip reads: one member per block, in input order', async () => {
+    const data = appText(5 * 1024 * 1024 + 123);
+    const gz = await compress(data, 'gzip', 1024 * 1024);
+    expect(execFileSync('gunzip', ['-c'], { input: gz, maxBuffer: 64 << 20 }).equals(data)).toBe(true);
+    // Six blocks: six members, each opening with the gzip magic and deflate method.
+    let members = 0;
+    for (
+      let i = gz.indexOf(Buffer.from([0x1f, 0x8b, 8]));
+      i >= 0;
+      i = gz.indexOf(Buffer.from([0x1f, 0x8b, 8]), i + 1)
+    ) {
+      members += 1;
+    }
+    expect(members).toBeGreaterThanOrEqual(6);
+    expect(gz.length).toBeLessThan(data.length / 2);
+  });
+
+  it('writes zstd that plain zstd -d reads, frame after frame', async () => {
+    const data = appText(9 * 1024 * 1024 + 7, 2);
+    const zst = await compress(data, 'zstd', 4 * 1024 * 1024);
+    expect(execFileSync('zstd', ['-d', '-c', '-q'], { input: zst, maxBuffer: 64 << 20 }).equals(data)).toBe(true);
+    expect(zst.length).toBeLessThan(data.length / 2);
+  });
+
+  it('reads back with its own decompressors whatever the chunking and block size (order is kept)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 300_000 }),
+        fc.integer({ min: 1, max: 70_000 }),
+        fc.integer({ min: 1024, max: 100_000 }),
+        fc.constantFrom('gzip' as const, 'zstd' as const),
+        async (size, chunk, blockSize, algorithm) => {
+          const data = appText(size, size + 3);
+          const packed = await compress(data, algorithm, blockSize, chunk);
+          const unpacked = await buffer(
+            Readable.from([packed]).pipe(decompressor(algorithm) as NodeJS.ReadWriteStream),
+          );
+          expect(createHash('sha256').update(unpacked).digest('hex')).toBe(
+            createHash('sha256').update(data).digest('hex'),
+          );
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('keeps back-pressure: an unread output stops the input at a few blocks, none of it lost', async () => {
+    const blockSize = 64 * 1024;
+    const total = 64 * 1024 * 1024;
+    let pulled = 0;
+    const source = new Readable({
+      highWaterMark: 16 * 1024,
+      read() {
+        if (pulled >= total) {
+          this.push(null);
+          return;
+        }
+        const piece = randomBytes(16 * 1024);
+        pulled += piece.length;
+        this.push(piece);
+      },
+    });
+    const compressor = new ParallelCompressor({ algorithm: 'gzip', level: 1, threads: 2, blockSize });
+    let maxInFlight = 0;
+    const watch = setInterval(() => {
+      maxInFlight = Math.max(maxInFlight, compressor.inFlight);
+    }, 1);
+    source.pipe(compressor);
+    // Nobody reads: the compressor fills its buffers and then asks the source to wait.
+    await vi.waitFor(() => expect(compressor.writableNeedDrain).toBe(true), { timeout: 20_000 });
+    const stalledAt = pulled;
+    expect(stalledAt).toBeLessThan(4 * 1024 * 1024);
+    // Now read it all: every byte arrives once, in order.
+    const hash = createHash('sha256');
+    const out = await buffer(compressor);
+    clearInterval(watch);
+    hash.update(execFileSync('gunzip', ['-c'], { input: out, maxBuffer: 128 << 20 }));
+    expect(pulled).toBe(total);
+    expect(maxInFlight).toBeLessThanOrEqual(2);
+    expect(execFileSync('gunzip', ['-c'], { input: out, maxBuffer: 128 << 20 }).length).toBe(total);
+  });
+
+  it('stops cleanly when destroyed mid-stream: nothing more is pushed, no stray rejection', async () => {
+    const compressor = new ParallelCompressor({ algorithm: 'zstd', level: 3, threads: 2, blockSize: 32 * 1024 });
+    const seen: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        seen.push(chunk);
+        if (seen.length === 2) compressor.destroy(new Error('stop here'));
+        callback();
+      },
+    });
+    const failed = await pipeline(chunked(appText(4 * 1024 * 1024), 8192), compressor, sink).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(failed?.message).toBe('stop here');
+    expect(seen.length).toBe(2);
+    expect(compressor.inFlight).toBe(0);
+  });
+});
+
+describe('compression settings', () => {
+  const base = (extra: string) => `
+storage: { type: local, path: x }
+${extra}
+targets:
+  - { name: a, driver: sqlite, path: a.db }
+  - { name: b, driver: sqlite, path: b.db, compression: { algorithm: zstd } }
+`;
+
+  it('inherits field by field, and a level meant for another algorithm does not carry over', () => {
+    const config = parseConfig(base('defaults: { compression: { algorithm: gzip, level: 9, threads: 3 } }'), {
+      baseDir: '/b',
+    });
+    const [a, b] = config.targets;
+    expect(effectiveSettings(config, a as never).compression).toEqual({ algorithm: 'gzip', level: 9, threads: 3 });
+    expect(effectiveSettings(config, b as never).compression).toEqual({ algorithm: 'zstd', level: 3, threads: 3 });
+    expect(effectiveCompression(undefined, undefined).algorithm).toBe('gzip');
+    expect(effectiveCompression(undefined, undefined).level).toBe(6);
+  });
+
+  it('names a level the algorithm does not have, and an unknown algorithm', () => {
+    const issues = (text: string) => {
+      try {
+        parseConfig(text, { baseDir: '/b' });
+      } catch (error) {
+        if (error instanceof ConfigError) return error.issues.join('\n');
+        throw error;
+      }
+      return '';
+    };
+    expect(issues(base('defaults: { compression: { level: 12 } }'))).toMatch(
+      /defaults\.compression\.level: gzip levels are 1-9 \(default 6\), not 12/,
+    );
+    expect(issues(base('defaults: { compression: { algorithm: brotli } }'))).toMatch(
+      /defaults\.compression\.algorithm/,
+    );
+    expect(issues(base('defaults: { rateLimit: { upload: "fast" } }'))).toMatch(/defaults\.rateLimit\.upload/);
+    expect(issues(base('defaults: { priority: { cpu: 25 } }'))).toMatch(/defaults\.priority\.cpu/);
+  });
+});
+
+describe('rate limits', () => {
+  it('reads rates in bytes per second', () => {
+    expect(parseByteRate('20MiB')).toBe(20 * 1024 * 1024);
+    expect(parseByteRate('500KB')).toBe(500_000);
+    expect(parseByteRate(4096)).toBe(4096);
+    expect(() => parseByteRate('lots')).toThrow(/not a rate/);
+  });
+
+  it('lets a burst of a quarter second through, then spaces what follows at the rate, shared by its takers', () => {
+    const bucket = new RateBucket(1000);
+    expect(bucket.reserve(250, 10_000)).toBe(0);
+    expect(bucket.reserve(250, 10_000)).toBe(0);
+    // What follows waits its turn: the waits add up to the rate, whoever takes.
+    expect(bucket.reserve(250, 10_000)).toBeCloseTo(250);
+    expect(bucket.reserve(250, 10_000)).toBeCloseTo(500);
+    // After a long idle spell only the burst is let through at once, not the whole idle time.
+    expect(bucket.reserve(250, 60_000)).toBe(0);
+    expect(bucket.reserve(500, 60_000)).toBeCloseTo(250);
+  });
+
+  it('passes every byte through, in order', async () => {
+    const data = randomBytes(300_000);
+    const out = await buffer(chunked(data, 100_000).pipe(new Throttle([new RateBucket(100 * 1024 * 1024)])));
+    expect(out.equals(data)).toBe(true);
+  });
+});
