@@ -1,14 +1,11 @@
 # Lifeboat as a sidecar container.
 #   docker build -t lifeboat .
 #   docker run -v ./lifeboat.yaml:/etc/lifeboat/lifeboat.yaml:ro -p 9464:9464 lifeboat
-# Build stage: compile TypeScript and the native SQLite module, then keep production dependencies only.
+# Build stage: compile TypeScript, then keep production dependencies only (better-sqlite3 ships its
+# Node-API binaries, so nothing native is compiled).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-RUN apt-get update \
-  && apt-get install -y --no-install-recommends python3 make g++ \
-  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-COPY scripts/native-for-node.mjs ./scripts/
 RUN npm install --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
