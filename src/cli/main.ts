@@ -5,18 +5,7 @@ import { resolveConfigPath } from '../config/load.js';
 import { describeError, ExitCode, LifeboatError } from '../errors.js';
 import { redactUrlPasswords } from '../redact.js';
 import { TOOL } from '../version.js';
-import { backupCommand } from './backup.js';
-import { configCheckCommand } from './config-check.js';
 import { createContext, type GlobalOptions, quietOnClosedPipe } from './context.js';
-import { daemonCommand } from './daemon.js';
-import { drillCommand } from './drill.js';
-import { listCommand } from './list.js';
-import { pruneCommand } from './prune.js';
-import { reportCommand } from './report.js';
-import { restoreCommand } from './restore.js';
-import { unlockCommand } from './unlock.js';
-import { verifyCommand } from './verify.js';
-import { walFetchCommand, walPushCommand } from './wal.js';
 
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('lifeboat')
@@ -35,7 +24,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('[targets...]')
     .addOption(json)
     .action(async (targets: string[], options) =>
-      setExit(await backupCommand(createContext(global()), targets, options)),
+      setExit(await (await import('./backup.js')).backupCommand(createContext(global()), targets, options)),
     );
 
   program
@@ -44,7 +33,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('[target]')
     .addOption(json)
     .action(async (target: string | undefined, options) =>
-      setExit(await listCommand(createContext(global()), target, options)),
+      setExit(await (await import('./list.js')).listCommand(createContext(global()), target, options)),
     );
 
   program
@@ -54,7 +43,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--all', 'every backup of the target')
     .addOption(json)
     .action(async (subject: string, options) =>
-      setExit(await verifyCommand(createContext(global()), subject, options)),
+      setExit(await (await import('./verify.js')).verifyCommand(createContext(global()), subject, options)),
     );
 
   program
@@ -81,7 +70,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(json)
     .action(async (target: string, options) =>
       setExit(
-        await restoreCommand(
+        await (await import('./restore.js')).restoreCommand(
           createContext({ ...global(), store: options.fromStore ?? global().store }),
           target,
           options,
@@ -98,7 +87,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--now <iso8601>', 'evaluate the policy at this instant instead of now (with a zone, e.g. ...Z)')
     .addOption(json)
     .action(async (target: string | undefined, options) =>
-      setExit(await pruneCommand(createContext(global()), target, options)),
+      setExit(await (await import('./prune.js')).pruneCommand(createContext(global()), target, options)),
     );
 
   program
@@ -108,7 +97,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<file>', 'the WAL file PostgreSQL asks for (%f)')
     .argument('<dest>', 'where to write it (%p)')
     .action(async (target: string, file: string, dest: string) =>
-      setExit(await walFetchCommand(createContext(global()), target, file, dest)),
+      setExit(await (await import('./wal.js')).walFetchCommand(createContext(global()), target, file, dest)),
     );
 
   program
@@ -117,7 +106,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<target>')
     .argument('<path>', 'the WAL file (%p)')
     .action(async (target: string, path: string) =>
-      setExit(await walPushCommand(createContext(global()), target, path)),
+      setExit(await (await import('./wal.js')).walPushCommand(createContext(global()), target, path)),
     );
 
   program
@@ -125,7 +114,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('free a target whose lease holder died (refused while the holder still renews it)')
     .argument('<target>')
     .option('--yes', 'do not ask for confirmation')
-    .action(async (target: string, options) => setExit(await unlockCommand(createContext(global()), target, options)));
+    .action(async (target: string, options) =>
+      setExit(await (await import('./unlock.js')).unlockCommand(createContext(global()), target, options)),
+    );
 
   program
     .command('drill')
@@ -135,7 +126,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--report <dir>', 'then write report.md, report.html and report.json into this folder')
     .addOption(json)
     .action(async (targets: string[], options) =>
-      setExit(await drillCommand(createContext(global()), targets, options)),
+      setExit(await (await import('./drill.js')).drillCommand(createContext(global()), targets, options)),
     );
 
   program
@@ -150,20 +141,22 @@ function buildProgram(setExit: (code: number) => void): Command {
       'write an evidence pack (.tar.gz or .zip): reports, drill records, manifests, SHA256SUMS',
     )
     .action(async (targets: string[], options) =>
-      setExit(await reportCommand(createContext(global()), targets, options)),
+      setExit(await (await import('./report.js')).reportCommand(createContext(global()), targets, options)),
     );
 
   program
     .command('daemon')
     .description('run every scheduled target on its cron schedule, with retention, metrics and health endpoints')
-    .action(async () => setExit(await daemonCommand(createContext(global()))));
+    .action(async () => setExit(await (await import('./daemon.js')).daemonCommand(createContext(global()))));
 
   const config = program.command('config').description('configuration tools');
   config
     .command('check')
     .description('validate the configuration and print it with secrets redacted')
     .addOption(json)
-    .action(async (options) => setExit(await configCheckCommand({ ...global(), ...options })));
+    .action(async (options) =>
+      setExit(await (await import('./config-check.js')).configCheckCommand({ ...global(), ...options })),
+    );
   return program;
 }
 

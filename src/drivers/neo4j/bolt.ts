@@ -1,5 +1,5 @@
 // Bolt (neo4j-driver): statistics before a dump, "is it up again" after a start, queries in drills.
-import neo4j, { type Driver as BoltDriver, isInt } from 'neo4j-driver';
+import type { Driver as BoltDriver } from 'neo4j-driver';
 import type { TableStats } from '../../catalog/manifest.js';
 import { LifeboatError } from '../../errors.js';
 
@@ -21,7 +21,12 @@ export interface ServerFacts {
   readonly edition: string;
 }
 
-export function openBolt(target: BoltTarget): BoltDriver {
+// neo4j-driver is loaded on first use: a process that never speaks Bolt does not pay its ~30 MB.
+type Bolt = Pick<typeof import('neo4j-driver'), 'driver' | 'auth' | 'isInt'>;
+let bolt: Bolt | undefined;
+
+async function openBolt(target: BoltTarget): Promise<BoltDriver> {
+  const neo4j = (bolt ??= (await import('neo4j-driver')).default as unknown as Bolt);
   return neo4j.driver(target.uri, neo4j.auth.basic(target.user, target.password ?? ''), {
     connectionTimeout: 5_000,
     maxConnectionPoolSize: 2,
@@ -31,7 +36,7 @@ export function openBolt(target: BoltTarget): BoltDriver {
 
 /** Runs `work` with a driver that is closed afterwards; connection failures become operator messages. */
 export async function withBolt<T>(target: BoltTarget, work: (driver: BoltDriver) => Promise<T>): Promise<T> {
-  const driver = openBolt(target);
+  const driver = await openBolt(target);
   try {
     return await work(driver);
   } catch (error) {
@@ -92,6 +97,11 @@ export async function databases(driver: BoltDriver): Promise<string[]> {
   return result.records.map((r) => String(r.get('name')));
 }
 
+/** A driver's value as a number: Bolt integers come as neo4j-driver's Integer (loaded once a driver opened). */
+function isInt(value: unknown): boolean {
+  return bolt?.isInt(value) === true;
+}
+
 function toNumber(value: unknown): number {
   return isInt(value) ? (value as { toNumber(): number }).toNumber() : Number(value);
 }
@@ -145,7 +155,7 @@ export async function waitForBolt(
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
-    const driver = openBolt(target);
+    const driver = await openBolt(target);
     try {
       const result = await driver.executeQuery(
         'SHOW DATABASES YIELD name, currentStatus WHERE name = $database RETURN currentStatus',
