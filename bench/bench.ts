@@ -1,18 +1,34 @@
-// `npm run bench`: PostgreSQL backup and restore throughput and memory, Lifeboat against the shell
-// snippets people paste into cron, all measured in this run on this machine. Prints figures, asserts nothing.
+// `npm run bench`: backup and restore throughput and memory, Lifeboat against the shell snippets people paste
+// into cron and the parallel compressors, all measured in this run on this machine, on application-like data
+// (bench/realistic.sql) or pgbench's. Prints figures and the ratios against the targets; `--json` prints the
+// same as one JSON document on stdout (the tables go to stderr), to compare commits. Asserts nothing.
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
-import { startMinio } from '../test/harness/minio.js';
-import { createDatabase, pgClient, postgresBinDir, startPostgres } from '../test/harness/postgres.js';
+import { type S3Server, startMinio } from '../test/harness/minio.js';
+import {
+  createDatabase,
+  type PostgresServer,
+  pgClient,
+  postgresBinDir,
+  startPostgres,
+} from '../test/harness/postgres.js';
 import { s3StorageInline } from '../test/harness/s3.js';
 import { physicalBench } from './physical-bench.js';
 
+const DATA = process.env.LIFEBOAT_BENCH_DATA ?? 'realistic'; // or pgbench
+const ROWS = Number(process.env.LIFEBOAT_BENCH_ROWS ?? 4_000_000); // realistic: 4 million events is about 1 GB of dump
 const SCALE = Number(process.env.LIFEBOAT_BENCH_SCALE ?? 60); // pgbench scale: 60 is about 1 GB with the text table
 const RUNS = Number(process.env.LIFEBOAT_BENCH_RUNS ?? 3);
+const SQLITE_MB = Number(process.env.LIFEBOAT_BENCH_SQLITE_MB ?? 512);
+const ONLY = process.env.LIFEBOAT_BENCH_ONLY; // physical | scaling | (unset: everything but those)
+const JSON_OUT = process.argv.includes('--json');
+/** Human output: stdout, or stderr when stdout carries the JSON document. */
+const say = (text: string) => (JSON_OUT ? process.stderr : process.stdout).write(text);
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
 interface Measure {
@@ -68,6 +84,27 @@ async function repeat(label: string, run: () => Promise<Measure>): Promise<Measu
   };
 }
 
+/** Everything printed, for `--json`: tables of rows, the targets with their limits, notes. */
+const report = {
+  machine: {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
+  dataset: {} as Record<string, unknown>,
+  tables: {} as Record<string, unknown[]>,
+  targets: [] as { target: string; value: number; limit: number; met: boolean }[],
+  notes: {} as Record<string, unknown>,
+};
+
+/** One line per target: the measured ratio against its limit (lower is better). */
+function target(name: string, value: number, limit: number): void {
+  const met = value <= limit;
+  report.targets.push({ target: name, value, limit, met });
+  say(`${name.padEnd(62)}${value.toFixed(2).padStart(8)}  (target <= ${limit})  ${met ? 'met' : 'NOT met'}\n`);
+}
+
 /** Prints one table: wall time, throughput of dump bytes, stored size, peak RSS and ratios to baselines. */
 function printResults(
   title: string,
@@ -80,12 +117,18 @@ function printResults(
       .slice(1)
       .map((c) => c.padStart(13))
       .join('')}\n`;
-  process.stdout.write(`${title}\n`);
-  process.stdout.write(
-    row(['command', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', ...baselines.map(([name]) => `x ${name}`)]),
-  );
+  say(`${title}\n`);
+  say(row(['command', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', ...baselines.map(([name]) => `x ${name}`)]));
+  report.tables[title.trim()] = results.map((r) => ({
+    command: r.label,
+    seconds: r.seconds,
+    mbPerSecond: rawBytes / 1e6 / r.seconds,
+    storedBytes: r.storedBytes || null,
+    peakRssMiB: r.peakRssKiB / 1024,
+    ratios: Object.fromEntries(baselines.map(([name, seconds]) => [name, r.seconds / seconds])),
+  }));
   for (const r of results) {
-    process.stdout.write(
+    say(
       row([
         r.label,
         r.seconds.toFixed(2),
@@ -97,6 +140,72 @@ function printResults(
     );
   }
 }
+
+/** The stored size of the newest backup in a config's store (from `lifeboat list --json`). */
+async function storedSize(config: string): Promise<number> {
+  const out = await new Promise<string>((resolve) => {
+    const child = spawn(process.execPath, [CLI, '--config', config, 'list', '--json'], {
+      env: { ...process.env, ...QUIET },
+    });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    child.on('close', () => resolve(text));
+  });
+  return (JSON.parse(out) as { artifacts: { size: number }[] }[])[0]?.artifacts[0]?.size ?? 0;
+}
+
+const QUIET = { LIFEBOAT_LOG_LEVEL: 'warn' };
+
+/** A Lifeboat command, timed with its peak RSS; the stored bytes are those of the newest backup. */
+async function lifeboat(label: string, config: string, args: string[]): Promise<Measure & { label: string }> {
+  const measured = await repeat(label, () => chain([[process.execPath, CLI, '--config', config, ...args]], QUIET));
+  return args[0] === 'backup' ? { ...measured, storedBytes: await storedSize(config) } : measured;
+}
+
+async function writeYaml(path: string, content: unknown): Promise<string> {
+  await writeFile(path, stringify(content));
+  return path;
+}
+
+/** A SQLite file of about `mb` MB: JSON events and text notes, generated by SQLite itself. */
+function sqliteDatabase(path: string, mb: number): void {
+  const db = new Database(path);
+  const words = JSON.stringify(COMMON_WORDS);
+  db.exec(`PRAGMA journal_mode = WAL;
+    CREATE TABLE events (id INTEGER PRIMARY KEY, request TEXT, at TEXT, payload TEXT, note TEXT);`);
+  const insert = db.prepare(`WITH RECURSIVE c(x) AS (SELECT ? UNION ALL SELECT x + 1 FROM c WHERE x < ?)
+    INSERT INTO events SELECT x, lower(hex(randomblob(16))), datetime(1700000000 + x, 'unixepoch'),
+      json_object('user', abs(random()) % 400000, 'action', json_extract(:actions, '$[' || (abs(random()) % 6) || ']'),
+                  'path', '/api/v2/items/' || (abs(random()) % 100000),
+                  'status', json_extract(:codes, '$[' || (abs(random()) % 8) || ']'), 'ms', abs(random()) % 2000),
+      json_extract(:words, '$[' || (abs(random()) % 180) || ']') || ' ' || json_extract(:words, '$[' || (abs(random()) % 60) || ']') ||
+      ' ' || json_extract(:words, '$[' || (abs(random()) % 180) || ']') || ' ' || lower(hex(randomblob(3))) || ' ' ||
+      json_extract(:words, '$[' || (abs(random()) % 30) || ']') || ' ' || json_extract(:words, '$[' || (abs(random()) % 180) || ']')
+    FROM c`);
+  const pageSize = Number(db.pragma('page_size', { simple: true }));
+  const bytes = () => Number(db.pragma('page_count', { simple: true })) * pageSize;
+  for (let from = 1; bytes() < mb * 1e6; from += 100_000) {
+    insert.run(from, from + 99_999, {
+      actions: '["login","view","search","buy","update","logout"]',
+      codes: '[200,200,200,200,201,304,404,500]',
+      words,
+    });
+  }
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+}
+
+const COMMON_WORDS = (
+  'the of and to in a is that for it as was with be by on not he this are or his from at which but have an they ' +
+  'you were her she there been one all we their has would when if so no will more can out up what about who some ' +
+  'only into them time than then its could other like two may first new any these do over also after most very our ' +
+  'now made through where many well such even before how must people see way back own much us down year should ' +
+  'just same good because world between each life work those state still part long under while great last might ' +
+  'day high number both little place never house case point use thing group problem fact hand system company ' +
+  'program question government order plan report data user account item'
+).split(' ');
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'lifeboat-bench-'));
@@ -113,178 +222,336 @@ async function main(): Promise<void> {
       PGPASSWORD: pg.password,
       PGDATABASE: database,
     };
-    process.stdout.write(`bench: generating pgbench scale ${SCALE} plus a text/JSON table in ${database}\n`);
-    await chain([[join(postgresBinDir(), 'pgbench'), '-i', '-q', '-s', String(SCALE), '--unlogged-tables']], env);
-    const client = await pgClient(pg, database);
-    await client.query(`CREATE TABLE events AS
-      SELECT g AS id, now() - g * interval '1 second' AS at,
-             jsonb_build_object('user', 'user' || (g % 5000), 'action', (ARRAY['login','view','buy','logout'])[1 + g % 4],
-                                'path', '/items/' || (g % 100000), 'ms', g % 997) AS payload,
-             md5(g::text) || ' ' || repeat('lorem ipsum dolor sit amet ', 1 + g % 5) AS note
-      FROM generate_series(1, ${SCALE * 20000}) g`);
-    const size = Number((await client.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s);
-    await client.end();
-    process.stdout.write(`bench: database size ${(size / 1e6).toFixed(0)} MB, ${RUNS} runs each, median wall time\n\n`);
+    const generate = async (rows: number) => {
+      if (DATA === 'pgbench' || ONLY === 'physical') {
+        say(`bench: generating pgbench scale ${SCALE} plus a text/JSON table in ${database}\n`);
+        await chain([[join(postgresBinDir(), 'pgbench'), '-i', '-q', '-s', String(SCALE), '--unlogged-tables']], env);
+        const client = await pgClient(pg, database);
+        await client.query(`CREATE TABLE events AS
+          SELECT g AS id, now() - g * interval '1 second' AS at,
+                 jsonb_build_object('user', 'user' || (g % 5000), 'action', (ARRAY['login','view','buy','logout'])[1 + g % 4],
+                                    'path', '/items/' || (g % 100000), 'ms', g % 997) AS payload,
+                 md5(g::text) || ' ' || repeat('lorem ipsum dolor sit amet ', 1 + g % 5) AS note
+          FROM generate_series(1, ${SCALE * 20000}) g`);
+        await client.end();
+      } else {
+        say(`bench: generating application-like data (${rows} events, bench/realistic.sql) in ${database}\n`);
+        const sql = new URL('../../bench/realistic.sql', import.meta.url).pathname;
+        await chain([['psql', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `rows=${rows}`, '-f', sql]], env);
+      }
+      const client = await pgClient(pg, database);
+      const size = Number((await client.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s);
+      await client.end();
+      return size;
+    };
+    const pgTarget = {
+      name: 'bench',
+      driver: 'postgres',
+      host: pg.host,
+      port: pg.port,
+      user: pg.user,
+      database,
+      password: pg.password,
+    };
+    const configFor = (name: string, storage: object, fields: object = {}) =>
+      writeYaml(join(work, `${name}.yaml`), { storage, targets: [{ ...pgTarget, ...fields }] });
 
+    if (ONLY === 'scaling') {
+      await scaling(pg, s3, env, generate, configFor);
+      return;
+    }
+    const size = await generate(ROWS);
     const tools = { chain, repeat, print: printResults };
-    // LIFEBOAT_BENCH_ONLY=physical: only the base backup, WAL and point-in-time restore figures.
-    if (process.env.LIFEBOAT_BENCH_ONLY === 'physical') {
+    if (ONLY === 'physical') {
+      say(`bench: database size ${(size / 1e6).toFixed(0)} MB\n\n`);
       await physicalBench(tools, pg, s3, work, CLI, env);
       return;
     }
     const dumpFile = join(work, 'dump.pgcustom');
-    const rawDump = await chain([['pg_dump', '--format=custom', '--compress=0']], env, dumpFile);
-    const rawBytes = rawDump.storedBytes;
-    const configFor = async (name: string, storage: object) => {
-      const path = join(work, `${name}.yaml`);
-      await writeFile(
-        path,
-        stringify({
-          storage,
-          targets: [
-            {
-              name: 'bench',
-              driver: 'postgres',
-              host: pg.host,
-              port: pg.port,
-              user: pg.user,
-              database,
-              password: pg.password,
-            },
-          ],
-        }),
-      );
-      return path;
+    const rawBytes = (await chain([['pg_dump', '--format=custom', '--compress=0']], env, dumpFile)).storedBytes;
+    report.dataset = { data: DATA, rows: ROWS, databaseBytes: size, dumpBytes: rawBytes, runs: RUNS };
+    say(
+      `bench: database ${(size / 1e6).toFixed(0)} MB, ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output; ` +
+        `${RUNS} runs each, median wall time, peak RSS of the worst run\n\n`,
+    );
+
+    const cores = String(cpus().length);
+    const store = (name: string) => ({ type: 'local', path: join(work, 'store', name) });
+    const gzip = { compression: { algorithm: 'gzip', level: 6 } };
+    const zstd = { compression: { algorithm: 'zstd', level: 3 } };
+    const none = { compression: { algorithm: 'none' } };
+    const local = {
+      gzip: await configFor('local-gzip', store('gzip'), gzip),
+      zstd: await configFor('local-zstd', store('zstd'), zstd),
+      none: await configFor('local-none', store('none'), none),
     };
-    const localConfig = await configFor('local', { type: 'local', path: join(work, 'store') });
-    const s3Config = await configFor('s3', s3StorageInline(s3));
+    const remote = {
+      gzip: await configFor('s3-gzip', s3StorageInline(s3, 'gzip/'), gzip),
+      zstd: await configFor('s3-zstd', s3StorageInline(s3, 'zstd/'), zstd),
+      none: await configFor('s3-none', s3StorageInline(s3, 'none/'), none),
+    };
     // Encryption: a key pair from the reference tool; the daemon's config holds only the public half.
     const keyFile = join(work, 'age-key.txt');
     await chain([['age-keygen', '-o', keyFile]], {});
     const recipient = readFileSync(keyFile, 'utf8').match(/public key: (age1\S+)/)?.[1] as string;
-    const ageConfig = await configFor('s3-age', {
-      ...s3StorageInline(s3, 'age/'),
-      encryption: { recipients: [recipient], identityFile: keyFile },
-    });
-    const node = process.execPath;
-    const quiet = { LIFEBOAT_LOG_LEVEL: 'warn' };
-    const storedSize = async (config: string) => {
-      const out = await new Promise<string>((resolve) => {
-        const child = spawn(node, [CLI, '--config', config, 'list', '--json'], { env: { ...process.env, ...quiet } });
-        let text = '';
-        child.stdout.on('data', (c: Buffer) => {
-          text += c.toString();
-        });
-        child.on('close', () => resolve(text));
-      });
-      return (JSON.parse(out) as { artifacts: { size: number }[] }[])[0]?.artifacts[0]?.size ?? 0;
-    };
-    const cores = String(cpus().length);
+    const ageConfig = await configFor(
+      's3-age',
+      { ...s3StorageInline(s3, 'age/'), encryption: { recipients: [recipient], identityFile: keyFile } },
+      zstd,
+    );
+    const dump = ['pg_dump', '--format=custom', '--compress=0'];
     const backups = [
-      await repeat('pg_dump > /dev/null (floor)', () => chain([['pg_dump', '--format=custom', '--compress=0']], env)),
-      await repeat('pg_dump | gzip -6 > file', () =>
-        chain(
-          [
-            ['pg_dump', '--format=custom', '--compress=0'],
-            ['gzip', '-6'],
-          ],
-          env,
-          join(work, 'f.gz'),
-        ),
+      await repeat('pg_dump > /dev/null (floor)', () => chain([dump], env)),
+      await repeat('pg_dump | gzip -6 > file', () => chain([dump, ['gzip', '-6']], env, join(work, 'f.gz'))),
+      await repeat(`pg_dump | pigz -p ${cores} -6 > file`, () =>
+        chain([dump, ['pigz', '-6', '-p', cores]], env, join(work, 'p.gz')),
       ),
-      await repeat(`pg_dump | pigz -p ${cores} > file`, () =>
-        chain(
-          [
-            ['pg_dump', '--format=custom', '--compress=0'],
-            ['pigz', '-6', '-p', cores],
-          ],
-          env,
-          join(work, 'p.gz'),
-        ),
+      await repeat(`pg_dump | zstd -T${cores} -3 > file`, () =>
+        chain([dump, ['zstd', '-q', '-3', `-T${cores}`]], env, join(work, 'f.zst')),
       ),
-      {
-        ...(await repeat('lifeboat backup (local)', () =>
-          chain([[node, CLI, '--config', localConfig, 'backup']], quiet),
-        )),
-        storedBytes: await storedSize(localConfig),
-      },
-      {
-        ...(await repeat('lifeboat backup (S3/MinIO)', () =>
-          chain([[node, CLI, '--config', s3Config, 'backup']], quiet),
-        )),
-        storedBytes: await storedSize(s3Config),
-      },
-      {
-        ...(await repeat('lifeboat backup (S3, age)', () =>
-          chain([[node, CLI, '--config', ageConfig, 'backup']], quiet),
-        )),
-        storedBytes: await storedSize(ageConfig),
-      },
+      await lifeboat('lifeboat backup gzip (local)', local.gzip, ['backup']),
+      await lifeboat('lifeboat backup zstd (local)', local.zstd, ['backup']),
+      await lifeboat('lifeboat backup none (local)', local.none, ['backup']),
+      await lifeboat('lifeboat backup gzip (S3/MinIO)', remote.gzip, ['backup']),
+      await lifeboat('lifeboat backup zstd (S3/MinIO)', remote.zstd, ['backup']),
+      await lifeboat('lifeboat backup none (S3/MinIO)', remote.none, ['backup']),
+      await lifeboat('lifeboat backup zstd (S3, age)', ageConfig, ['backup']),
     ];
+    const seconds = (label: string) => backups.find((b) => b.label.startsWith(label))?.seconds ?? Number.NaN;
+    const stored = (label: string) => backups.find((b) => b.label.startsWith(label))?.storedBytes ?? Number.NaN;
     printResults(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output`, backups, rawBytes, [
-      ['floor', backups[0]?.seconds ?? 1],
-      ['gzip', backups[1]?.seconds ?? 1],
-      ['S3 plain', backups[4]?.seconds ?? 1],
+      ['floor', seconds('pg_dump >')],
+      ['gzip', seconds('pg_dump | gzip')],
+      ['pigz', seconds('pg_dump | pigz')],
+      ['zstd', seconds('pg_dump | zstd')],
     ]);
+    say(
+      `compression ratio: gzip -6 ${(rawBytes / stored('pg_dump | gzip')).toFixed(2)}x, ` +
+        `zstd -3 ${(rawBytes / stored('pg_dump | zstd')).toFixed(2)}x\n`,
+    );
 
-    // Encryption alone, on the raw dump: Lifeboat's age stream against the reference age and plain cat.
-    const ageStream = new URL('./age-encrypt.js', import.meta.url).pathname;
-    const encryption = [
-      await repeat('cat (floor)', () => chain([['cat']], {}, undefined, dumpFile)),
-      await repeat('age -r (reference)', () => chain([['age', '-r', recipient]], {}, undefined, dumpFile)),
-      await repeat('lifeboat age stream', () => chain([[node, ageStream, recipient]], {}, undefined, dumpFile)),
-    ];
-    printResults('\nencryption alone (raw dump, no compression)', encryption, rawBytes, [
-      ['age', encryption[1]?.seconds ?? 1],
-    ]);
+    // A rate limit that binds: uncompressed uploads at a quarter of the uncompressed S3 rate.
+    const limit = Math.max(1, Math.round(rawBytes / seconds('lifeboat backup none (S3') / 4 / 2 ** 20));
+    const limited = await configFor('s3-limited', s3StorageInline(s3, 'limited/'), {
+      ...none,
+      rateLimit: { upload: `${limit}MiB` },
+    });
+    const limitedRun = await lifeboat(`lifeboat backup none, rateLimit ${limit}MiB/s`, limited, ['backup']);
+    const achieved = (await storedSize(limited)) / limitedRun.seconds / 2 ** 20;
+    report.notes.rateLimit = { limitMiBps: limit, achievedMiBps: achieved, wallSeconds: limitedRun.seconds };
+    say(
+      `rate limit ${limit} MiB/s: ${achieved.toFixed(2)} MiB/s over the whole command (${limitedRun.seconds.toFixed(1)} s, ` +
+        `start-up and manifest included)\n`,
+    );
 
     const restoreInto = async () => {
-      const target = await createDatabase(pg, 'restore');
+      const scratch = await createDatabase(pg, 'restore');
       // No password in the URL: the target's password is used, so no secret reaches argv.
-      return `postgres://${pg.user}@${pg.host}:${pg.port}/${target}`;
+      return `postgres://${pg.user}@${pg.host}:${pg.port}/${scratch}`;
     };
-    const jobs = String(cpus().length);
     const restores = [
-      await repeat(`pg_restore --jobs ${jobs} (local file)`, async () => {
+      await repeat(`pg_restore --jobs ${cores} (local file)`, async () => {
         const url = new URL(await restoreInto());
-        return chain([['pg_restore', `--jobs=${jobs}`, `--dbname=${url.pathname.slice(1)}`, dumpFile]], env);
+        return chain([['pg_restore', `--jobs=${cores}`, `--dbname=${url.pathname.slice(1)}`, dumpFile]], env);
       }),
-      await repeat('lifeboat restore (S3/MinIO)', async () =>
-        chain([[node, CLI, '--config', s3Config, 'restore', 'bench', '--to', await restoreInto()]], quiet),
-      ),
     ];
-    restores.push(
-      await repeat('lifeboat restore (S3, age)', async () =>
-        chain([[node, CLI, '--config', ageConfig, 'restore', 'bench', '--to', await restoreInto()]], quiet),
-      ),
-    );
-    printResults('\nrestore', restores, rawBytes, [
-      ['pg_restore', restores[0]?.seconds ?? 1],
-      ['S3 plain', restores[1]?.seconds ?? 1],
-    ]);
+    for (const [label, config] of [
+      ['lifeboat restore gzip (S3/MinIO)', remote.gzip],
+      ['lifeboat restore zstd (S3/MinIO)', remote.zstd],
+      ['lifeboat restore zstd (S3, age)', ageConfig],
+    ] as const) {
+      restores.push(
+        await repeat(label, async () =>
+          chain([[process.execPath, CLI, '--config', config, 'restore', 'bench', '--to', await restoreInto()]], QUIET),
+        ),
+      );
+    }
+    const pgRestore = restores[0]?.seconds ?? 1;
+    printResults('\nrestore', restores, rawBytes, [['pg_restore', pgRestore]]);
 
-    // A drill: download from S3, verify, restore into lifeboat_drill_<id>, check row counts; its total is the
+    // A drill: download from S3, verify, restore into a scratch database, check row counts; its total is the
     // measured RTO for this size.
     const drills: { measure: Measure; timings: Record<string, number> }[] = [];
     for (let i = 0; i < RUNS; i += 1) {
       const out = join(work, 'drill.json');
-      const measure = await chain([[node, CLI, '--config', s3Config, 'drill', 'bench', '--json']], quiet, out);
+      const measure = await chain(
+        [[process.execPath, CLI, '--config', remote.zstd, 'drill', 'bench', '--json']],
+        QUIET,
+        out,
+      );
       const [record] = JSON.parse(readFileSync(out, 'utf8')) as { ok: boolean; timings: Record<string, number> }[];
       if (record?.ok !== true) throw new Error(`bench: drill failed: ${readFileSync(out, 'utf8')}`);
       drills.push({ measure, timings: record.timings });
     }
     const stage = (name: string) => median(drills.map((d) => d.timings[name] ?? 0));
-    process.stdout.write(
-      `\ndrill (median of ${RUNS}): download ${stage('download').toFixed(2)} s, verify ${stage('verify').toFixed(2)} s, ` +
-        `restore ${stage('restore').toFixed(2)} s, checks ${stage('checks').toFixed(2)} s = RTO ${stage('total').toFixed(2)} s ` +
-        `(${(stage('total') / (restores[0]?.seconds ?? 1)).toFixed(2)}x pg_restore); wall ${median(drills.map((d) => d.measure.seconds)).toFixed(2)} s, ` +
-        `peak RSS ${(Math.max(...drills.map((d) => d.measure.peakRssKiB)) / 1024).toFixed(0)} MB\n`,
+    const drillWall = median(drills.map((d) => d.measure.seconds));
+    const drillRss = Math.max(...drills.map((d) => d.measure.peakRssKiB)) / 1024;
+    report.notes.drill = {
+      stages: Object.fromEntries(['download', 'verify', 'restore', 'checks', 'total'].map((n) => [n, stage(n)])),
+      wallSeconds: drillWall,
+      peakRssMiB: drillRss,
+    };
+    say(
+      `\ndrill, zstd (median of ${RUNS}): download ${stage('download').toFixed(2)} s, verify ${stage('verify').toFixed(2)} s, ` +
+        `restore ${stage('restore').toFixed(2)} s, checks ${stage('checks').toFixed(2)} s = RTO ${stage('total').toFixed(2)} s; ` +
+        `wall ${drillWall.toFixed(2)} s, peak RSS ${drillRss.toFixed(0)} MB\n`,
     );
-    await physicalBench(tools, pg, s3, work, CLI, env);
+
+    const sqlite = await sqliteBench(work, cores);
+
+    say('\ntargets (ratios of wall time or size; lower is better)\n');
+    target(
+      'backup gzip to S3 / pg_dump | pigz (time)',
+      seconds('lifeboat backup gzip (S3') / seconds('pg_dump | pigz'),
+      1.1,
+    );
+    target(
+      'backup gzip to S3 / pg_dump | pigz (stored size)',
+      stored('lifeboat backup gzip (S3') / stored('pg_dump | pigz'),
+      1.02,
+    );
+    target(
+      'backup zstd to S3 / pg_dump | zstd -T2 -3 (time)',
+      seconds('lifeboat backup zstd (S3') / seconds('pg_dump | zstd'),
+      1.1,
+    );
+    const peak = Math.max(...backups.filter((b) => b.label.startsWith('lifeboat')).map((b) => b.peakRssKiB)) / 1024;
+    target('peak RSS of any Lifeboat backup, MB / 200', peak / 200, 1);
+    target('drill (wall) / pg_restore --jobs 2', drillWall / pgRestore, 1.15);
+    target('lifeboat restore gzip from S3 / pg_restore --jobs 2', (restores[1]?.seconds ?? 0) / pgRestore, 1.1);
+    target('lifeboat restore zstd from S3 / pg_restore --jobs 2', (restores[2]?.seconds ?? 0) / pgRestore, 1.1);
+    target('rate limit: achieved / configured', achieved / limit, 1.05);
+    target('rate limit: configured / achieved', limit / achieved, 1.05);
+    target('SQLite backup zstd / sqlite3 .backup + pigz (time)', sqlite, 1.1);
   } finally {
     await Promise.all([stopPg(), stopS3()]);
     await rm(work, { recursive: true, force: true });
   }
+  if (JSON_OUT) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** SQLite: a file of LIFEBOAT_BENCH_SQLITE_MB against `sqlite3 .backup` then `pigz`; returns zstd's ratio to it. */
+async function sqliteBench(work: string, cores: string): Promise<number> {
+  const file = join(work, 'app.db');
+  const started = Date.now();
+  sqliteDatabase(file, SQLITE_MB);
+  const bytes = statSync(file).size;
+  say(
+    `\nbench: SQLite file of ${(bytes / 1e6).toFixed(0)} MB generated in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+  );
+  const copy = join(work, 'copy.db');
+  const results = [
+    await repeat(`sqlite3 .backup, then pigz -p ${cores} -6`, async () => {
+      await rm(copy, { force: true });
+      const backup = await chain([['sqlite3', file, `.backup ${copy}`]], {});
+      const packed = await chain([['pigz', '-6', '-p', cores]], {}, join(work, 'copy.db.gz'), copy);
+      return {
+        seconds: backup.seconds + packed.seconds,
+        peakRssKiB: Math.max(backup.peakRssKiB, packed.peakRssKiB),
+        storedBytes: packed.storedBytes,
+      };
+    }),
+  ];
+  for (const [algorithm, level] of [
+    ['gzip', 6],
+    ['zstd', 3],
+  ] as const) {
+    const config = await writeYaml(join(work, `sqlite-${algorithm}.yaml`), {
+      storage: { type: 'local', path: join(work, 'sqlite-store', algorithm) },
+      targets: [{ name: 'app', driver: 'sqlite', path: file, compression: { algorithm, level } }],
+    });
+    results.push(await lifeboat(`lifeboat backup ${algorithm} (local)`, config, ['backup']));
+  }
+  printResults(`\nSQLite backup of a ${(bytes / 1e6).toFixed(0)} MB file`, results, bytes, [
+    ['sqlite3+pigz', results[0]?.seconds ?? 1],
+  ]);
+  return (results[2]?.seconds ?? 0) / (results[0]?.seconds ?? 1);
+}
+
+/** LIFEBOAT_BENCH_ONLY=scaling: one gzip backup to S3 at LIFEBOAT_BENCH_ROWS and at ten times that. */
+async function scaling(
+  pg: PostgresServer,
+  s3: S3Server,
+  env: NodeJS.ProcessEnv,
+  generate: (rows: number) => Promise<number>,
+  configFor: (name: string, storage: object, fields?: object) => Promise<string>,
+): Promise<void> {
+  const rows: { size: number; dumpBytes: number; backup: Measure; restore: Measure }[] = [];
+  let generated = 0;
+  for (const wanted of [ROWS, ROWS * 10]) {
+    // The same generator at each size: the tables of the smaller run are dropped first.
+    const client = await pgClient(pg, env.PGDATABASE as string);
+    if (generated > 0) await client.query('DROP TABLE users, documents, events');
+    await client.end();
+    const size = await generate(wanted);
+    generated = wanted;
+    const config = await configFor(`scale-${wanted}`, s3StorageInline(s3, `scale-${wanted}/`), {
+      compression: { algorithm: 'gzip', level: 6 },
+    });
+    const backup = await chain([[process.execPath, CLI, '--config', config, 'backup']], QUIET);
+    const dumpBytes = await rawSize(config);
+    const scratch = await createDatabase(pg, 'scale');
+    const restore = await chain(
+      [
+        [
+          process.execPath,
+          CLI,
+          '--config',
+          config,
+          'restore',
+          'bench',
+          '--to',
+          `postgres://${pg.user}@${pg.host}:${pg.port}/${scratch}`,
+        ],
+      ],
+      QUIET,
+    );
+    const dropped = await pgClient(pg);
+    await dropped.query(`DROP DATABASE "${scratch}"`);
+    await dropped.end();
+    rows.push({ size, dumpBytes, backup, restore });
+  }
+  say('scaling: one gzip backup to S3 and one restore from it at each size\n');
+  say(
+    `${'dump GB'.padEnd(10)}${'backup s'.padStart(10)}${'MB/s'.padStart(8)}${'RSS MB'.padStart(8)}${'restore s'.padStart(11)}${'RSS MB'.padStart(8)}\n`,
+  );
+  for (const r of rows) {
+    say(
+      `${(r.dumpBytes / 1e9).toFixed(2).padEnd(10)}${r.backup.seconds.toFixed(1).padStart(10)}` +
+        `${(r.dumpBytes / 1e6 / r.backup.seconds).toFixed(1).padStart(8)}${(r.backup.peakRssKiB / 1024).toFixed(0).padStart(8)}` +
+        `${r.restore.seconds.toFixed(1).padStart(11)}${(r.restore.peakRssKiB / 1024).toFixed(0).padStart(8)}\n`,
+    );
+  }
+  const [small, large] = rows;
+  if (small && large) {
+    const perByte = (m: Measure, bytes: number) => m.seconds / bytes;
+    say(
+      `time per byte, large / small: backup ${(perByte(large.backup, large.dumpBytes) / perByte(small.backup, small.dumpBytes)).toFixed(2)}, ` +
+        `restore ${(perByte(large.restore, large.dumpBytes) / perByte(small.restore, small.dumpBytes)).toFixed(2)}\n`,
+    );
+  }
+  report.notes.scaling = rows.map((r) => ({
+    dumpBytes: r.dumpBytes,
+    backupSeconds: r.backup.seconds,
+    backupPeakRssMiB: r.backup.peakRssKiB / 1024,
+    restoreSeconds: r.restore.seconds,
+    restorePeakRssMiB: r.restore.peakRssKiB / 1024,
+  }));
+}
+
+/** The raw (uncompressed) size of the newest backup in a config's store. */
+async function rawSize(config: string): Promise<number> {
+  const out = await new Promise<string>((resolve) => {
+    const child = spawn(process.execPath, [CLI, '--config', config, 'list', '--json'], {
+      env: { ...process.env, ...QUIET },
+    });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    child.on('close', () => resolve(text));
+  });
+  return (JSON.parse(out) as { artifacts: { rawSize: number }[] }[])[0]?.artifacts[0]?.rawSize ?? 0;
 }
 
 main().catch((error) => {
