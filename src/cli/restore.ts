@@ -102,6 +102,11 @@ export async function restoreCommand(
       ? undefined
       : `chosen for:  ${flags.pointInTime}: data is ${formatDuration(result.dataAgeAtPointMs)} before that time`,
     `destination: ${result.destination} (${result.destinationDetail})${result.replaces ? ', will be replaced' : ''}`,
+    `verify:      ${
+      result.verification === 'while restoring'
+        ? 'while restoring, in one pass (a mismatch leaves nothing committed)'
+        : 'before restoring, then again while restoring (two passes: the destination is touched only by a proven backup)'
+    }`,
     flags.dryRun ? 'dry run:     nothing changed' : `restored in ${formatDuration(result.durationMs)}`,
   ];
   process.stdout.write(`${lines.filter((l) => l !== undefined).join('\n')}\n`);

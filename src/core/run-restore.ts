@@ -39,6 +39,13 @@ export interface RestorePlan {
   /** For --point-in-time: how far before the requested time the data is, in milliseconds. */
   readonly dataAgeAtPointMs?: number;
   readonly replaces: boolean;
+  /**
+   * How the backup is proven: `while restoring` (one download: the destination is new or empty and the
+   * backup one artifact, so a mismatch throws the result away with nothing committed), or `before restoring`
+   * (a full checksum pass first, then the restore checks again: a destination that holds data is touched
+   * only by a backup that proved itself).
+   */
+  readonly verification: 'while restoring' | 'before restoring';
 }
 
 export interface RestoreResult extends RestorePlan {
@@ -92,6 +99,7 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
     dataAgeAtPointMs:
       request.pointInTime === undefined ? undefined : request.pointInTime.getTime() - Date.parse(backup.snapshotAt),
     replaces: state.hasData,
+    verification: !state.hasData && backup.artifacts.length === 1 ? 'while restoring' : 'before restoring',
   };
   if (state.hasData && !request.force && !request.dryRun) {
     throw new LifeboatError(
@@ -106,10 +114,11 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
   if (locked !== undefined && (identities ?? []).length === 0) throw missingIdentity(locked);
   const log = logger.child({ target: target.name, id: backup.id, destination: state.description });
   log.info({ event: 'restore.start' }, 'restore started');
-  // First pass: prove everything the manifest promises (stored and raw size and SHA-256) before the
-  // destination is touched. The second pass checks it all again as the bytes flow, and their end is gated
-  // on that check, so the destination only commits a stream that proved itself.
-  for (const artifact of backup.artifacts) {
+  // First pass (a destination that holds data): prove everything the manifest promises (stored and raw size
+  // and SHA-256) before the destination is touched. The restoring pass checks it all again as the bytes
+  // flow, and their end is gated on that check, so the destination only commits a stream that proved
+  // itself: for a new or empty destination that pass alone is enough.
+  for (const artifact of plan.verification === 'before restoring' ? backup.artifacts : []) {
     const check = await checkArtifact(storage, artifact, { signal: request.signal, identities });
     request.signal?.throwIfAborted();
     if (check.readError !== undefined)
@@ -149,6 +158,12 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
     }
     if (check.readError !== undefined) {
       throw unreadable(target.name, backup.id, storage, check, `${driver.name}: nothing committed`);
+    }
+    if (check.consumeError === undefined && plan.verification === 'while restoring') {
+      throw new IntegrityError(
+        `restore ${target.name}: backup ${backup.id} failed verification while restoring, ${driver.name}: nothing committed to ${state.description}: ${check.problems.join('; ')}`,
+        'restore an older backup with --backup ID (see `lifeboat list`), and run `lifeboat verify` on the others',
+      );
     }
     if (check.consumeError instanceof LifeboatError) {
       throw new LifeboatError('RESTORE_FAILED', `restore ${target.name}: ${describeError(check.consumeError)}`, {

@@ -1,11 +1,7 @@
-// A drill: choose a backup, download it, verify it, restore it into a scratch place, check the restored data,
-// judge the recovery objectives, record the result beside the backups, and always remove the scratch place.
+// A drill: choose a backup, restore it into a scratch place while proving it against the manifest (one pass),
+// check the restored data, judge the recovery objectives, record the result beside the backups, and always
+// remove the scratch place.
 
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { listBackups } from '../catalog/catalog.js';
 import type { Manifest } from '../catalog/manifest.js';
 import { now as wallNow } from '../clock.js';
@@ -17,10 +13,8 @@ import type { Scratch } from '../drivers/driver.js';
 import { describeError, LifeboatError } from '../errors.js';
 import { formatDuration } from '../format.js';
 import type { Logger } from '../log.js';
-import { DigestTap } from '../pipeline/digest-tap.js';
 import type { Storage } from '../storage/storage.js';
 import { TOOL } from '../version.js';
-import { makeWorkDir } from '../work-dir.js';
 import {
   backupGaps,
   checkTable,
@@ -33,7 +27,7 @@ import {
 } from './drill-checks.js';
 import { DRILL_SCHEMA_VERSION, type DrillRecord, drillKey, serializeDrill } from './drill-record.js';
 import { runPhysicalDrill } from './run-drill-physical.js';
-import { compareDigest, decoders, missingIdentity } from './verify.js';
+import { checkArtifact, missingIdentity } from './verify.js';
 
 export interface DrillOptions {
   readonly storage: Storage;
@@ -56,6 +50,8 @@ export const DEFAULT_DRILL: DrillConfig = { checks: [], objectives: {}, window: 
 
 export class StageFailure extends Error {}
 
+const CHECKSUMS_OK = 'stored and raw size and SHA-256 match the manifest';
+
 /** Runs one drill; resolves to its record (also stored) whether the drill passed or not. */
 export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   if (options.target.driver === 'postgres' && options.target.method === 'physical') {
@@ -73,7 +69,6 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   let failure: DrillRecord['failure'];
   let backup: Manifest | undefined;
   let scratch: Scratch | undefined;
-  let workDir: string | undefined;
   const { rpoSeconds, rtoSeconds } = objectiveSeconds(drill.objectives);
   const windowStart = new Date(started.getTime() - parseDuration(drill.window));
   let gaps = backupGaps([], windowStart, started);
@@ -113,75 +108,37 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
     if (locked !== undefined && (options.encryption?.identities ?? []).length === 0) {
       throw new StageFailure(`${missingIdentity(locked).message}: set encryption.identityFile`);
     }
-    workDir = await makeWorkDir('drill');
-    const files: string[] = [];
-
-    enter('download');
-    const stored = await timed('download', async () => {
-      const digests = [];
-      for (const [index, artifact] of chosen.artifacts.entries()) {
-        const file = join(workDir as string, `artifact-${index}`);
-        const tap = new DigestTap();
-        await pipeline(await storage.get(artifact.key, { signal }), tap, createWriteStream(file), { signal });
-        files.push(file);
-        digests.push(tap.digest);
-      }
-      return digests;
-    });
-
-    enter('verify');
-    const verifyProblems = await timed('verify', async () => {
-      const problems: string[] = [];
-      for (const [index, artifact] of chosen.artifacts.entries()) {
-        problems.push(
-          ...compareDigest(artifact.key, 'stored', artifact, stored[index] as { size: number; sha256: string }),
-        );
-        if (problems.length > 0) continue;
-        const raw = new DigestTap();
-        raw.resume();
-        try {
-          await pipeline(
-            [
-              createReadStream(files[index] as string),
-              ...decoders(artifact, options.encryption?.identities),
-              raw,
-            ] as never,
-            {
-              signal,
-            },
-          );
-          problems.push(
-            ...compareDigest(artifact.key, 'raw', { size: artifact.rawSize, sha256: artifact.rawSha256 }, raw.digest),
-          );
-        } catch (error) {
-          problems.push(`${artifact.key}: ${describeError(error)}`);
-        }
-      }
-      return problems;
-    });
-    checks.push(builtin('checksums', verifyProblems, 'stored and raw size and SHA-256 match the manifest'));
-    if (verifyProblems.length > 0)
-      throw new StageFailure(`backup ${chosen.id} is damaged: ${verifyProblems.join('; ')}`);
-
+    // One pass: each artifact is downloaded, proven against the manifest (stored and raw size and SHA-256)
+    // and restored as it streams into the scratch place. The stream's end is gated on the digests, so a
+    // damaged backup fails the restore, and the scratch place is thrown away like every drill's.
     enter('restore');
     const restoredTo = await timed('restore', async () => {
-      scratch = await driver.createScratch(target.name, drill.to);
+      const place = await driver.createScratch(target.name, drill.to);
+      scratch = place;
       for (const [index, artifact] of chosen.artifacts.entries()) {
-        // A failure anywhere in the chain destroys `input` with that error, which the driver sees.
-        const input = new PassThrough();
-        pipeline(
-          [
-            createReadStream(files[index] as string),
-            ...decoders(artifact, options.encryption?.identities),
-            input,
-          ] as never,
-          {
-            signal,
-          },
-        ).catch(() => undefined);
-        await restoreInto(driver, input, scratch.destination, { force: index > 0, signal });
+        const check = await checkArtifact(storage, artifact, {
+          signal,
+          identities: options.encryption?.identities,
+          // The artifacts after the first go into what the first one restored.
+          consumeRaw: (raw) => restoreInto(driver, raw, place.destination, { force: index > 0, signal }),
+        });
+        if (check.ok) continue;
+        if (signal?.aborted) throw signal.reason;
+        if (check.readError !== undefined) {
+          throw new StageFailure(
+            `could not read backup ${chosen.id} from ${storage.location}: ${describeError(check.readError)}`,
+          );
+        }
+        if (check.consumeError !== undefined) {
+          if (check.proven === true) checks.push(builtin('checksums', [], CHECKSUMS_OK));
+          throw check.consumeError;
+        }
+        stage = 'verify';
+        checks.push(builtin('checksums', check.problems, ''));
+        throw new StageFailure(`backup ${chosen.id} is damaged: ${check.problems.join('; ')}`);
       }
-      return scratch;
+      checks.push(builtin('checksums', [], CHECKSUMS_OK));
+      return place;
     });
 
     enter('checks');
@@ -238,7 +195,6 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
       'scratch left',
     );
   }
-  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
 
   return finishDrill({
     storage,

@@ -22,6 +22,8 @@ export interface ArtifactCheck {
   readonly readError?: unknown;
   /** Set when the consumer of the raw bytes (a restore, a driver's deep check) failed on intact bytes. */
   readonly consumeError?: unknown;
+  /** Every byte was read and matched the manifest (so a consumer that failed, failed on proven bytes). */
+  readonly proven?: boolean;
   /** What was not checked, e.g. the content of an encrypted artifact when no identity was given. */
   readonly note?: string;
 }
@@ -107,10 +109,12 @@ export async function checkArtifact(
     if (failedFirst === 'body') readError = error;
   });
   const storedTap = new DigestTap();
+  let proven = false;
   const rawTap = new DigestTap(options.onRawBytes, (raw) => {
     const found = compareDigest(key, 'stored', artifact, storedTap.digest);
     if (found.length === 0) found.push(...compareDigest(key, 'raw', rawDigest(artifact), raw));
-    return found.length === 0 ? undefined : new IntegrityError(found.join('; '));
+    proven = found.length === 0;
+    return proven ? undefined : new IntegrityError(found.join('; '));
   });
   const stages = [storedTap, ...decoders(artifact, options.identities), rawTap];
   for (const stage of stages) {
@@ -134,21 +138,35 @@ export async function checkArtifact(
     throw new LifeboatError('DECRYPT_KEY', `${key}: ${read.reason.message}`, { hint: read.reason.hint });
   }
   if (consumed.status === 'rejected' && (read.status === 'fulfilled' || consumed.reason !== read.reason)) {
-    return result([`${key}: ${describeError(consumed.reason)}`], { consumeError: consumed.reason });
+    // Both failed: a damaged byte that broke decompression makes the consumer fail too. Damaged stored
+    // bytes are the backup's fault, whichever error came first.
+    if (read.status === 'rejected' && !signal?.aborted) {
+      const damaged = await storedProblems(storage, artifact, storedTap, signal);
+      if (damaged.length > 0) return result([...damaged, `${key}: ${describeError(read.reason)}`]);
+    }
+    return result([`${key}: ${describeError(consumed.reason)}`], { consumeError: consumed.reason, proven });
   }
   if (read.status === 'rejected') {
     const error = read.reason;
     if (signal?.aborted) return result([`${key}: ${describeError(error)}`], { readError: error });
     // A damaged byte usually breaks decompression before the digests are known: say whether the stored
     // bytes differ too (they were read to the end when the stored tap finished).
-    const problems = [`${key}: ${describeError(error)}`];
-    const stored = storedTap.writableFinished
-      ? storedTap.digest
-      : await storedDigest(storage, key, signal).catch(() => undefined);
-    if (stored !== undefined) problems.unshift(...compareDigest(key, 'stored', artifact, stored));
-    return result(problems);
+    return result([...(await storedProblems(storage, artifact, storedTap, signal)), `${key}: ${describeError(error)}`]);
   }
   return result([]);
+}
+
+/** How the stored bytes differ from the manifest: from the tap when it read them all, else read again. */
+async function storedProblems(
+  storage: Storage,
+  artifact: Artifact,
+  storedTap: DigestTap,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const stored = storedTap.writableFinished
+    ? storedTap.digest
+    : await storedDigest(storage, artifact.key, signal).catch(() => undefined);
+  return stored === undefined ? [] : compareDigest(artifact.key, 'stored', artifact, stored);
 }
 
 function rawDigest(artifact: Artifact): Digest {

@@ -114,16 +114,33 @@ describe('S3 failures that tell the truth and restores that survive the network'
   });
 
   it('says a broken download in the first pass is a network failure, not a damaged backup (finding 6)', async () => {
+    // A destination that holds data: the checksum pass comes first.
     const to = join(dir, 'first-pass.db');
+    randomDatabase(to, 10);
+    const before = readFileSync(to);
     proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size / 2) });
-    const result = await runCli(['--config', path, 'restore', 'app', '--to', to]);
+    const result = await runCli(['--config', path, 'restore', 'app', '--to', to, '--force']);
     proxy.setFault({ kind: 'none' });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('could not read backup');
     expect(result.stderr).toContain('destination untouched');
     expect(result.stderr).toContain('Try: the backup is not known to be damaged');
     expect(result.stderr).not.toContain('failed verification');
-    expect(readdirSync(dir).filter((f) => f.startsWith('first-pass') || f.includes('lifeboat-restore'))).toEqual([]);
+    expect(readFileSync(to).equals(before)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.includes('lifeboat-restore'))).toEqual([]);
+  });
+
+  it('says a broken download in the one pass into a new file is a network failure, and leaves no file', async () => {
+    const to = join(dir, 'one-pass.db');
+    proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size / 2) });
+    const result = await runCli(['--config', path, 'restore', 'app', '--to', to]);
+    proxy.setFault({ kind: 'none' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('could not read backup');
+    expect(result.stderr).toContain('sqlite: nothing committed');
+    expect(result.stderr).toContain('Try: the backup is not known to be damaged');
+    expect(result.stderr).not.toContain('failed verification');
+    expect(readdirSync(dir).filter((f) => f.startsWith('one-pass') || f.includes('lifeboat-restore'))).toEqual([]);
   });
 
   it('stops at once when the download breaks during the restore itself, leaving nothing behind (finding 2)', async () => {
@@ -247,6 +264,36 @@ describe('PostgreSQL restores under faults', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('failed verification, destination untouched');
     expect(await query("SELECT count(*)::int AS n FROM t WHERE note = 'after'")).toEqual([{ n: 5 }]);
+  });
+
+  it('restores into a new empty database in one pass, and commits nothing when the raw SHA-256 differs', async () => {
+    const { dir: tdir, path: tpath } = await config({
+      storage: { type: 'local', path: './store' },
+      targets: [postgresTarget(pg, database, { name: 'db' })],
+    });
+    expect((await runCli(['--config', tpath, 'backup', 'db'])).code).toBe(0);
+    const empty = await createDatabase(pg, 'one_pass');
+    const to = `postgres://${pg.user}:${pg.password}@${pg.host}:${pg.port}/${empty}`;
+    const plan = await runCli(['--config', tpath, 'restore', 'db', '--to', to, '--dry-run', '--json']);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(JSON.parse(plan.stdout).verification).toBe('while restoring');
+    const [id] = readdirSync(join(tdir, 'store', 'db'));
+    const file = join(tdir, 'store', 'db', id as string, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(file, 'utf8'));
+    const raw: string = manifest.artifacts[0].rawSha256;
+    manifest.artifacts[0].rawSha256 = `${raw[0] === 'a' ? 'b' : 'a'}${raw.slice(1)}`;
+    writeFileSync(file, JSON.stringify(manifest));
+    const result = await runCli(['--config', tpath, 'restore', 'db', '--to', to]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`backup ${id} failed verification while restoring, postgres: nothing committed`);
+    expect(result.stderr).toContain('raw SHA-256');
+    const client = await pgClient(pg, empty);
+    try {
+      const tables = await client.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'");
+      expect(tables.rows).toEqual([{ n: 0 }]);
+    } finally {
+      await client.end();
+    }
   });
 
   it('says which session holds the lock it waits for, and gives up after --lock-timeout (finding 4)', {

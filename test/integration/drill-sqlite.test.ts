@@ -130,7 +130,7 @@ describe('drills of SQLite targets', () => {
     expect(scratchLeft(s)).toEqual([]);
   });
 
-  it('fails a drill of a damaged backup at verify, before restoring anything', async () => {
+  it('fails a drill of a damaged backup at verify, in its one pass, and throws the scratch away', async () => {
     const s = await setup({});
     await runCli(['--config', s.path, 'backup']);
     const [id] = readdirSync(join(s.dir, 'store', 'shop'));
@@ -145,7 +145,8 @@ describe('drills of SQLite targets', () => {
       new RegExp(`backup ${id} is damaged: shop/${id}/database.sqlite3.gz: stored SHA-256 [0-9a-f]{64}, manifest says`),
     );
     expect(record.checks).toEqual([expect.objectContaining({ name: 'checksums', ok: false })]);
-    expect(record.scratch.description).toBe('none (not created)');
+    expect(record.scratch.cleanedUp).toBe(true);
+    expect(scratchLeft(s)).toEqual([]);
     expect(record.verdicts.rto).toBe('none');
   });
 

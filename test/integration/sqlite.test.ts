@@ -144,14 +144,19 @@ describe('sqlite backups through the CLI', () => {
     const dry = await runCli(['--config', config, 'restore', 'shop', '--to', target, '--dry-run', '--force']);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('will be replaced');
+    expect(dry.stdout).toContain('verify:      before restoring, then again while restoring (two passes');
     expect(dry.stdout).toContain('dry run:     nothing changed');
+    const fresh = await runCli(['--config', config, 'restore', 'shop', '--to', join(dir, 'new.db'), '--dry-run']);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stdout).toContain('verify:      while restoring, in one pass');
+    expect(readdirSync(dir)).not.toContain('new.db');
     expect(readFileSync(target).equals(before)).toBe(true);
     const forced = await runCli(['--config', config, 'restore', 'shop', '--to', target, '--force']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(rows(target).length).toBeGreaterThanOrEqual(1500);
   });
 
-  it('detects a corrupted stored byte in verify, and restore refuses it without touching the destination', async () => {
+  it('detects a corrupted stored byte in verify; restore throws its one pass away or refuses before touching data', async () => {
     const backup = await runCli(['--config', config, 'backup', 'shop']);
     const id = backup.stdout.split('\t')[0] as string;
     const artifact = join(store, 'shop', id, 'database.sqlite3.gz');
@@ -166,12 +171,27 @@ describe('sqlite backups through the CLI', () => {
     expect(verify.stdout).toContain(`FAILED  shop/${id}`);
     expect(verify.stdout).toContain(`shop/${id}/database.sqlite3.gz: stored SHA-256`);
 
+    // An empty destination: one pass, whose result is thrown away on the mismatch.
     const target = join(dir, 'untouched.db');
     writeFileSync(target, '');
     const restore = await runCli(['--config', config, 'restore', 'shop', '--backup', id, '--to', target]);
     expect(restore.code).toBe(1);
-    expect(restore.stderr).toContain(`backup ${id} failed verification, destination untouched`);
+    expect(restore.stderr).toContain(
+      `backup ${id} failed verification while restoring, sqlite: nothing committed to ${target}`,
+    );
+    expect(restore.stderr).toContain(`shop/${id}/database.sqlite3.gz: stored SHA-256`);
     expect(statSync(target).size).toBe(0);
+    expect(readdirSync(dir).filter((f) => f.startsWith('untouched.db') && f !== 'untouched.db')).toEqual([]);
+    // A destination that holds data: the checksum pass refuses the backup before the destination is touched.
+    const occupied = join(dir, 'occupied-too.db');
+    const other = new Database(occupied);
+    other.exec('CREATE TABLE keep_me (x); INSERT INTO keep_me VALUES (7);');
+    other.close();
+    const before = readFileSync(occupied);
+    const refused = await runCli(['--config', config, 'restore', 'shop', '--backup', id, '--to', occupied, '--force']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`backup ${id} failed verification, destination untouched`);
+    expect(readFileSync(occupied).equals(before)).toBe(true);
     const records = filesUnder(join(store, 'shop', id)).filter((f) => f.startsWith('verify-'));
     expect(records.length).toBeGreaterThanOrEqual(2);
   });

@@ -26,7 +26,8 @@ type Bolt = Pick<typeof import('neo4j-driver'), 'driver' | 'auth' | 'isInt'>;
 let bolt: Bolt | undefined;
 
 async function openBolt(target: BoltTarget): Promise<BoltDriver> {
-  const neo4j = (bolt ??= (await import('neo4j-driver')).default as unknown as Bolt);
+  bolt ??= (await import('neo4j-driver')).default as unknown as Bolt;
+  const neo4j = bolt;
   return neo4j.driver(target.uri, neo4j.auth.basic(target.user, target.password ?? ''), {
     connectionTimeout: 5_000,
     maxConnectionPoolSize: 2,
