@@ -141,8 +141,8 @@ function printResults(
   }
 }
 
-/** The stored size of the newest backup in a config's store (from `lifeboat list --json`). */
-async function storedSize(config: string): Promise<number> {
+/** Stored and raw size of the newest backup's first artifact in a config's store (`lifeboat list --json`). */
+async function newestSizes(config: string): Promise<{ size: number; rawSize: number }> {
   const out = await new Promise<string>((resolve) => {
     const child = spawn(process.execPath, [CLI, '--config', config, 'list', '--json'], {
       env: { ...process.env, ...QUIET },
@@ -153,8 +153,11 @@ async function storedSize(config: string): Promise<number> {
     });
     child.on('close', () => resolve(text));
   });
-  return (JSON.parse(out) as { artifacts: { size: number }[] }[])[0]?.artifacts[0]?.size ?? 0;
+  const artifact = (JSON.parse(out) as { artifacts: { size: number; rawSize: number }[] }[])[0]?.artifacts[0];
+  return { size: artifact?.size ?? 0, rawSize: artifact?.rawSize ?? 0 };
 }
+
+const storedSize = async (config: string) => (await newestSizes(config)).size;
 
 const QUIET = { LIFEBOAT_LOG_LEVEL: 'warn' };
 
@@ -493,7 +496,7 @@ async function scaling(
       compression: { algorithm: 'gzip', level: 6 },
     });
     const backup = await chain([[process.execPath, CLI, '--config', config, 'backup']], QUIET);
-    const dumpBytes = await rawSize(config);
+    const dumpBytes = (await newestSizes(config)).rawSize;
     const scratch = await createDatabase(pg, 'scale');
     const restore = await chain(
       [
@@ -541,21 +544,6 @@ async function scaling(
     restoreSeconds: r.restore.seconds,
     restorePeakRssMiB: r.restore.peakRssKiB / 1024,
   }));
-}
-
-/** The raw (uncompressed) size of the newest backup in a config's store. */
-async function rawSize(config: string): Promise<number> {
-  const out = await new Promise<string>((resolve) => {
-    const child = spawn(process.execPath, [CLI, '--config', config, 'list', '--json'], {
-      env: { ...process.env, ...QUIET },
-    });
-    let text = '';
-    child.stdout.on('data', (c: Buffer) => {
-      text += c.toString();
-    });
-    child.on('close', () => resolve(text));
-  });
-  return (JSON.parse(out) as { artifacts: { rawSize: number }[] }[])[0]?.artifacts[0]?.rawSize ?? 0;
 }
 
 main().catch((error) => {

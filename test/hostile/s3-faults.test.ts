@@ -34,6 +34,26 @@ function storage(endpoint: string, prefix: string, extra: Record<string, unknown
   };
 }
 
+/** Changes the raw SHA-256 in the manifest of the only backup under `folder`; returns its id. */
+function spoilRawSha(folder: string): string {
+  const [id] = readdirSync(folder);
+  const file = join(folder, id as string, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(file, 'utf8'));
+  const raw: string = manifest.artifacts[0].rawSha256;
+  manifest.artifacts[0].rawSha256 = `${raw[0] === 'a' ? 'b' : 'a'}${raw.slice(1)}`;
+  writeFileSync(file, JSON.stringify(manifest));
+  return id as string;
+}
+
+/** A restore that failed on the network: exit 1, told as a read failure (not damage), with what it left. */
+function expectNetworkFailure(code: number | null, stderr: string, state: string): void {
+  expect(code).toBe(1);
+  expect(stderr).toContain('could not read backup');
+  expect(stderr).toContain(state);
+  expect(stderr).toContain('Try: the backup is not known to be damaged');
+  expect(stderr).not.toContain('failed verification');
+}
+
 async function config(content: Record<string, unknown>) {
   const written = await writeConfig(content);
   await writeFile(join(written.dir, 's3_secret'), `${s3.secretAccessKey}\n`);
@@ -121,11 +141,7 @@ describe('S3 failures that tell the truth and restores that survive the network'
     proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size / 2) });
     const result = await runCli(['--config', path, 'restore', 'app', '--to', to, '--force']);
     proxy.setFault({ kind: 'none' });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('could not read backup');
-    expect(result.stderr).toContain('destination untouched');
-    expect(result.stderr).toContain('Try: the backup is not known to be damaged');
-    expect(result.stderr).not.toContain('failed verification');
+    expectNetworkFailure(result.code, result.stderr, 'destination untouched');
     expect(readFileSync(to).equals(before)).toBe(true);
     expect(readdirSync(dir).filter((f) => f.includes('lifeboat-restore'))).toEqual([]);
   });
@@ -135,11 +151,7 @@ describe('S3 failures that tell the truth and restores that survive the network'
     proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size / 2) });
     const result = await runCli(['--config', path, 'restore', 'app', '--to', to]);
     proxy.setFault({ kind: 'none' });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('could not read backup');
-    expect(result.stderr).toContain('sqlite: nothing committed');
-    expect(result.stderr).toContain('Try: the backup is not known to be damaged');
-    expect(result.stderr).not.toContain('failed verification');
+    expectNetworkFailure(result.code, result.stderr, 'sqlite: nothing committed');
     expect(readdirSync(dir).filter((f) => f.startsWith('one-pass') || f.includes('lifeboat-restore'))).toEqual([]);
   });
 
@@ -254,13 +266,9 @@ describe('PostgreSQL restores under faults', () => {
     });
     expect((await runCli(['--config', tpath, 'backup', 'db'])).code).toBe(0);
     await query("UPDATE t SET note = 'after' WHERE id <= 5");
-    const [id] = readdirSync(join(tdir, 'store', 'db'));
-    const file = join(tdir, 'store', 'db', id as string, 'manifest.json');
-    const manifest = JSON.parse(readFileSync(file, 'utf8'));
-    const raw: string = manifest.artifacts[0].rawSha256;
-    manifest.artifacts[0].rawSha256 = `${raw[0] === 'a' ? 'b' : 'a'}${raw.slice(1)}`;
-    writeFileSync(file, JSON.stringify(manifest));
+    const id = spoilRawSha(join(tdir, 'store', 'db'));
     const result = await runCli(['--config', tpath, 'restore', 'db', '--force']);
+    expect(result.stderr).toContain(`backup ${id} failed verification`);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('failed verification, destination untouched');
     expect(await query("SELECT count(*)::int AS n FROM t WHERE note = 'after'")).toEqual([{ n: 5 }]);
@@ -277,12 +285,7 @@ describe('PostgreSQL restores under faults', () => {
     const plan = await runCli(['--config', tpath, 'restore', 'db', '--to', to, '--dry-run', '--json']);
     expect(plan.code, plan.stderr).toBe(0);
     expect(JSON.parse(plan.stdout).verification).toBe('while restoring');
-    const [id] = readdirSync(join(tdir, 'store', 'db'));
-    const file = join(tdir, 'store', 'db', id as string, 'manifest.json');
-    const manifest = JSON.parse(readFileSync(file, 'utf8'));
-    const raw: string = manifest.artifacts[0].rawSha256;
-    manifest.artifacts[0].rawSha256 = `${raw[0] === 'a' ? 'b' : 'a'}${raw.slice(1)}`;
-    writeFileSync(file, JSON.stringify(manifest));
+    const id = spoilRawSha(join(tdir, 'store', 'db'));
     const result = await runCli(['--config', tpath, 'restore', 'db', '--to', to]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`backup ${id} failed verification while restoring, postgres: nothing committed`);
