@@ -113,9 +113,9 @@ function printResults(
   baselines: readonly [string, number][],
 ): void {
   const row = (cells: string[]) =>
-    `${cells[0]?.padEnd(34)}${cells
+    `${cells[0]?.padEnd(44)}${cells
       .slice(1)
-      .map((c) => c.padStart(13))
+      .map((c) => c.padStart(15))
       .join('')}\n`;
   say(`${title}\n`);
   say(row(['command', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', ...baselines.map(([name]) => `x ${name}`)]));
