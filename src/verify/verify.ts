@@ -100,9 +100,10 @@ export async function checkArtifact(
     if (error instanceof LifeboatError && error.code === 'NOT_FOUND') return result([`${key}: missing from the store`]);
     return result([`${key}: ${describeError(error)}`], { readError: error });
   }
-  // Where the first failure arose: in the store's stream (a read error), or downstream (the consumer
-  // stopping, a gate, the decompressor), whose error the pipeline then also sends back up to the body.
-  let failedFirst: 'body' | 'downstream' | undefined;
+  // Where the first failure arose: in the store's stream (a read error), in a decoder (decryption or
+  // decompression: bytes that do not decode), or further down (the consumer stopping, a gate); the pipeline
+  // then sends that error to every other stream too.
+  let failedFirst: 'body' | 'decoder' | 'downstream' | undefined;
   let readError: unknown;
   body.once('error', (error) => {
     failedFirst ??= 'body';
@@ -116,10 +117,11 @@ export async function checkArtifact(
     proven = found.length === 0;
     return proven ? undefined : new IntegrityError(found.join('; '));
   });
-  const stages = [storedTap, ...decoders(artifact, options.identities), rawTap];
+  const decoding = decoders(artifact, options.identities);
+  const stages = [storedTap, ...decoding, rawTap];
   for (const stage of stages) {
     (stage as unknown as Readable).once('error', () => {
-      failedFirst ??= 'downstream';
+      failedFirst ??= decoding.includes(stage as NodeJS.ReadWriteStream) ? 'decoder' : 'downstream';
     });
   }
   const reading = pipeline([body, ...stages] as never, { signal });
@@ -138,9 +140,10 @@ export async function checkArtifact(
     throw new LifeboatError('DECRYPT_KEY', `${key}: ${read.reason.message}`, { hint: read.reason.hint });
   }
   if (consumed.status === 'rejected' && (read.status === 'fulfilled' || consumed.reason !== read.reason)) {
-    // Both failed: a damaged byte that broke decompression makes the consumer fail too. Damaged stored
-    // bytes are the backup's fault, whichever error came first.
-    if (read.status === 'rejected' && !signal?.aborted) {
+    // Both failed, the decoder first: a damaged byte that broke decompression makes the consumer fail too.
+    // Damaged stored bytes are the backup's fault. (A consumer that failed first on bytes that decode, a
+    // restore tool's own error, costs no second download.)
+    if (read.status === 'rejected' && failedFirst === 'decoder' && !signal?.aborted) {
       const damaged = await storedProblems(storage, artifact, storedTap, signal);
       if (damaged.length > 0) return result([...damaged, `${key}: ${describeError(read.reason)}`]);
     }
