@@ -1,6 +1,7 @@
 // Backups written by an earlier Lifeboat (test/fixtures/written-by-0.1.0: single-stream gzip, age on top)
 // are verified and restored by today's code: a SQLite file, the same file encrypted, and a PostgreSQL dump
 // restored by the real pg_restore into a new database on the test server.
+import { readFileSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,6 +10,8 @@ import { runCli, writeConfig } from '../harness/cli.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'written-by-0.1.0');
+/** The fixture key's public half, from the `# public key:` line age-keygen wrote. */
+const RECIPIENT = /public key: (age1\S+)/.exec(readFileSync(join(FIXTURE, 'age-identity.txt'), 'utf8'))?.[1] as string;
 
 const pg = inject('postgres');
 
@@ -31,7 +34,7 @@ describe('backups written before compression was configurable', () => {
           driver: 'sqlite',
           path: './live.db',
           encryption: {
-            recipients: ['age17yeyys45q6k7a336tcgy2vpud5rpfy6r6d3xej86sn60ymp7m3hs4rq2n4'],
+            recipients: [RECIPIENT],
             identityFile: './age-identity.txt',
           },
         },
