@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { TableStats } from '../../catalog/manifest.js';
@@ -22,7 +22,8 @@ import {
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
 import { startBaseBackup } from './basebackup.js';
 import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
-import { CopyRowCounter, statsMismatch } from './copy-count.js';
+import { statsMismatch } from './copy-count.js';
+import { checkArchive, checkPlainEnd } from './dump-check.js';
 
 const USER_TABLES = `
   SELECT n.nspname AS schema, c.relname AS name
@@ -67,12 +68,17 @@ export class PostgresDriver implements Driver {
       const completeness = plain
         ? checkPlainEnd(tool.child.stdout as Readable)
         : checkArchive(tool.child.stdout as Readable, toolPath('pg_restore', this.#config.binDir));
-      const done = Promise.all([tool.exited, completeness.whole])
+      // A dump that is not whole because pg_dump failed is reported as pg_dump's failure.
+      const whole = completeness.whole.catch(async (error: unknown) => {
+        await tool.exited;
+        throw error;
+      });
+      const done = Promise.all([tool.exited, whole])
         .then(
           () => {
             // The rows in the dump are the rows counted in its snapshot, or the dump is not the data.
             const complete = this.#config.extraDumpArgs.length === 0;
-            const problems = statsMismatch(stats, completeness.rows.counts, complete);
+            const problems = statsMismatch(stats, completeness.counts(), complete);
             if (problems.length > 0) {
               throw new LifeboatError(
                 'DUMP_MISMATCH',
@@ -387,107 +393,6 @@ function lockTimedOut(error: unknown, where: string, lockTimeoutMs: number, bloc
         'or wait longer with --lock-timeout',
     },
   );
-}
-
-/** The dump's bytes passed on, and a promise that rejects when they turn out not to be a whole dump. */
-interface Completeness {
-  readonly stream: Readable;
-  readonly whole: Promise<void>;
-  /** Rows per table in the dump, known once `whole` resolved. */
-  readonly rows: CopyRowCounter;
-  stop(): void;
-}
-
-/**
- * Feeds the custom-format archive, as it flows, to `pg_restore --file=-`, which reads every entry and fails
- * on a cut-off archive ("could not read from input file: end of file"); the SQL it writes is read only to
- * count the rows of each table.
- */
-function checkArchive(source: Readable, pgRestore: string): Completeness {
-  const checker = runTool('postgres', pgRestore, ['--file=-', '--data-only'], {
-    stdin: 'pipe',
-    stdout: 'pipe',
-    name: 'pg_restore (archive check)',
-  });
-  const rows = new CopyRowCounter();
-  checker.child.stdout?.on('data', (chunk: Buffer) => rows.push(chunk));
-  const stdin = checker.child.stdin as NodeJS.WritableStream & { destroyed: boolean };
-  let gone = false;
-  const release: (() => void)[] = [];
-  stdin.on('error', () => undefined);
-  checker.child.once('close', () => {
-    gone = true;
-    for (const resume of release.splice(0)) resume();
-  });
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      if (gone || stdin.write(chunk)) callback(null, chunk);
-      else {
-        const resume = () => callback(null, chunk);
-        release.push(resume);
-        stdin.once('drain', () => {
-          const index = release.indexOf(resume);
-          if (index >= 0) release.splice(index, 1)[0]?.();
-        });
-      }
-    },
-    flush(callback) {
-      if (!gone) stdin.end();
-      callback();
-    },
-  });
-  source.once('error', (error) => stream.destroy(error));
-  source.pipe(stream);
-  const whole = checker.exited.catch((error: unknown) => {
-    throw new LifeboatError(
-      'DUMP_INCOMPLETE',
-      `postgres: pg_dump exited 0, but its output is not a whole custom-format archive: ${describeError(error).replace(/^postgres: /, '')}`,
-      {
-        cause: error,
-        hint: 'check pg_dump (binDir), and what sits between it and Lifeboat; the backups before this one are untouched',
-      },
-    );
-  });
-  whole.catch(() => undefined);
-  return { stream, whole, rows, stop: () => checker.child.kill('SIGTERM') };
-}
-
-/** A plain-format dump ends with pg_dump's own last line: its absence means the dump was cut short. */
-function checkPlainEnd(source: Readable): Completeness {
-  let tail = '';
-  let resolveWhole: () => void = () => undefined;
-  let rejectWhole: (error: unknown) => void = () => undefined;
-  const whole = new Promise<void>((resolve, reject) => {
-    resolveWhole = resolve;
-    rejectWhole = reject;
-  });
-  whole.catch(() => undefined);
-  const rows = new CopyRowCounter();
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      tail = (tail + chunk.toString('latin1')).slice(-512);
-      rows.push(chunk);
-      callback(null, chunk);
-    },
-    flush(callback) {
-      if (tail.includes('-- PostgreSQL database dump complete')) resolveWhole();
-      else {
-        rejectWhole(
-          new LifeboatError(
-            'DUMP_INCOMPLETE',
-            'postgres: pg_dump exited 0, but its plain-format output lacks the closing "-- PostgreSQL database dump complete" line',
-            {
-              hint: 'check pg_dump (binDir), and what sits between it and Lifeboat; the backups before this one are untouched',
-            },
-          ),
-        );
-      }
-      callback();
-    },
-  });
-  source.once('error', (error) => stream.destroy(error));
-  source.pipe(stream);
-  return { stream, whole, rows, stop: () => undefined };
 }
 
 async function countRows(client: pg.Client, lockTimeoutSeconds: number): Promise<TableStats[]> {
