@@ -97,12 +97,17 @@ function interpolate(value: unknown, path: (string | number)[], env: NodeJS.Proc
 
 function readSecretFiles(config: LifeboatConfig, baseDir: string, issues: string[]): void {
   const read = (file: string, at: string): string | undefined => {
+    let value: string;
     try {
-      return readFileSync(resolve(baseDir, file), 'utf8').replace(/\r?\n$/, '');
+      value = readFileSync(resolve(baseDir, file), 'utf8').replace(/\r?\n$/, '');
     } catch (error) {
       issues.push(`${at}: read secret file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
       return undefined;
     }
+    // A secret file left empty (an unfilled Kubernetes Secret, a `touch`ed placeholder) is a mistake, not a
+    // password: refused here rather than as a failed login at the first backup.
+    if (value.trim() === '') issues.push(`${at}: secret file ${file} is empty`);
+    return value;
   };
   for (const [storage, at] of allStorages(config)) {
     if (storage.type !== 's3') continue;

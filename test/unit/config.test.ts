@@ -148,6 +148,19 @@ targets:
     expect(config.storage.type === 's3' && config.storage.secretAccessKey).toBe('very-secret');
   });
 
+  it('refuses an empty secret file, naming the field and the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lifeboat-cfg-'));
+    await writeFile(join(dir, 'pg_password'), '\n');
+    const text = `
+storage: { type: local, path: /b }
+targets:
+  - { name: db, driver: postgres, url: "postgres://u@h/db", passwordFile: pg_password }
+`;
+    expect(() => parseConfig(text, { baseDir: dir })).toThrow(
+      'targets[0].passwordFile: secret file pg_password is empty',
+    );
+  });
+
   it('redacts every secret and URL password when shown', () => {
     const config = parseConfig(valid.replace('app@db', 'app:urlpass@db'), {
       env: { PG_PASSWORD: 's3cret' },
