@@ -1,34 +1,59 @@
 # Lifeboat as a sidecar container.
 #   docker build -t lifeboat .
 #   docker run -v ./lifeboat.yaml:/etc/lifeboat/lifeboat.yaml:ro -p 9464:9464 lifeboat
-# Build stage: compile TypeScript, then keep production dependencies only (better-sqlite3 ships its
-# Node-API binaries, so nothing native is compiled).
-FROM node:24-bookworm-slim AS build
+# Build arguments for machines that cannot reach Docker Hub or the PostgreSQL apt repository (the test suite
+# builds the image that way, see README, Tests): NODE_IMAGE, another Node 24 image on Debian bookworm (Node
+# at /usr/local/bin, npm) for the build stage; DEBIAN_IMAGE, another Debian bookworm for the runtime; and
+# POSTGRES_APT=debian, Debian's own PostgreSQL client (one major: 15) instead of the PostgreSQL project's
+# packages of PG_MAJORS.
+ARG NODE_IMAGE=node:24-bookworm-slim
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+
+# Build stage: compile TypeScript, keep production dependencies only, and drop what Node never loads at run
+# time: type declarations, source maps, docs, tests, sources beside their build, the ES-module copies of
+# packages whose "node" entry is CommonJS, SQLite's C sources and the binaries of other platforms.
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --no-audit --no-fund
-COPY tsconfig.json ./
+# No install scripts: better-sqlite3 loads its prebuilt binary (npm would compile it again, with build tools
+# the image does not have), and nothing else at run time needs one.
+RUN npm install --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.image.json ./
 COPY src ./src
-COPY scripts ./scripts
-COPY bench ./bench
-COPY test/harness ./test/harness
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npx tsc -p tsconfig.image.json && npm prune --omit=dev --no-audit --no-fund --ignore-scripts \
+  && cd node_modules \
+  && find . -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \) -delete \
+  && find . -type d \( -name dist-types -o -name dist-es -o -name test -o -name tests -o -name .github \) -prune -exec rm -rf {} + \
+  && rm -rf @types better-sqlite3/deps better-sqlite3/src rxjs/src rxjs/dist/esm rxjs/dist/esm5 rxjs/dist/bundles zod/src \
+     neo4j-driver/lib/browser \
+  && for d in $(find . -type d -name prebuilds); do \
+       find "$d" -mindepth 1 -maxdepth 1 ! -name "linux-$(node -p process.arch)*" -exec rm -rf {} +; \
+     done \
+  && find . -type d -empty -delete
 
-# Runtime: Node LTS, the PostgreSQL client tools of the current majors (from the PostgreSQL project's apt
-# repository; `pg_dump` runs the newest, which dumps every older server), sqlite3 for operators.
-FROM node:24-bookworm-slim
+# Runtime: Debian with the build stage's Node (no npm), the PostgreSQL client tools of the current majors
+# (from the PostgreSQL project's apt repository; `pg_dump` runs the newest, which dumps every older server),
+# sqlite3 for operators, and the `node` user (uid 1000) of the official Node images.
+FROM ${DEBIAN_IMAGE}
 ARG PG_MAJORS="16 17 18"
-RUN apt-get update \
-  && apt-get install -y --no-install-recommends ca-certificates curl gnupg sqlite3 \
-  && install -d /usr/share/postgresql-common/pgdg \
-  && curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc \
-     | gpg --dearmor -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.gpg \
-  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
-     > /etc/apt/sources.list.d/pgdg.list \
-  && apt-get update \
-  && apt-get install -y --no-install-recommends $(for v in $PG_MAJORS; do echo postgresql-client-$v; done) \
-  && apt-get purge -y curl gnupg && apt-get autoremove -y \
-  && rm -rf /var/lib/apt/lists/*
+ARG POSTGRES_APT=pgdg
+RUN set -eu; apt-get update; \
+  if [ "$POSTGRES_APT" = debian ]; then \
+    apt-get install -y --no-install-recommends ca-certificates sqlite3 postgresql-client; \
+  else \
+    apt-get install -y --no-install-recommends ca-certificates curl gnupg sqlite3; \
+    install -d /usr/share/postgresql-common/pgdg; \
+    curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+      | gpg --dearmor -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.gpg; \
+    echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+      > /etc/apt/sources.list.d/pgdg.list; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends $(for v in $PG_MAJORS; do echo postgresql-client-$v; done); \
+    apt-get purge -y curl gnupg; apt-get autoremove -y; \
+  fi; \
+  rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
+RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --home-dir /home/node --create-home --shell /bin/sh node
+COPY --from=build /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
