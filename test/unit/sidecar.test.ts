@@ -18,7 +18,7 @@ const instructions = dockerfile
   .filter((line) => line !== '' && !line.startsWith('#'));
 const compose = parse(readFileSync(join(root, 'docker-compose.example.yml'), 'utf8')) as {
   services: Record<string, Record<string, unknown>>;
-  configs: Record<string, { content: string }>;
+  configs: Record<string, { content?: string; file?: string }>;
   secrets: Record<string, { file: string }>;
 };
 
@@ -46,13 +46,24 @@ describe('Dockerfile', () => {
     const user = instruction('USER').at(-1);
     expect(user).toBeDefined();
     expect(['root', '0']).not.toContain(user);
-    const froms = instruction('FROM');
-    expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const from of froms) {
-      const major = Number(/^node:(\d+)/.exec(from)?.[1]);
-      expect(major % 2).toBe(0);
-      expect(major).toBeGreaterThanOrEqual(22);
-    }
+    // FROM ${NODE_IMAGE} AS build, then FROM ${DEBIAN_IMAGE} with the build stage's Node copied in.
+    const args = Object.fromEntries(
+      instruction('ARG').map((arg) => {
+        const [name, value] = arg.split('=') as [string, string | undefined];
+        return [name, value?.replace(/^"|"$/g, '')];
+      }),
+    );
+    const froms = instruction('FROM').map((from) =>
+      from.replace(/\$\{(\w+)\}/g, (_, name: string) => args[name] ?? ''),
+    );
+    expect(froms).toHaveLength(2);
+    const major = Number(/^node:(\d+)-(\w+)/.exec(froms[0] ?? '')?.[1]);
+    expect(major % 2).toBe(0);
+    expect(major).toBeGreaterThanOrEqual(22);
+    expect(froms[0]).toMatch(/ AS build$/);
+    const debian = /^node:\d+-(\w+)/.exec(froms[0] ?? '')?.[1];
+    expect(froms[1]).toBe(`debian:${debian}-slim`);
+    expect(instruction('COPY')).toContain('--from=build /usr/local/bin/node /usr/local/bin/node');
   });
 
   it('points LIFEBOAT_CONFIG at the path the compose example mounts the config to', () => {
@@ -93,7 +104,9 @@ describe('Dockerfile', () => {
 
 describe('docker-compose.example.yml', () => {
   const lifeboat = compose.services.lifeboat ?? {};
-  const config = configSchema.parse(parse(compose.configs.lifeboat?.content ?? ''));
+  const config = configSchema.parse(
+    parse(readFileSync(join(root, compose.configs.lifeboat?.file ?? 'missing'), 'utf8')),
+  );
 
   it('runs Lifeboat hardened: read-only root, a tmpfs for /tmp, no new privileges, secrets from files', () => {
     expect(lifeboat.read_only).toBe(true);
