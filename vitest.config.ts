@@ -18,7 +18,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['test/{integration,hostile,conformance,browser}/**/*.test.ts'],
+          include: ['test/{integration,hostile,conformance,browser,container}/**/*.test.ts'],
           globalSetup: ['test/global-setup.ts'],
         },
       },

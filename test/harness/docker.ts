@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import { processAlive } from '../../src/work-dir.js';
 import { stopper, waitFor } from './free-port.js';
@@ -17,11 +17,18 @@ export interface DockerEngine {
   readonly private: boolean;
 }
 
-/** Images for the tests: built from Debian packages, or set by LIFEBOAT_TEST_{POSTGRES,MINIO,NEO4J}_IMAGE. */
+/**
+ * Images for the tests: built from Debian packages, or set by
+ * LIFEBOAT_TEST_{POSTGRES,MINIO,NEO4J,PROMETHEUS,NODE,DEBIAN}_IMAGE. The minio one holds mc too.
+ */
 export interface TestImages {
   readonly postgres: string;
   readonly minio: string;
   readonly neo4j: string;
+  readonly prometheus: string;
+  /** Node 24 on Debian bookworm, and Debian bookworm: the Lifeboat image's bases (NODE_IMAGE, DEBIAN_IMAGE). */
+  readonly node: string;
+  readonly debian: string;
 }
 
 const CACHE = process.env.LIFEBOAT_CACHE ?? join(homedir(), '.cache', 'lifeboat');
@@ -139,10 +146,13 @@ export async function ensureTestImages(engine: DockerEngine): Promise<TestImages
     postgres: process.env.LIFEBOAT_TEST_POSTGRES_IMAGE,
     minio: process.env.LIFEBOAT_TEST_MINIO_IMAGE,
     neo4j: process.env.LIFEBOAT_TEST_NEO4J_IMAGE,
+    prometheus: process.env.LIFEBOAT_TEST_PROMETHEUS_IMAGE,
+    node: process.env.LIFEBOAT_TEST_NODE_IMAGE,
+    debian: process.env.LIFEBOAT_TEST_DEBIAN_IMAGE,
   };
-  if (fromEnv.postgres && fromEnv.minio && fromEnv.neo4j) {
-    return { postgres: fromEnv.postgres, minio: fromEnv.minio, neo4j: fromEnv.neo4j };
-  }
+  const { postgres, minio, neo4j, prometheus, node, debian } = fromEnv;
+  if (postgres && minio && neo4j && prometheus && node && debian)
+    return { postgres, minio, neo4j, prometheus, node, debian };
   const pointer = join(CACHE, 'images', 'current');
   if (!existsSync(pointer)) {
     throw new Error(`harness: no test image root file system (${pointer}); run scripts/install-test-servers.sh`);
@@ -150,10 +160,21 @@ export async function ensureTestImages(engine: DockerEngine): Promise<TestImages
   const rootfs = readFileSync(pointer, 'utf8').trim();
   const key = basename(rootfs, '.tar').replace(/^rootfs-/, '');
   const docker = new Docker({ socketPath: engine.socket });
+  const nodePointer = join(CACHE, 'images', 'node-current');
+  if (!existsSync(nodePointer)) {
+    throw new Error(
+      `harness: no Node base image root file system (${nodePointer}); run scripts/install-test-servers.sh`,
+    );
+  }
+  const nodeRootfs = readFileSync(nodePointer, 'utf8').trim();
+  const nodeKey = basename(nodeRootfs, '.tar').replace(/^node-/, '');
   const built: TestImages = {
     postgres: `lifeboat-test/postgres:15-${key}`,
     minio: `lifeboat-test/minio:${key}`,
     neo4j: `lifeboat-test/neo4j:5-${key}`,
+    prometheus: `lifeboat-test/prometheus:${key}`,
+    node: `lifeboat-test/node:24-${nodeKey}`,
+    debian: `lifeboat-test/debian:bookworm-${nodeKey}`,
   };
   const have = async (name: string) =>
     docker
@@ -166,31 +187,54 @@ export async function ensureTestImages(engine: DockerEngine): Promise<TestImages
     const output = await docker.importImage(createReadStream(rootfs), { repo: 'lifeboat-test/base', tag: key });
     await followProgress(docker, output);
   }
+  // The base images of the Lifeboat image. The Node one as the official one: `node` by default, and this
+  // machine's trusted certificates for Node and npm (scripts/install-test-servers.sh put them in), for an
+  // `npm install` through a proxy that re-signs TLS.
+  const bases: [keyof TestImages, string, string[]][] = [
+    ['node', nodeRootfs, ['CMD ["node"]', 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/host-ca-certificates.crt']],
+    ['debian', join(dirname(nodeRootfs), `debian-${nodeKey}.tar`), ['CMD ["bash"]']],
+  ];
+  for (const [role, tar, changes] of bases) {
+    if (fromEnv[role] !== undefined || (await have(built[role]))) continue;
+    const imported = `lifeboat-test/${role}-rootfs:${nodeKey}`;
+    if (!(await have(imported))) {
+      const [repo, tag] = imported.split(':') as [string, string];
+      await followProgress(docker, await docker.importImage(createReadStream(tar), { repo, tag }));
+    }
+    await commitWith(docker, imported, built[role], changes);
+  }
   const roles: [keyof TestImages, string[]][] = [
     ['postgres', ['CMD ["postgres"]', 'EXPOSE 5432']],
     ['minio', ['CMD ["minio", "server", "/data"]', 'EXPOSE 9000']],
     ['neo4j', ['CMD ["neo4j"]', 'EXPOSE 7687', 'VOLUME /data']],
+    [
+      'prometheus',
+      ['CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]', 'EXPOSE 9090'],
+    ],
   ];
   for (const [role, changes] of roles) {
-    const name = built[role];
-    if (await have(name)) continue;
-    const holder = await docker.createContainer({ Image: base, Cmd: ['true'] });
-    try {
-      const [repo, tag] = name.split(':') as [string, string];
-      await holder.commit({
-        repo,
-        tag,
-        changes: ['ENTRYPOINT ["/usr/local/bin/lifeboat-test-entrypoint"]', ...changes],
-      });
-    } finally {
-      await holder.remove({ force: true });
-    }
+    if (await have(built[role])) continue;
+    await commitWith(docker, base, built[role], ['ENTRYPOINT ["/usr/local/bin/lifeboat-test-entrypoint"]', ...changes]);
   }
   return {
     postgres: fromEnv.postgres ?? built.postgres,
     minio: fromEnv.minio ?? built.minio,
     neo4j: fromEnv.neo4j ?? built.neo4j,
+    prometheus: fromEnv.prometheus ?? built.prometheus,
+    node: fromEnv.node ?? built.node,
+    debian: fromEnv.debian ?? built.debian,
   };
+}
+
+/** Tags `image` as `name` with Dockerfile instructions applied (ENTRYPOINT, CMD, ENV...), through a commit. */
+async function commitWith(docker: Docker, image: string, name: string, changes: string[]): Promise<void> {
+  const holder = await docker.createContainer({ Image: image, Cmd: ['true'] });
+  try {
+    const [repo, tag] = name.split(':') as [string, string];
+    await holder.commit({ repo, tag, changes });
+  } finally {
+    await holder.remove({ force: true });
+  }
 }
 
 function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Entry point of the test images that scripts/install-test-servers.sh builds from Debian packages when the
 # official images cannot be pulled. It keeps the interface of the official postgres, minio/minio and neo4j
-# images that the tests and Lifeboat rely on: the same commands, environment variables, ports and data paths.
+# images that the tests and Lifeboat rely on: the same commands, environment variables, ports and data paths
+# (and the compose example's: POSTGRES_PASSWORD_FILE, POSTGRES_DB, `server /data`, prometheus's flags).
 set -eu
 export NEO4J_HOME="${NEO4J_HOME:-/var/lib/neo4j}"
 
@@ -33,22 +34,42 @@ case "${1:-}" in
   postgres)
     export PGDATA="${PGDATA:-/var/lib/postgresql/data}"
     user="${POSTGRES_USER:-postgres}"
+    as_postgres="setpriv --reuid=postgres --regid=postgres --init-groups"
     if [ ! -s "$PGDATA/PG_VERSION" ]; then
-      : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}"
+      if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then POSTGRES_PASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"; fi
+      : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE is required}"
       mkdir -p "$PGDATA" && chown postgres:postgres "$PGDATA" && chmod 700 "$PGDATA"
       printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile && chown postgres /tmp/pwfile
-      setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/initdb -D "$PGDATA" \
+      $as_postgres /usr/lib/postgresql/15/bin/initdb -D "$PGDATA" \
         -U "$user" --pwfile=/tmp/pwfile --auth=scram-sha-256 --encoding=UTF8 --locale=C >/dev/null
       rm -f /tmp/pwfile
       echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+      db="${POSTGRES_DB:-$user}"
+      if [ "$db" != postgres ]; then
+        printf 'CREATE DATABASE "%s"\n' "$db" | $as_postgres /usr/lib/postgresql/15/bin/postgres --single -D "$PGDATA" postgres >/dev/null
+      fi
     fi
+    # pg_isready and psql inside the container look in Debian's default socket folder.
+    mkdir -p /var/run/postgresql && chown postgres:postgres /var/run/postgresql
     shift
-    exec setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/postgres \
-      -c listen_addresses='*' -c unix_socket_directories=/tmp "$@"
+    exec $as_postgres /usr/lib/postgresql/15/bin/postgres \
+      -c listen_addresses='*' -c unix_socket_directories=/tmp,/var/run/postgresql "$@"
     ;;
   minio)
     shift
     exec /usr/local/bin/minio "$@"
+    ;;
+  server)
+    # The official minio/minio image runs `minio "$@"`: compose files give `command: ["server", "/data"]`.
+    exec /usr/local/bin/minio "$@"
+    ;;
+  prometheus)
+    shift
+    exec /usr/local/bin/prometheus "$@"
+    ;;
+  --*)
+    # The official prom/prometheus image's entry point is prometheus itself: its arguments are flags.
+    exec /usr/local/bin/prometheus "$@"
     ;;
   neo4j)
     neo4j_conf
