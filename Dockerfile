@@ -32,26 +32,37 @@ RUN npx tsc -p tsconfig.image.json && npm prune --omit=dev --no-audit --no-fund 
   && find . -type d -empty -delete
 
 # Runtime: Debian with the build stage's Node (no npm), the PostgreSQL client tools of the current majors
-# (from the PostgreSQL project's apt repository; `pg_dump` runs the newest, which dumps every older server),
-# sqlite3 for operators, and the `node` user (uid 1000) of the official Node images.
+# (from the PostgreSQL project's apt repository), sqlite3 for operators, and the `node` user (uid 1000) of
+# the official Node images. The client tools come without Debian's version wrapper (pg_wrapper), which needs
+# Perl (47 MB): their packages are unpacked and their libraries installed, and the newest major's tools are
+# linked into /usr/local/bin (`pg_dump` runs the newest, which dumps every older server; set `binDir` to
+# /usr/lib/postgresql/<major>/bin for another).
 FROM ${DEBIAN_IMAGE}
 ARG PG_MAJORS="16 17 18"
 ARG POSTGRES_APT=pgdg
 RUN set -eu; apt-get update; \
+  apt-get install -y --no-install-recommends ca-certificates sqlite3; \
   if [ "$POSTGRES_APT" = debian ]; then \
-    apt-get install -y --no-install-recommends ca-certificates sqlite3 postgresql-client; \
+    clients="$(apt-cache depends postgresql-client | sed -n 's/.*Depends: \(postgresql-client-[0-9]*\)$/\1/p')"; \
   else \
-    apt-get install -y --no-install-recommends ca-certificates curl gnupg sqlite3; \
+    apt-get install -y --no-install-recommends curl gnupg; \
     install -d /usr/share/postgresql-common/pgdg; \
     curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc \
       | gpg --dearmor -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.gpg; \
     echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
       > /etc/apt/sources.list.d/pgdg.list; \
     apt-get update; \
-    apt-get install -y --no-install-recommends $(for v in $PG_MAJORS; do echo postgresql-client-$v; done); \
     apt-get purge -y curl gnupg; apt-get autoremove -y; \
+    clients="$(for v in $PG_MAJORS; do echo postgresql-client-$v; done)"; \
   fi; \
-  rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
+  cd /tmp; apt-get download $clients; \
+  libraries="$(for deb in *.deb; do dpkg-deb -f "$deb" Depends; done | tr ',' '\n' \
+    | sed -e 's/([^)]*)//g' -e 's/|.*//' -e 's/ //g' | grep -v -x -e postgresql-client-common -e sensible-utils | sort -u)"; \
+  apt-get install -y --no-install-recommends $libraries; \
+  for deb in *.deb; do dpkg-deb -x "$deb" /; done; rm -f ./*.deb; \
+  newest="$(ls /usr/lib/postgresql | sort -n | tail -1)"; \
+  ln -s /usr/lib/postgresql/"$newest"/bin/* /usr/local/bin/; \
+  rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /usr/share/doc/postgresql-client-*
 RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --home-dir /home/node --create-home --shell /bin/sh node
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
