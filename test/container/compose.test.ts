@@ -58,19 +58,14 @@ describe('docker-compose.example.yml with Docker Compose', { timeout: 900_000 },
     return result.stdout;
   }
 
-  /** psql in the db service, as the app user, over TCP (the password from the secret). */
-  async function psql(database: string, sql: string): Promise<string> {
-    return (
-      await composeOk([
-        'exec',
-        '-T',
-        'db',
-        'sh',
-        '-c',
-        `PGPASSWORD="$(cat /run/secrets/pg_password)" psql -h 127.0.0.1 -U app -d ${database} -v ON_ERROR_STOP=1 -At -c "$0"`,
-        sql,
-      ])
-    ).trim();
+  /** A PostgreSQL client tool in the db service, as the app user over TCP, the password from the secret. */
+  async function inDb(tool: string, args: string[]): Promise<string> {
+    const script = `PGPASSWORD="$(cat /run/secrets/pg_password)" exec ${tool} -h 127.0.0.1 -U app "$@"`;
+    return (await composeOk(['exec', '-T', 'db', 'sh', '-c', script, tool, ...args])).trim();
+  }
+
+  function psql(database: string, sql: string): Promise<string> {
+    return inDb('psql', ['-d', database, '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql]);
   }
 
   /** Object keys in the bucket, through mc in the minio service. */
@@ -202,14 +197,7 @@ describe('docker-compose.example.yml with Docker Compose', { timeout: 900_000 },
   });
 
   it('`compose exec lifeboat lifeboat restore --point-in-time … --to postgres://…` restores into a new database', async () => {
-    await composeOk([
-      'exec',
-      '-T',
-      'db',
-      'sh',
-      '-c',
-      'PGPASSWORD="$(cat /run/secrets/pg_password)" createdb -h 127.0.0.1 -U app restored',
-    ]);
+    await inDb('createdb', ['restored']);
     const restored = await compose([
       'exec',
       '-T',

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { logLines } from '../harness/cli.js';
 import { waitFor } from '../harness/free-port.js';
-import { type BuiltImage, buildLifeboatImage, docker, dockerOk } from '../harness/lifeboat-image.js';
+import { type BuiltImage, buildLifeboatImage, docker, dockerOk, HARDENED } from '../harness/lifeboat-image.js';
 
 const { engine, images } = inject('docker');
 const version = (
@@ -37,6 +37,16 @@ async function sharedDir(label: string): Promise<string> {
 
 async function health(name: string): Promise<string> {
   return (await dockerOk(engine, ['inspect', '--format', '{{.State.Health.Status}}', name])).trim();
+}
+
+/** A PostgreSQL target on the `db` container of the test network, its password from the mounted file. */
+function pgTarget(name: string, database: string): Record<string, unknown> {
+  return {
+    name,
+    driver: 'postgres',
+    url: `postgres://postgres@db:5432/${database}`,
+    passwordFile: '/etc/lifeboat/pg_password',
+  };
 }
 
 describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 }, () => {
@@ -82,13 +92,7 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
       'org.lifeboat.test=image',
       '--network',
       network,
-      '--read-only',
-      '--tmpfs',
-      '/tmp',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges:true',
+      ...HARDENED,
       '--init',
       '--volume',
       `${config}:/etc/lifeboat:ro`,
@@ -169,14 +173,7 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
     expect(shown.stdout.trim()).toBe(version);
     const good = await configDir({
       storage: { type: 'local', path: '/backups' },
-      targets: [
-        {
-          name: 'app-db',
-          driver: 'postgres',
-          url: 'postgres://postgres@db:5432/app',
-          passwordFile: '/etc/lifeboat/pg_password',
-        },
-      ],
+      targets: [pgTarget('app-db', 'app')],
     });
     const checked = await docker(engine, [
       'run',
@@ -228,15 +225,7 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
       storage: { type: 'local', path: '/backups' },
       defaults: { schedule: '0 3 * * *', retries: 0 },
       metrics: { listen: '0.0.0.0:9464' },
-      targets: [
-        {
-          name: 'app-db',
-          driver: 'postgres',
-          url: 'postgres://postgres@db:5432/app',
-          passwordFile: '/etc/lifeboat/pg_password',
-        },
-        { name: 'notes', driver: 'sqlite', path: '/data/app.db' },
-      ],
+      targets: [pgTarget('app-db', 'app'), { name: 'notes', driver: 'sqlite', path: '/data/app.db' }],
     });
     const name = `lifeboat-image-daemon-${run}`;
     await startDaemon(name, config, [`${data}:/data`, `${backups}:/backups`]);
@@ -272,14 +261,7 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
       storage: { type: 'local', path: '/backups' },
       defaults: { schedule: '0 3 * * *', retries: 0 },
       daemon: { shutdownGracePeriod: '300ms' },
-      targets: [
-        {
-          name: 'big',
-          driver: 'postgres',
-          url: 'postgres://postgres@db:5432/big',
-          passwordFile: '/etc/lifeboat/pg_password',
-        },
-      ],
+      targets: [pgTarget('big', 'big')],
     });
     const name = `lifeboat-image-stop-${run}`;
     await startDaemon(name, config, [`${backups}:/backups`]);

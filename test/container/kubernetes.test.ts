@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { parseDuration } from '../../src/config/duration.js';
 import { configSchema } from '../../src/config/schema.js';
+import { captured } from '../harness/cli.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DIR = join(ROOT, 'deploy', 'kubernetes');
@@ -49,21 +50,12 @@ const byKind = (kind: string): Manifest => {
   return found;
 };
 
-function validate(files: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(VALIDATOR, ['--strict', ...VERSIONS.flatMap((v) => ['-k', v]), ...files], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
+async function validate(files: string[]): Promise<{ code: number | null; output: string }> {
+  const child = spawn(VALIDATOR, ['--strict', ...VERSIONS.flatMap((v) => ['-k', v]), ...files], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const { code, stdout, stderr } = await captured(child);
+  return { code, output: stdout + stderr };
 }
 
 describe('Kubernetes manifests (deploy/kubernetes)', () => {

@@ -12,10 +12,12 @@ import { stringify } from 'yaml';
 import type { Manifest } from '../../src/catalog/manifest.js';
 import type { DrillRecord } from '../../src/verify/drill-record.js';
 import { freePort, waitFor } from '../harness/free-port.js';
-import { buildLifeboatImage, docker, dockerOk } from '../harness/lifeboat-image.js';
+import { buildLifeboatImage, docker, dockerOk, HARDENED } from '../harness/lifeboat-image.js';
 import { boltAnswers, createKnownGraph, graph } from '../harness/neo4j.js';
 
 const { engine, images } = inject('docker');
+/** Not `graph`: test/integration/neo4j-docker.test.ts drills a target of that name on the same engine. */
+const TARGET = 'sidecar-graph';
 
 describe('Neo4j sidecar: Lifeboat in its container with the Docker socket', { timeout: 900_000 }, () => {
   const run = randomBytes(4).toString('hex');
@@ -37,13 +39,7 @@ describe('Neo4j sidecar: Lifeboat in its container with the Docker socket', { ti
       'org.lifeboat.test=neo4j-sidecar',
       '--network',
       network,
-      '--read-only',
-      '--tmpfs',
-      '/tmp',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges:true',
+      ...HARDENED,
       '--group-add',
       socketGroup,
       '--volume',
@@ -57,24 +53,15 @@ describe('Neo4j sidecar: Lifeboat in its container with the Docker socket', { ti
     ]);
   }
 
+  /** Lifeboat's one-off containers (labelled with the container) and drill scratch (with the target) of this file. */
   async function leftovers(): Promise<string[]> {
-    const containers = await dockerOk(engine, [
-      'ps',
-      '--all',
-      '--filter',
-      'label=org.lifeboat.role',
-      '--format',
-      '{{.Names}}',
-    ]);
-    const volumes = await dockerOk(engine, [
-      'volume',
-      'ls',
-      '--filter',
-      'label=org.lifeboat.role',
-      '--format',
-      '{{.Name}}',
-    ]);
-    return [...containers.split('\n'), ...volumes.split('\n')].filter((line) => line !== '');
+    const found: string[] = [];
+    for (const owner of [name, TARGET]) {
+      const label = `label=org.lifeboat.for=${owner}`;
+      found.push(...(await dockerOk(engine, ['ps', '--all', '--filter', label, '--format', '{{.Names}}'])).split('\n'));
+      found.push(...(await dockerOk(engine, ['volume', 'ls', '--filter', label, '--format', '{{.Name}}'])).split('\n'));
+    }
+    return found.filter((line) => line !== '');
   }
 
   beforeAll(async () => {
@@ -91,7 +78,7 @@ describe('Neo4j sidecar: Lifeboat in its container with the Docker socket', { ti
         storage: { type: 'local', path: '/backups' },
         targets: [
           {
-            name: 'graph',
+            name: TARGET,
             driver: 'neo4j',
             uri: 'bolt://neo4j:7687',
             user: 'neo4j',

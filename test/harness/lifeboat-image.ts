@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { type CliResult, captured } from './cli.js';
 import type { DockerEngine, TestImages } from './docker.js';
 import { waitFor } from './free-port.js';
 
@@ -17,11 +18,7 @@ const ROOT = [join(import.meta.dirname, '..', '..'), join(import.meta.dirname, '
 ) as string;
 const CACHE = process.env.LIFEBOAT_CACHE ?? join(homedir(), '.cache', 'lifeboat');
 
-export interface CommandResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CommandResult = CliResult;
 
 /** Runs a command with DOCKER_HOST set to the engine; never throws on a non-zero exit. */
 export function onEngine(
@@ -30,25 +27,25 @@ export function onEngine(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
 ): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd ?? ROOT,
-      env: { ...process.env, DOCKER_HOST: `unix://${engine.socket}`, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, DOCKER_HOST: `unix://${engine.socket}`, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  child.stdin.end(options.input ?? '');
+  return captured(child);
 }
+
+/** `docker run` options of a hardened Lifeboat container, as the compose example sets them. */
+export const HARDENED = [
+  '--read-only',
+  '--tmpfs',
+  '/tmp',
+  '--cap-drop',
+  'ALL',
+  '--security-opt',
+  'no-new-privileges:true',
+] as const;
 
 /** `docker …` on the engine. */
 export function docker(engine: DockerEngine, args: readonly string[], input?: string): Promise<CommandResult> {

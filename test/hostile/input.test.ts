@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { manifestKey } from '../../src/catalog/manifest.js';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
-import { CLI, runCli, writeConfig } from '../harness/cli.js';
+import { CLI, captured, runCli, writeConfig } from '../harness/cli.js';
 import { plantBackup } from '../harness/plant.js';
 import { noStackTrace } from './hostile-support.js';
 
@@ -168,15 +168,7 @@ describe('failures told as sentences, not stack traces (finding 9)', () => {
     const child = spawn('sh', ['-c', `"${process.execPath}" "${CLI}" --config "${path}" list --json | head -1`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    await new Promise((resolve) => child.once('close', resolve));
+    const { stdout, stderr } = await captured(child);
     expect(stdout).toBe('[\n');
     expect(stderr).not.toContain('EPIPE');
     noStackTrace(stderr);

@@ -31,9 +31,13 @@ describe('neo4j access: docker (real Docker engine, Neo4j in a container)', { ti
    */
   async function leftovers(): Promise<string[]> {
     const filters = JSON.stringify({ label: ['org.lifeboat.role'] });
-    const containers = await docker.listContainers({ all: true, filters });
-    const { Volumes } = await docker.listVolumes({ filters });
-    return [...containers.map((c) => `container ${c.Names[0]}`), ...(Volumes ?? []).map((v) => `volume ${v.Name}`)];
+    // Only this file's: a one-off is labelled with its container, a drill scratch with its target (other
+    // test files run Lifeboat's Neo4j containers on the same engine at the same time).
+    const ours = (labels: Record<string, string> | null | undefined) =>
+      [name, 'graph'].includes(labels?.['org.lifeboat.for'] ?? '');
+    const containers = (await docker.listContainers({ all: true, filters })).filter((c) => ours(c.Labels));
+    const volumes = ((await docker.listVolumes({ filters })).Volumes ?? []).filter((v) => ours(v.Labels));
+    return [...containers.map((c) => `container ${c.Names[0]}`), ...volumes.map((v) => `volume ${v.Name}`)];
   }
 
   async function running(): Promise<boolean> {

@@ -1,5 +1,6 @@
-// The container files agree with the code (no Docker engine in CI to build and run them): config path, port,
-// health endpoint, entry point, and the compose example's config, secrets and Prometheus wiring.
+// The container files agree with the code, in seconds and with no engine: config path, port, health
+// endpoint, entry point, and the compose example's config, secrets and Prometheus wiring. test/container/
+// builds and runs them for real.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
