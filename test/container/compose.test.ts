@@ -3,21 +3,18 @@
 // compose.stand-ins.yml only swaps in local images (no registry here) and a free port for Prometheus. The
 // project folder is a temporary one holding what a user has next to the file: `secrets/` and `config/`.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
+import { cachedTool } from '../harness/cache.js';
 import { logLines } from '../harness/cli.js';
 import { waitFor } from '../harness/free-port.js';
 import { buildLifeboatImage, type CommandResult, onEngine } from '../harness/lifeboat-image.js';
 
 const { engine, images } = inject('docker');
 const ROOT = join(import.meta.dirname, '..', '..');
-const COMPOSE =
-  process.env.LIFEBOAT_COMPOSE_BIN ??
-  join(process.env.LIFEBOAT_CACHE ?? join(homedir(), '.cache', 'lifeboat'), 'docker-compose', 'bin', 'docker-compose');
 
 interface PromRule {
   name: string;
@@ -30,12 +27,13 @@ describe('docker-compose.example.yml with Docker Compose', { timeout: 900_000 },
   const pgPassword = randomBytes(16).toString('hex');
   let dir: string;
   let env: NodeJS.ProcessEnv;
+  let composeBin: string;
   let upAt: number;
 
   function compose(args: readonly string[]): Promise<CommandResult> {
     return onEngine(
       engine,
-      COMPOSE,
+      composeBin,
       [
         '--project-name',
         project,
@@ -101,7 +99,7 @@ describe('docker-compose.example.yml with Docker Compose', { timeout: 900_000 },
   }
 
   beforeAll(async () => {
-    if (!existsSync(COMPOSE)) throw new Error(`no docker-compose at ${COMPOSE}; run scripts/install-test-servers.sh`);
+    composeBin = cachedTool('docker-compose', process.env.LIFEBOAT_COMPOSE_BIN);
     const image = await buildLifeboatImage(engine, images);
     dir = await mkdtemp(join(tmpdir(), 'lifeboat-compose-'));
     // What the example's header asks a user to create, and the files next to it that it mounts.

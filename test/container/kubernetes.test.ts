@@ -5,9 +5,9 @@
 // rest: the config is a valid Lifeboat config, the PrometheusRule is config/prometheus/alerts.yml, the
 // ports, paths and user are the image's. Nothing here ran on a real cluster (see README).
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
@@ -15,18 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { parseDuration } from '../../src/config/duration.js';
 import { configSchema } from '../../src/config/schema.js';
+import { cachedTool } from '../harness/cache.js';
 import { captured } from '../harness/cli.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DIR = join(ROOT, 'deploy', 'kubernetes');
-const VALIDATOR =
-  process.env.LIFEBOAT_KUBERNETES_VALIDATE ??
-  join(
-    process.env.LIFEBOAT_CACHE ?? join(homedir(), '.cache', 'lifeboat'),
-    'kubernetes-validate',
-    'bin',
-    'kubernetes-validate',
-  );
 /** The oldest Kubernetes still commonly run, and the newest the validator knows. */
 const VERSIONS = ['1.31.0', '1.37.0'];
 
@@ -51,19 +44,20 @@ const byKind = (kind: string): Manifest => {
 };
 
 async function validate(files: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn(VALIDATOR, ['--strict', ...VERSIONS.flatMap((v) => ['-k', v]), ...files], {
+  const child = spawn(validator, ['--strict', ...VERSIONS.flatMap((v) => ['-k', v]), ...files], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const { code, stdout, stderr } = await captured(child);
   return { code, output: stdout + stderr };
 }
 
+let validator: string;
+
 describe('Kubernetes manifests (deploy/kubernetes)', () => {
   let scratch: string;
 
   beforeAll(async () => {
-    if (!existsSync(VALIDATOR))
-      throw new Error(`no kubernetes-validate at ${VALIDATOR}; run scripts/install-test-servers.sh`);
+    validator = cachedTool('kubernetes-validate', process.env.LIFEBOAT_KUBERNETES_VALIDATE);
     scratch = await mkdtemp(join(tmpdir(), 'lifeboat-k8s-'));
   });
 

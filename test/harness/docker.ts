@@ -4,10 +4,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import { processAlive } from '../../src/work-dir.js';
+import { CACHE } from './cache.js';
 import { stopper, waitFor } from './free-port.js';
 
 export interface DockerEngine {
@@ -30,8 +31,6 @@ export interface TestImages {
   readonly node: string;
   readonly debian: string;
 }
-
-const CACHE = process.env.LIFEBOAT_CACHE ?? join(homedir(), '.cache', 'lifeboat');
 
 /** The socket of an engine that answers without the harness's help, if any. */
 async function answeringEngine(): Promise<string | undefined> {

@@ -6,8 +6,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { CACHE } from './cache.js';
 import { type CliResult, captured } from './cli.js';
 import type { DockerEngine, TestImages } from './docker.js';
 import { waitFor } from './free-port.js';
@@ -16,7 +16,6 @@ import { waitFor } from './free-port.js';
 const ROOT = [join(import.meta.dirname, '..', '..'), join(import.meta.dirname, '..', '..', '..')].find((dir) =>
   existsSync(join(dir, 'Dockerfile')),
 ) as string;
-const CACHE = process.env.LIFEBOAT_CACHE ?? join(homedir(), '.cache', 'lifeboat');
 
 export type CommandResult = CliResult;
 

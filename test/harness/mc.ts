@@ -1,16 +1,14 @@
 // MinIO users with IAM policies, made with MinIO's own client (mc, built by scripts/install-test-servers.sh),
 // for the least-privilege tests.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cachedTool } from './cache.js';
 import type { S3Server } from './minio.js';
 
 function mcBinary(): string {
-  const path = process.env.LIFEBOAT_MC_BIN ?? join(homedir(), '.cache', 'lifeboat', 'mc', 'bin', 'mc');
-  if (!existsSync(path)) throw new Error(`harness: no mc at ${path}; run scripts/install-test-servers.sh`);
-  return path;
+  return cachedTool('mc', process.env.LIFEBOAT_MC_BIN);
 }
 
 /** Creates user `name` on the suite's MinIO with an IAM policy of `statements`; returns its keys. */

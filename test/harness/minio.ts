@@ -1,11 +1,11 @@
 // A real MinIO server: a local process on a free port, built by scripts/install-test-servers.sh, or, given a
 // container place, a container started with testcontainers. One fixture API for both.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { cachedTool } from './cache.js';
 import { type ContainerPlace, startContainer } from './containers.js';
 import { freePort, stopper, waitFor } from './free-port.js';
 
@@ -18,11 +18,7 @@ export interface S3Server {
 }
 
 export function minioBinary(): string {
-  const path = process.env.LIFEBOAT_MINIO_BIN ?? join(homedir(), '.cache', 'lifeboat', 'minio', 'bin', 'minio');
-  if (!existsSync(path)) {
-    throw new Error(`harness: no MinIO binary at ${path}; run scripts/install-test-servers.sh (see .ci/run)`);
-  }
-  return path;
+  return cachedTool('minio', process.env.LIFEBOAT_MINIO_BIN, 'MinIO binary');
 }
 
 const accessKeyId = 'lifeboat-test';

@@ -4,12 +4,13 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import neo4j from 'neo4j-driver';
 import { expect } from 'vitest';
 import { startFaultProxy } from '../hostile/fault-proxy.js';
+import { CACHE } from './cache.js';
 import { runCli } from './cli.js';
 import { freePort, waitFor } from './free-port.js';
 import type { S3Server } from './minio.js';
@@ -23,7 +24,7 @@ const SERVICE = [
 ].find((file) => existsSync(file)) as string;
 
 export function neo4jLib(): string {
-  return process.env.LIFEBOAT_NEO4J_LIB ?? join(homedir(), '.cache', 'lifeboat', 'neo4j', NEO4J_VERSION, 'lib');
+  return process.env.LIFEBOAT_NEO4J_LIB ?? join(CACHE, 'neo4j', NEO4J_VERSION, 'lib');
 }
 
 const JAVA_FLAGS = [
