@@ -38,6 +38,13 @@ export class ArchiveDefect extends Error {}
 /** The layout this reader does not know (a newer pg_dump, data compressed by pg_dump): check it another way. */
 export class ArchiveUnsupported extends Error {}
 
+/** pg_dump's integer at `buf[pos]`: a sign byte, then `size` bytes of magnitude, least significant first. */
+function intAt(buf: Buffer, pos: number, size: number): number {
+  let value = 0;
+  for (let i = 0; i < size; i++) value += (buf[pos + 1 + i] as number) * 2 ** (8 * i);
+  return buf[pos] === 0 ? value : -value;
+}
+
 class Cursor {
   pos = 0;
   intSize = 4;
@@ -49,10 +56,10 @@ class Cursor {
   }
 
   int(): number {
-    const negative = this.byte() !== 0;
-    let value = 0;
-    for (let i = 0; i < this.intSize; i++) value += this.byte() * 2 ** (8 * i);
-    return negative ? -value : value;
+    if (this.pos + 1 + this.intSize > this.buf.length) throw MORE;
+    const value = intAt(this.buf, this.pos, this.intSize);
+    this.pos += 1 + this.intSize;
+    return value;
   }
 
   str(): string | undefined {
@@ -278,18 +285,12 @@ export class CustomArchiveReader {
     return (this.#state === 'block' ? 2 : 1) + this.#intSize;
   }
 
-  #int(buf: Buffer, pos: number): number {
-    let value = 0;
-    for (let i = 0; i < this.#intSize; i++) value += (buf[pos + 1 + i] as number) * 2 ** (8 * i);
-    return buf[pos] === 0 ? value : -value;
-  }
-
   /** One fixed-size field at `buf[pos]`: a block start, a chunk length or a large object's oid. */
   #field(buf: Buffer, pos: number): void {
     switch (this.#state) {
       case 'block': {
         const type = buf[pos] as number;
-        const id = this.#int(buf, pos + 1);
+        const id = intAt(buf, pos + 1, this.#intSize);
         const entry = this.#entries.get(id);
         if (type !== BLOCK_DATA && type !== BLOCK_LARGE_OBJECTS) {
           throw new ArchiveDefect(
@@ -312,7 +313,7 @@ export class CustomArchiveReader {
         return;
       }
       case 'length': {
-        const length = this.#int(buf, pos);
+        const length = intAt(buf, pos, this.#intSize);
         if (length < 0) throw new ArchiveDefect(`a data chunk of ${this.#entry?.label} claims ${length} bytes`);
         if (length > 0) {
           this.#remaining = length;
@@ -322,7 +323,7 @@ export class CustomArchiveReader {
         return;
       }
       case 'oid': {
-        if (this.#int(buf, pos) === 0) this.#closeBlock();
+        if (intAt(buf, pos, this.#intSize) === 0) this.#closeBlock();
         else this.#state = 'length';
         return;
       }
