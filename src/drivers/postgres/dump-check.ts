@@ -27,16 +27,11 @@ function notWhole(reason: string, cause?: unknown): LifeboatError {
   );
 }
 
-/** A promise with its settling functions, for checks that end inside stream callbacks. */
-function settleable(): { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } {
-  let resolve: () => void = () => undefined;
-  let reject: (error: unknown) => void = () => undefined;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
+/** A promise with its settling functions, for checks that end inside stream callbacks (never unhandled). */
+function settleable(): PromiseWithResolvers<void> {
+  const settled = Promise.withResolvers<void>();
+  settled.promise.catch(() => undefined);
+  return settled;
 }
 
 /**
@@ -52,6 +47,15 @@ export function checkArchive(source: Readable, pgRestore: string): Completeness 
   let head: Buffer[] | undefined = [];
   let tool: ToolCheck | undefined;
   let failed = false;
+  /** pg_restore takes over the check, from the first byte. */
+  const handOver = (): ToolCheck => {
+    const check = toolCheck(pgRestore, verdict);
+    for (const part of head ?? []) check.write(part, () => undefined);
+    head = undefined;
+    return check;
+  };
+  const refuse = (error: unknown) =>
+    verdict.reject(error instanceof ArchiveDefect ? notWhole(error.message, error) : error);
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       if (tool !== undefined) return tool.write(chunk, () => callback(null, chunk));
@@ -62,14 +66,12 @@ export function checkArchive(source: Readable, pgRestore: string): Completeness 
           else head?.push(chunk);
         } catch (error) {
           if (error instanceof ArchiveUnsupported) {
-            tool = toolCheck(pgRestore, verdict);
-            for (const part of head ?? []) tool.write(part, () => undefined);
-            head = undefined;
+            tool = handOver();
             return tool.write(chunk, () => callback(null, chunk));
           }
           failed = true;
           head = undefined;
-          verdict.reject(error instanceof ArchiveDefect ? notWhole(error.message, error) : error);
+          refuse(error);
         }
       }
       callback(null, chunk);
@@ -80,11 +82,9 @@ export function checkArchive(source: Readable, pgRestore: string): Completeness 
           reader.end();
           verdict.resolve();
         } catch (error) {
-          if (error instanceof ArchiveUnsupported) {
-            // An archive too small to have been read before its end.
-            tool = toolCheck(pgRestore, verdict);
-            for (const part of head ?? []) tool.write(part, () => undefined);
-          } else verdict.reject(error instanceof ArchiveDefect ? notWhole(error.message, error) : error);
+          // An archive too small to have been read before its end.
+          if (error instanceof ArchiveUnsupported) tool = handOver();
+          else refuse(error);
         }
       }
       head = undefined;
