@@ -48,7 +48,7 @@ export async function backupCommand(
           try {
             await copyBackup({
               source: storage,
-              copy: storageForRun(ctx.store(store), ctx.config, target),
+              copy: storageForRun(await ctx.store(store), ctx.config, target),
               store,
               manifest,
               logger: ctx.logger,

@@ -11,7 +11,7 @@ export async function configCheckCommand(options: { config?: string; json?: bool
   const config = loadConfig(path);
   // What only the store can tell: that the bucket really locks objects.
   if (config.storage.type === 's3' && config.storage.objectLock !== undefined) {
-    await createStorage(config.storage).check();
+    await (await createStorage(config.storage)).check();
   }
   for (const warning of configWarnings(config)) process.stderr.write(`warning: ${warning}\n`);
   const shown = redactConfig(config);

@@ -17,17 +17,17 @@ export interface CommandContext {
   /** The store the command works on: `storage:`, or the one named by --store. */
   readonly storage: Storage;
   /** A store under `stores:` by name (the copies a backup goes to). */
-  store(name: string): Storage;
+  store(name: string): Promise<Storage>;
   /** The --store name, when the command works on a copy. */
   readonly storeName?: string;
   readonly logger: Logger;
   readonly signal: AbortSignal;
 }
 
-export function createContext(options: GlobalOptions): CommandContext {
+export async function createContext(options: GlobalOptions): Promise<CommandContext> {
   const config = loadConfig(resolveConfigPath(options.config));
-  const stores = new Map<string, Storage>();
-  const store = (name: string): Storage => {
+  const stores = new Map<string, Promise<Storage>>();
+  const store = (name: string): Promise<Storage> => {
     const found = config.stores[name];
     if (found === undefined) {
       throw new UsageError(
@@ -36,9 +36,9 @@ export function createContext(options: GlobalOptions): CommandContext {
       );
     }
     if (!stores.has(name)) stores.set(name, createStorage(found));
-    return stores.get(name) as Storage;
+    return stores.get(name) as Promise<Storage>;
   };
-  const storage = options.store === undefined ? createStorage(config.storage) : store(options.store);
+  const storage = await (options.store === undefined ? createStorage(config.storage) : store(options.store));
   return { config, storage, store, storeName: options.store, logger: createLogger(), signal: interruptSignal() };
 }
 

@@ -24,7 +24,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('[targets...]')
     .addOption(json)
     .action(async (targets: string[], options) =>
-      setExit(await (await import('./backup.js')).backupCommand(createContext(global()), targets, options)),
+      setExit(await (await import('./backup.js')).backupCommand(await createContext(global()), targets, options)),
     );
 
   program
@@ -33,7 +33,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('[target]')
     .addOption(json)
     .action(async (target: string | undefined, options) =>
-      setExit(await (await import('./list.js')).listCommand(createContext(global()), target, options)),
+      setExit(await (await import('./list.js')).listCommand(await createContext(global()), target, options)),
     );
 
   program
@@ -43,7 +43,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--all', 'every backup of the target')
     .addOption(json)
     .action(async (subject: string, options) =>
-      setExit(await (await import('./verify.js')).verifyCommand(createContext(global()), subject, options)),
+      setExit(await (await import('./verify.js')).verifyCommand(await createContext(global()), subject, options)),
     );
 
   program
@@ -71,7 +71,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action(async (target: string, options) =>
       setExit(
         await (await import('./restore.js')).restoreCommand(
-          createContext({ ...global(), store: options.fromStore ?? global().store }),
+          await createContext({ ...global(), store: options.fromStore ?? global().store }),
           target,
           options,
           { configPath: resolveConfigPath(global().config), store: options.fromStore ?? global().store },
@@ -87,7 +87,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--now <iso8601>', 'evaluate the policy at this instant instead of now (with a zone, e.g. ...Z)')
     .addOption(json)
     .action(async (target: string | undefined, options) =>
-      setExit(await (await import('./prune.js')).pruneCommand(createContext(global()), target, options)),
+      setExit(await (await import('./prune.js')).pruneCommand(await createContext(global()), target, options)),
     );
 
   program
@@ -97,7 +97,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<file>', 'the WAL file PostgreSQL asks for (%f)')
     .argument('<dest>', 'where to write it (%p)')
     .action(async (target: string, file: string, dest: string) =>
-      setExit(await (await import('./wal.js')).walFetchCommand(createContext(global()), target, file, dest)),
+      setExit(await (await import('./wal.js')).walFetchCommand(await createContext(global()), target, file, dest)),
     );
 
   program
@@ -106,7 +106,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<target>')
     .argument('<path>', 'the WAL file (%p)')
     .action(async (target: string, path: string) =>
-      setExit(await (await import('./wal.js')).walPushCommand(createContext(global()), target, path)),
+      setExit(await (await import('./wal.js')).walPushCommand(await createContext(global()), target, path)),
     );
 
   program
@@ -115,7 +115,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<target>')
     .option('--yes', 'do not ask for confirmation')
     .action(async (target: string, options) =>
-      setExit(await (await import('./unlock.js')).unlockCommand(createContext(global()), target, options)),
+      setExit(await (await import('./unlock.js')).unlockCommand(await createContext(global()), target, options)),
     );
 
   program
@@ -126,7 +126,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--report <dir>', 'then write report.md, report.html and report.json into this folder')
     .addOption(json)
     .action(async (targets: string[], options) =>
-      setExit(await (await import('./drill.js')).drillCommand(createContext(global()), targets, options)),
+      setExit(await (await import('./drill.js')).drillCommand(await createContext(global()), targets, options)),
     );
 
   program
@@ -141,13 +141,13 @@ function buildProgram(setExit: (code: number) => void): Command {
       'write an evidence pack (.tar.gz or .zip): reports, drill records, manifests, SHA256SUMS',
     )
     .action(async (targets: string[], options) =>
-      setExit(await (await import('./report.js')).reportCommand(createContext(global()), targets, options)),
+      setExit(await (await import('./report.js')).reportCommand(await createContext(global()), targets, options)),
     );
 
   program
     .command('daemon')
     .description('run every scheduled target on its cron schedule, with retention, metrics and health endpoints')
-    .action(async () => setExit(await (await import('./daemon.js')).daemonCommand(createContext(global()))));
+    .action(async () => setExit(await (await import('./daemon.js')).daemonCommand(await createContext(global()))));
 
   const config = program.command('config').description('configuration tools');
   config

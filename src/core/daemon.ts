@@ -74,7 +74,7 @@ export class Daemon {
   readonly #log: Logger;
   readonly #targets = new Map<string, Scheduled>();
   /** The copy stores, made when first used. */
-  readonly #stores = new Map<string, Storage>();
+  readonly #stores = new Map<string, Promise<Storage>>();
   readonly metrics: LifeboatMetrics;
   #scheduler: Scheduler | undefined;
   /** Continuous WAL archiving of the physical PostgreSQL targets. */
@@ -379,7 +379,7 @@ export class Daemon {
   async #copy(name: string, settings: EffectiveSettings, manifest: Manifest): Promise<void> {
     for (const { store, retention } of settings.copies) {
       const scheduled = this.#targets.get(name);
-      const copy = storageForRun(this.#store(store), this.#options.config, scheduled?.target);
+      const copy = storageForRun(await this.#store(store), this.#options.config, scheduled?.target);
       try {
         await copyBackup({
           source: storageForRun(this.#options.storage, this.#options.config, scheduled?.target),
@@ -413,7 +413,7 @@ export class Daemon {
     }
   }
 
-  #store(name: string): Storage {
+  #store(name: string): Promise<Storage> {
     let store = this.#stores.get(name);
     if (store === undefined) {
       store = createStorage(this.#options.config.stores[name] as StorageConfig);

@@ -68,7 +68,9 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
   log.info({ event: 'backup.start', driver: target.driver }, 'backup started');
   try {
     signal?.throwIfAborted();
-    const driver = createDriver(options.priority === undefined ? target : { ...target, priority: options.priority });
+    const driver = await createDriver(
+      options.priority === undefined ? target : { ...target, priority: options.priority },
+    );
     session = await driver.dump(signal).catch((error: unknown) => {
       // A driver's own failure that is not yet one of Lifeboat's errors is told as the driver's.
       throw error instanceof LifeboatError

@@ -84,7 +84,7 @@ export async function chooseBackup(
 export async function runRestore(request: RestoreRequest): Promise<RestoreResult> {
   const started = Date.now();
   const { storage, target, logger } = request;
-  const driver = createDriver(target);
+  const driver = await createDriver(target);
   const backup = await chooseBackup(storage, request, (damaged) => {
     const message = `restore ${target.name}: backup ${damaged.id} is damaged and was passed over: ${damaged.problem}`;
     logger.warn({ event: 'restore.damaged', target: target.name, id: damaged.id, problem: damaged.problem }, message);

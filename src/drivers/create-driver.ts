@@ -1,17 +1,15 @@
-// Chooses the driver named by a target's configuration.
+// Chooses the driver named by a target's configuration. Each driver is loaded when first chosen: a backup of
+// PostgreSQL never loads the Neo4j or SQLite client libraries.
 import type { TargetConfig } from '../config/schema.js';
 import type { Driver } from './driver.js';
-import { Neo4jDriver } from './neo4j/neo4j-driver.js';
-import { PostgresDriver } from './postgres/postgres-driver.js';
-import { SqliteDriver } from './sqlite/sqlite-driver.js';
 
-export function createDriver(target: TargetConfig): Driver {
+export async function createDriver(target: TargetConfig): Promise<Driver> {
   switch (target.driver) {
     case 'sqlite':
-      return new SqliteDriver(target);
+      return new (await import('./sqlite/sqlite-driver.js')).SqliteDriver(target);
     case 'postgres':
-      return new PostgresDriver(target);
+      return new (await import('./postgres/postgres-driver.js')).PostgresDriver(target);
     case 'neo4j':
-      return new Neo4jDriver(target);
+      return new (await import('./neo4j/neo4j-driver.js')).Neo4jDriver(target);
   }
 }

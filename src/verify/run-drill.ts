@@ -60,7 +60,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   const { storage, target, signal } = options;
   const now = options.now ?? wallNow;
   const drill = target.drill ?? DEFAULT_DRILL;
-  const driver = createDriver(target);
+  const driver = await createDriver(target);
   const started = now();
   const log = options.logger.child({ target: target.name, drill: true });
   const timings = { download: 0, verify: 0, restore: 0, checks: 0, total: 0 };

@@ -13,7 +13,7 @@ export async function verifyAndRecord(
   manifest: Manifest,
   identities?: readonly string[],
 ): Promise<VerifyResult> {
-  const driver = createDriver(target);
+  const driver = await createDriver(target);
   const deep = driver.checkDump?.bind(driver);
   let deepProblems: string[] = [];
   const result = await verifyBackup(

@@ -72,7 +72,7 @@ export function describeDriver(name: string, fixture: DriverFixture): void {
   describe(`driver contract: ${name}`, { timeout: fixture.timeoutMs ?? 60_000 }, () => {
     it('restores a dump into a scratch place that then holds the tables and rows counted in the snapshot; over data only when forced', async () => {
       const target = fixture.target();
-      const driver = createDriver(target);
+      const driver = await createDriver(target);
       const session = await driver.dump();
       const file = join(await mkdtemp(join(tmpdir(), 'lifeboat-conformance-')), session.fileName);
       await pipeline(session.stream, createWriteStream(file));
@@ -106,7 +106,7 @@ export function describeDriver(name: string, fixture: DriverFixture): void {
     });
 
     it('drops a scratch place twice without an error', async () => {
-      const driver = createDriver(fixture.target());
+      const driver = await createDriver(fixture.target());
       const scratch = await driver.createScratch('conformance-twice', undefined);
       await scratch.drop();
       await expect(scratch.drop()).resolves.toBeUndefined();

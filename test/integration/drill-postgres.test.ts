@@ -94,7 +94,7 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
 
   it('fails a drill whose restore fails, names the cause, and still drops the scratch database', async () => {
     const path = await configFor(database, {});
-    const storage = createStorage(loadConfig(path).storage);
+    const storage = await createStorage(loadConfig(path).storage);
     await plantBackup(storage, {
       target: 'app-db',
       driver: 'postgres',

@@ -37,7 +37,7 @@ async function setup(retention: unknown, incompleteGracePeriod = '1h') {
   const db = new Database(join(dir, 'shop.db'));
   db.exec("CREATE TABLE t (x); INSERT INTO t VALUES ('a'), ('b');");
   db.close();
-  return { path, prefix, storage: createStorage(loadConfig(path).storage) };
+  return { path, prefix, storage: await createStorage(loadConfig(path).storage) };
 }
 
 /** A real backup of the target, copied to backups made at `times` (artifact and manifest, as a run writes them). */
