@@ -49,11 +49,11 @@ type Compress = (block: Buffer) => Promise<Buffer>;
 
 /**
  * Output buffer of one zlib call. zlib hands each full output buffer back to the main thread before it goes
- * on (16 KiB by default: dozens of round trips a block, the compressing thread idle during each); a buffer
- * that holds a whole compressed block (deflate's bound is the input plus 0.1%) makes a block one call.
+ * on (16 KiB by default: dozens of round trips a block, the compressing thread idle during each). Half a
+ * block holds any block that compresses 2x or better in one call; incompressible data takes three.
  */
 function chunkFor(blockSize: number): number {
-  return blockSize + (blockSize >> 6) + 1024;
+  return Math.max(64 * 1024, blockSize >> 1);
 }
 
 /** What decompression writes at once: a whole block of ours, so that a block is one round trip too. */
@@ -171,8 +171,11 @@ export class ParallelCompressor extends Transform {
   readonly #compress: Compress;
   readonly #blockSize: number;
   readonly #threads: number;
-  #filling: Buffer[] = [];
+  /** The block being filled: input is copied into it, so no input chunk is held longer than its copy. */
+  #filling: Buffer | undefined;
   #filled = 0;
+  /** Blocks whose compression finished, to be filled again: no new memory a block (less garbage to collect). */
+  readonly #free: Buffer[] = [];
   #blocks = 0;
   readonly #inFlight: Promise<Buffer>[] = [];
 
@@ -194,7 +197,8 @@ export class ParallelCompressor extends Transform {
     let offset = 0;
     while (offset < chunk.length) {
       const take = Math.min(chunk.length - offset, this.#blockSize - this.#filled);
-      this.#filling.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+      this.#filling ??= this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#blockSize);
+      chunk.copy(this.#filling, this.#filled, offset, offset + take);
       this.#filled += take;
       offset += take;
       if (this.#filled === this.#blockSize) this.#start();
@@ -210,19 +214,25 @@ export class ParallelCompressor extends Transform {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#inFlight.length = 0;
-    this.#filling = [];
+    this.#filling = undefined;
+    this.#free.length = 0;
     callback(error);
   }
 
   #start(): void {
-    const block =
-      this.#filling.length === 1 ? (this.#filling[0] as Buffer) : Buffer.concat(this.#filling, this.#filled);
-    this.#filling = [];
+    const block = this.#filling ?? Buffer.alloc(0);
+    const job = this.#compress(this.#filled === block.length ? block : block.subarray(0, this.#filled));
+    this.#filling = undefined;
     this.#filled = 0;
     this.#blocks += 1;
-    const job = this.#compress(block);
-    // A stream destroyed meanwhile never awaits it: its failure must not become an unhandled rejection.
-    job.catch(() => undefined);
+    // Once compressed, the block's memory is filled again (zlib no longer reads it).
+    job.then(
+      () => {
+        if (!this.destroyed && block.length === this.#blockSize) this.#free.push(block);
+      },
+      // A stream destroyed meanwhile never awaits it: its failure must not become an unhandled rejection.
+      () => undefined,
+    );
     this.#inFlight.push(job);
   }
 
