@@ -25,7 +25,7 @@ export interface DumpSession {
   readonly snapshotAt: Date;
   /** Server or library version, database name. */
   readonly source: Readonly<Record<string, unknown>>;
-  /** Tables and row counts at the snapshot (none for a physical backup of a whole cluster), whole once `done` resolved. */
+  /** Tables and row counts at the snapshot (none for a physical backup of a whole cluster). */
   readonly stats: { tables?: TableStats[] } & Record<string, unknown>;
   /** A physical backup's WAL range, known once `done` resolved. */
   readonly wal?: WalRange;

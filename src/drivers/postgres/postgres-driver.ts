@@ -56,16 +56,13 @@ export class PostgresDriver implements Driver {
         'SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version',
       );
       const { snapshot, at, db, version } = head.rows[0];
+      const stats = await countRows(client, lockTimeout);
       const plain = this.#config.format === 'plain';
       const lockArg = `--lock-wait-timeout=${lockTimeout * 1000}`;
       const args = plain
         ? ['--format=plain', '--clean', '--if-exists', `--snapshot=${snapshot}`, lockArg, ...this.#config.extraDumpArgs]
         : ['--format=custom', '--compress=0', `--snapshot=${snapshot}`, lockArg, ...this.#config.extraDumpArgs];
       const tool = runTool('postgres', pgDump, args, { env: libpqEnv(connection), priority: this.#config.priority });
-      // The rows are counted in the snapshot while pg_dump reads it: the count does not delay the dump. A
-      // count that fails (a table locked past lockTimeoutSeconds) stops pg_dump and is the backup's error.
-      const counting = countRows(client, lockTimeout);
-      counting.catch(() => tool.child.kill('SIGTERM'));
       // pg_dump exiting 0 is not proof of a whole dump (a wrapper, a proxy, a full pipe can cut it short):
       // the bytes themselves are checked as they flow, and a dump that is not whole fails the backup.
       const completeness = plain
@@ -76,19 +73,12 @@ export class PostgresDriver implements Driver {
         await tool.exited;
         throw error;
       });
-      const stats: { tables?: TableStats[] } = {};
-      const done = Promise.allSettled([counting, tool.exited, whole])
-        .then(([counted, ...dumped]) => {
-          if (counted.status === 'rejected') throw counted.reason;
-          for (const settled of dumped) if (settled.status === 'rejected') throw settled.reason;
-          return counted.value;
-        })
+      const done = Promise.all([tool.exited, whole])
         .then(
-          (tables) => {
-            stats.tables = tables;
+          () => {
             // The rows in the dump are the rows counted in its snapshot, or the dump is not the data.
             const complete = this.#config.extraDumpArgs.length === 0;
-            const problems = statsMismatch(tables, completeness.counts(), complete);
+            const problems = statsMismatch(stats, completeness.counts(), complete);
             if (problems.length > 0) {
               throw new LifeboatError(
                 'DUMP_MISMATCH',
@@ -114,7 +104,7 @@ export class PostgresDriver implements Driver {
         format: plain ? 'pg_dump-plain' : 'pg_dump-custom',
         snapshotAt: new Date(at),
         source: { database: db, serverVersion: version, serverVersionNum: serverNum, pgDumpMajor: dumpMajor },
-        stats,
+        stats: { tables: stats },
         done,
         abort: () => tool.child.kill('SIGTERM'),
       };
