@@ -56,8 +56,8 @@ function chunkFor(blockSize: number): number {
   return Math.max(64 * 1024, blockSize >> 1);
 }
 
-/** What decompression writes at once: a whole block of ours, so that a block is one round trip too. */
-const DECOMPRESS_CHUNK = 4 * 1024 * 1024;
+/** What decompression writes at once: our largest block whole, so that a block is one round trip too. */
+const DECOMPRESS_CHUNK = Math.max(BLOCK_SIZE.gzip, BLOCK_SIZE.zstd);
 
 function compressorOf(algorithm: Exclude<CompressionAlgorithm, 'none'>, level: number, blockSize: number): Compress {
   const chunkSize = chunkFor(blockSize);
