@@ -5,6 +5,17 @@ import { Transform, type TransformCallback } from 'node:stream';
 export interface Digest {
   readonly size: number;
   readonly sha256: string;
+  /**
+   * With a part size: the SHA-256 an S3 store keeps of the object when it is uploaded in parts of that size
+   * (base64; of the parts' SHA-256s, "-" and their number, or the whole object's when it is one part).
+   */
+  readonly partsSha256?: string;
+}
+
+/** The checksum an S3 store keeps of an object uploaded in parts with these SHA-256s (SHA256, COMPOSITE). */
+export function compositeSha256(parts: readonly Buffer[]): string {
+  if (parts.length === 1) return (parts[0] as Buffer).toString('base64');
+  return `${createHash('sha256').update(Buffer.concat(parts)).digest('base64')}-${parts.length}`;
 }
 
 export class DigestTap extends Transform {
@@ -13,26 +24,57 @@ export class DigestTap extends Transform {
   #digest: Digest | undefined;
   readonly #onBytes: ((size: number) => void) | undefined;
   readonly #gate: ((digest: Digest) => Error | undefined) | undefined;
+  readonly #partSize: number | undefined;
+  #part: Hash | undefined;
+  #partFilled = 0;
+  readonly #parts: Buffer[] = [];
 
   /**
    * `onBytes` hears the running total. `gate`, when given, judges the digest before the end is passed on: an
    * error it returns fails the stream instead, so a reader never sees a clean end of unproven bytes.
+   * `partSize`, when given, also hashes each part of that size (see Digest.partsSha256).
    */
-  constructor(onBytes?: (totalBytes: number) => void, gate?: (digest: Digest) => Error | undefined) {
+  constructor(onBytes?: (totalBytes: number) => void, gate?: (digest: Digest) => Error | undefined, partSize?: number) {
     super();
     this.#onBytes = onBytes;
     this.#gate = gate;
+    this.#partSize = partSize;
+    if (partSize !== undefined) this.#part = createHash('sha256');
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#hash.update(chunk);
     this.#size += chunk.length;
+    if (this.#partSize !== undefined) this.#hashParts(chunk, this.#partSize);
     this.#onBytes?.(this.#size);
     callback(null, chunk);
   }
 
+  #hashParts(chunk: Buffer, partSize: number): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      // A part is closed only when more bytes follow it: the last one, full or not, is closed at the end.
+      if (this.#partFilled === partSize) {
+        this.#parts.push((this.#part as Hash).digest());
+        this.#part = createHash('sha256');
+        this.#partFilled = 0;
+      }
+      const take = Math.min(partSize - this.#partFilled, chunk.length - offset);
+      (this.#part as Hash).update(
+        offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take),
+      );
+      this.#partFilled += take;
+      offset += take;
+    }
+  }
+
   override _flush(callback: TransformCallback): void {
-    this.#digest = { size: this.#size, sha256: this.#hash.digest('hex') };
+    const sha256 = this.#hash.digest('hex');
+    if (this.#part === undefined) this.#digest = { size: this.#size, sha256 };
+    else {
+      this.#parts.push(this.#part.digest());
+      this.#digest = { size: this.#size, sha256, partsSha256: compositeSha256(this.#parts) };
+    }
     callback(this.#gate?.(this.#digest) ?? null);
   }
 
