@@ -21,7 +21,7 @@ export interface BackupOptions {
   readonly storage: Storage;
   readonly target: TargetConfig;
   readonly logger: Logger;
-  readonly verifyUpload: 'checksum' | 'size';
+  readonly verifyUpload: 'checksum' | 'size' | 'store';
   readonly signal?: AbortSignal;
   readonly onProgress?: (rawBytes: number) => void;
   readonly now?: () => Date;
@@ -114,7 +114,13 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
       rawSha256: digests.raw.sha256,
       ...(encrypted ? { encryption: { format: 'age-v1' as const, recipients: recipients.map(fingerprint) } } : {}),
     };
-    await confirmStored(storage, artifact, options.verifyUpload, signal);
+    const verified = await confirmStored(
+      storage,
+      { ...artifact, partsSha256: digests.stored.partsSha256 },
+      options.verifyUpload,
+      log,
+      signal,
+    );
     stage = 'commit';
     signal?.throwIfAborted();
     const manifest: Manifest = {
@@ -140,6 +146,7 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
         result: 'success',
         bytes: artifact.size,
         rawBytes: artifact.rawSize,
+        verified,
         durationMs: Date.parse(manifest.finishedAt) - startedAt.getTime(),
         ...(typeof manifest.source.downtimeSeconds === 'number'
           ? { downtimeSeconds: manifest.source.downtimeSeconds }
@@ -173,14 +180,16 @@ const READ_BACK_ATTEMPTS = 3;
 
 async function confirmStored(
   storage: Storage,
-  artifact: Manifest['artifacts'][number],
-  mode: 'checksum' | 'size',
+  artifact: Manifest['artifacts'][number] & { partsSha256?: string },
+  mode: 'checksum' | 'size' | 'store',
+  log: Logger,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<'store' | 'read-back' | 'size'> {
+  if (mode === 'store' && (await confirmedByStore(storage, artifact, log))) return 'store';
   // Reading back the stored bytes proves what the store holds; the raw digest was taken on the way in. One
   // broken connection while reading back says nothing about the object: that read is tried again.
   const readBack = () =>
-    mode === 'checksum'
+    mode !== 'size'
       ? storedDigest(storage, artifact.key, signal)
       : storage.head(artifact.key).then((head) => {
           if (head === undefined) throw new LifeboatError('INTEGRITY', `${artifact.key}: not found after upload`);
@@ -198,6 +207,35 @@ async function confirmStored(
   }
   const problems = compareDigest(artifact.key, 'stored', artifact, actual);
   if (problems.length > 0) throw new LifeboatError('INTEGRITY', problems.join('; '));
+  return mode === 'size' ? 'size' : 'read-back';
+}
+
+/**
+ * `verifyUpload: store`: the store checked each part's SHA-256 as it arrived; the SHA-256 it keeps of the
+ * object must be the one of the bytes that left here. False when the store keeps none (it ignored the
+ * checksums): the caller then reads the object back instead.
+ */
+async function confirmedByStore(
+  storage: Storage,
+  artifact: { key: string; size: number; partsSha256?: string },
+  log: Logger,
+): Promise<boolean> {
+  const kept = storage.storedChecksum === undefined ? undefined : await storage.storedChecksum(artifact.key);
+  if (kept === undefined) throw new LifeboatError('INTEGRITY', `${artifact.key}: not found after upload`);
+  if (kept.sha256 === undefined || artifact.partsSha256 === undefined) {
+    log.warn(
+      { event: 'backup.verify_fallback', key: artifact.key },
+      'verifyUpload store: the store kept no SHA-256 of the object; reading it back instead',
+    );
+    return false;
+  }
+  const problems: string[] = [];
+  if (kept.size !== artifact.size) problems.push(`stored ${kept.size} bytes, sent ${artifact.size}`);
+  if (kept.sha256 !== artifact.partsSha256) {
+    problems.push(`the store's SHA-256 ${kept.sha256} is not that of the bytes sent (${artifact.partsSha256})`);
+  }
+  if (problems.length > 0) throw new LifeboatError('INTEGRITY', `${artifact.key}: ${problems.join('; ')}`);
+  return true;
 }
 
 /** Removes what a failed run stored; -1 when that failed too (prune removes it later). */

@@ -40,6 +40,13 @@ export interface Storage {
   /** When the object is locked against deletion (S3 Object Lock), until when; undefined: deletable. */
   lockedUntil?(key: string): Promise<Date | undefined>;
   /**
+   * A store that checks what it receives (S3 additional checksums, `verifyUpload: store`) cuts uploads into
+   * parts of this size and checks each part's SHA-256 as it arrives; `storedChecksum` then answers the
+   * SHA-256 it keeps of the whole object (Digest.partsSha256 of the same bytes), undefined when it keeps none.
+   */
+  readonly checksumPartSize?: number;
+  storedChecksum?(key: string): Promise<{ size: number; sha256: string | undefined } | undefined>;
+  /**
    * Conditional writes of small objects, atomic across processes and hosts (the target lease is built on
    * them). A version is an opaque tag of one content; each write answers the new version, or undefined when
    * its condition did not hold.

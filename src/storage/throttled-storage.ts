@@ -27,6 +27,8 @@ class ThrottledStorage implements Storage {
     this.#buckets = buckets;
     if (inner.lockedUntil !== undefined)
       this.lockedUntil = (key) => inner.lockedUntil?.(key) as Promise<Date | undefined>;
+    this.checksumPartSize = inner.checksumPartSize;
+    if (inner.storedChecksum !== undefined) this.storedChecksum = (key) => inner.storedChecksum?.(key) as never;
   }
 
   get location(): string {
@@ -34,6 +36,8 @@ class ThrottledStorage implements Storage {
   }
 
   lockedUntil?: (key: string) => Promise<Date | undefined>;
+  readonly checksumPartSize?: number;
+  storedChecksum?: Storage['storedChecksum'];
 
   async put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void> {
     if (this.#buckets.upload.length === 0) return this.#inner.put(key, body, options);

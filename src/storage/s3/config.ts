@@ -21,7 +21,12 @@ export const s3Storage = z
     storageClass: z.string().optional().describe('e.g. STANDARD_IA, GLACIER_IR.'),
     partSizeMiB: z.number().int().min(5).max(5120).default(16).describe('Multipart part size.'),
     queueSize: z.number().int().min(1).max(16).default(4).describe('Parts uploaded at once.'),
-    verifyUpload: z.enum(['checksum', 'size']).default('checksum'),
+    verifyUpload: z
+      .enum(['checksum', 'size', 'store'])
+      .default('checksum')
+      .describe(
+        "checksum: read the stored object back and check its SHA-256; store: no read-back, the store checks each part's SHA-256 as it arrives and the object's is compared (S3 additional checksums: AWS S3, MinIO); size: its size only.",
+      ),
     connectTimeout: duration.default('10s').describe('A connection to the store that does not open within this fails.'),
     idleTimeout: duration
       .default('60s')

@@ -64,6 +64,25 @@ export class S3Storage implements Storage {
             credentials: { accessKeyId: pruner.accessKeyId, secretAccessKey: pruner.secretAccessKey ?? '' },
           }));
     this.#idleMs = parseDuration(config.idleTimeout);
+    if (config.verifyUpload === 'store') {
+      this.checksumPartSize = config.partSizeMiB * MiB;
+      this.storedChecksum = (key) => this.#storedChecksum(key);
+    }
+  }
+
+  readonly checksumPartSize?: number;
+  readonly storedChecksum?: (key: string) => Promise<{ size: number; sha256: string | undefined } | undefined>;
+
+  async #storedChecksum(key: string): Promise<{ size: number; sha256: string | undefined } | undefined> {
+    try {
+      const result = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key), ChecksumMode: 'ENABLED' }),
+      );
+      return { size: result.ContentLength ?? 0, sha256: result.ChecksumSHA256 };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.#wrap('head', key, error);
+    }
   }
 
   #key(key: string): string {
@@ -85,6 +104,8 @@ export class S3Storage implements Storage {
         ServerSideEncryption: this.#config.serverSideEncryption,
         SSEKMSKeyId: this.#config.sseKmsKeyId,
         StorageClass: this.#config.storageClass as never,
+        // The store checks each part's SHA-256 (the SDK sends it) and keeps the object's (#storedChecksum).
+        ...(this.checksumPartSize === undefined ? {} : { ChecksumAlgorithm: 'SHA256' as const }),
         ...this.#lockParams(),
       },
     });
