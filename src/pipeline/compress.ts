@@ -89,7 +89,11 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
  * index (one frame, as the zstd tool writes it) goes to Node's own stream reader whole.
  */
 class ZstdFrames extends Transform {
-  #pending: Buffer = Buffer.alloc(0);
+  /** Bytes not yet decoded, kept as they came: a frame is copied out only when it spans several of them. */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** How many bytes the next step needs: the index frame, then the index and the frame it announces. */
+  #needed = 12;
   #plain: Transform | undefined;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -97,27 +101,55 @@ class ZstdFrames extends Transform {
       this.#plain.write(chunk, callback);
       return;
     }
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    this.#next(callback);
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#buffered < this.#needed) callback();
+    else this.#next(callback);
+  }
+
+  /** The first `count` buffered bytes, taken off the buffer (a view where they lie in one chunk). */
+  #take(count: number): Buffer {
+    const first = this.#chunks[0] as Buffer;
+    let taken: Buffer;
+    if (first.length >= count) {
+      taken = first.subarray(0, count);
+      if (first.length === count) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(count);
+    } else {
+      taken = Buffer.allocUnsafe(count);
+      let filled = 0;
+      while (filled < count) {
+        const chunk = this.#chunks[0] as Buffer;
+        const part = Math.min(chunk.length, count - filled);
+        chunk.copy(taken, filled, 0, part);
+        filled += part;
+        if (part === chunk.length) this.#chunks.shift();
+        else this.#chunks[0] = chunk.subarray(part);
+      }
+    }
+    this.#buffered -= count;
+    return taken;
   }
 
   #next(callback: TransformCallback): void {
-    const pending = this.#pending;
-    if (pending.length < 12) {
+    if (this.#buffered < 12) {
+      this.#needed = 12;
       callback();
       return;
     }
-    if (pending.readUInt32LE(0) !== SKIPPABLE_MAGIC || pending.readUInt32LE(4) !== 4) {
+    const first = this.#chunks[0] as Buffer;
+    const index = first.length >= 12 ? first : Buffer.concat(this.#chunks, 12);
+    if (index.readUInt32LE(0) !== SKIPPABLE_MAGIC || index.readUInt32LE(4) !== 4) {
       this.#startPlain(callback);
       return;
     }
-    const length = pending.readUInt32LE(8);
-    if (pending.length < 12 + length) {
+    const length = index.readUInt32LE(8);
+    if (this.#buffered < 12 + length) {
+      this.#needed = 12 + length;
       callback();
       return;
     }
-    const frame = pending.subarray(12, 12 + length);
-    this.#pending = pending.subarray(12 + length);
+    const frame = this.#take(12 + length).subarray(12);
     zstdDecompress(frame, { chunkSize: DECOMPRESS_CHUNK }, (error, raw) => {
       if (error) {
         callback(error);
@@ -133,9 +165,7 @@ class ZstdFrames extends Transform {
     this.#plain = plain;
     plain.on('data', (raw: Buffer) => this.push(raw));
     plain.once('error', (error) => this.destroy(error));
-    const rest = this.#pending;
-    this.#pending = Buffer.alloc(0);
-    plain.write(rest, callback);
+    plain.write(this.#take(this.#buffered), callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -144,8 +174,8 @@ class ZstdFrames extends Transform {
       this.#plain.end();
       return;
     }
-    if (this.#pending.length > 0) {
-      callback(new Error(`zstd: ${this.#pending.length} bytes after the last whole frame (the file is cut short)`));
+    if (this.#buffered > 0) {
+      callback(new Error(`zstd: ${this.#buffered} bytes after the last whole frame (the file is cut short)`));
       return;
     }
     callback();
