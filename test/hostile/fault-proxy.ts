@@ -8,8 +8,11 @@ export type Fault =
   | { readonly kind: 'none' }
   /** Resets the connection on which `bytes` in `direction` are passed (once: then no more faults). */
   | { readonly kind: 'reset'; readonly direction: 'up' | 'down'; readonly bytes: number; readonly once?: boolean }
-  /** Stops forwarding on the connection where `bytes` down are passed, keeping its sockets open. */
-  | { readonly kind: 'stall'; readonly bytes: number }
+  /**
+   * Stops forwarding on the connection where `bytes` down are passed, keeping its sockets open; with
+   * `persist`, every connection after it stalls too (then no more faults without it).
+   */
+  | { readonly kind: 'stall'; readonly bytes: number; readonly persist?: boolean }
   /** Holds every chunk for `ms` before forwarding it. */
   | { readonly kind: 'delay'; readonly ms: number };
 
@@ -21,6 +24,8 @@ export interface FaultProxy {
   setFault(fault: Fault): void;
   /** How many faults were injected so far. */
   injected(): number;
+  /** Bytes passed down (server to client) since the fault was last set. */
+  bytesDown(): number;
   close(): Promise<void>;
 }
 
@@ -59,7 +64,7 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
           const keep = chunk.length - (total - current.bytes);
           if (keep > 0) to.write(chunk.subarray(0, keep));
           stalled = true;
-          fault = { kind: 'none' };
+          if (current.persist !== true) fault = { kind: 'none' };
           injected += 1;
           return;
         }
@@ -105,6 +110,7 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
       down = 0;
     },
     injected: () => injected,
+    bytesDown: () => down,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of open) socket.destroy();

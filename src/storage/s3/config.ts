@@ -21,6 +21,14 @@ export const s3Storage = z
     storageClass: z.string().optional().describe('e.g. STANDARD_IA, GLACIER_IR.'),
     partSizeMiB: z.number().int().min(5).max(5120).default(16).describe('Multipart part size.'),
     queueSize: z.number().int().min(1).max(16).default(4).describe('Parts uploaded at once.'),
+    downloadConcurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(4)
+      .describe('Ranged GETs of one download at once (1: one plain GET); memory is about this x downloadRangeMiB.'),
+    downloadRangeMiB: z.number().int().min(1).max(5120).default(8).describe('Size of each ranged GET of a download.'),
     verifyUpload: z
       .enum(['checksum', 'size', 'store'])
       .default('checksum')

@@ -31,6 +31,7 @@ import {
   type StoredObject,
   type Versioned,
 } from '../storage.js';
+import { RangedDownload } from './ranged-download.js';
 
 const MiB = 1024 * 1024;
 
@@ -136,29 +137,80 @@ export class S3Storage implements Storage {
   }
 
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
-    // The answer's headers must come within the idle timeout; after them, the body is watched instead.
+    const { downloadConcurrency: concurrency, downloadRangeMiB } = this.#config;
+    const rangeSize = downloadRangeMiB * MiB;
+    const ranged = concurrency > 1;
+    let answer: Opened;
+    try {
+      answer = await this.#open(key, options.signal, ranged ? { start: 0, end: rangeSize - 1 } : undefined);
+    } catch (error) {
+      // An empty object has no byte 0: asked for a range, the store answers 416.
+      if (!(ranged && statusOf(rootCause(error)) === 416)) throw error;
+      answer = await this.#open(key, options.signal);
+    }
+    const size = sizeOf(answer.contentRange);
+    if (size === undefined || size <= rangeSize || answer.etag === undefined) return answer.body;
+    // Larger than one range: the rest comes in ranges side by side, each of the same version of the object.
+    const etag = answer.etag;
+    return new RangedDownload({
+      first: collect(answer.body, rangeSize),
+      size,
+      rangeSize,
+      concurrency,
+      attempts: RANGE_ATTEMPTS,
+      signal: options.signal,
+      fetchRange: async (start, end, signal) =>
+        collect((await this.#open(key, signal, { start, end, etag })).body, end - start + 1),
+    });
+  }
+
+  /**
+   * A GET of the object (or of bytes start-end of the version `etag`): its answer's headers must come within
+   * the idle timeout; after them, the body is watched instead (watchDownload).
+   */
+  async #open(
+    key: string,
+    signal: AbortSignal | undefined,
+    range?: { start: number; end: number; etag?: string },
+  ): Promise<Opened> {
     const headers = new AbortController();
     const timer = setTimeout(
       () => headers.abort(Object.assign(new Error(`no answer within ${this.#idleMs} ms`), { name: 'TimeoutError' })),
       this.#idleMs,
     );
-    const onAbort = () => headers.abort(options.signal?.reason);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => headers.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const result = await this.#readClient.send(
-        new GetObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }),
+        new GetObjectCommand({
+          Bucket: this.#config.bucket,
+          Key: this.#key(key),
+          Range: range === undefined ? undefined : `bytes=${range.start}-${range.end}`,
+          IfMatch: range?.etag,
+        }),
         { abortSignal: headers.signal },
       );
-      return watchDownload(result.Body as Readable, this.#idleMs, options.signal, (error) =>
+      const body = watchDownload(result.Body as Readable, this.#idleMs, signal, (error) =>
         this.#wrap('read', key, error),
       );
+      return { body, contentRange: result.ContentRange, etag: result.ETag };
     } catch (error) {
       if (isNotFound(error)) throw notFound(key, this.location, error);
-      if (options.signal?.aborted) throw options.signal.reason;
+      if (signal?.aborted) throw signal.reason;
+      if (range?.etag !== undefined && statusOf(rootCause(error)) === 412) {
+        throw new LifeboatError(
+          'STORAGE',
+          `storage: read ${key} at ${this.location}: the object changed during the download`,
+          {
+            cause: error,
+            hint: 'something else writes this key: read it again once that has stopped',
+          },
+        );
+      }
       throw this.#wrap('read', key, headers.signal.aborted ? headers.signal.reason : error);
     } finally {
       clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -580,6 +632,40 @@ export function clientConfig(config: S3StorageConfig): S3ClientConfig {
           }
         : undefined,
   };
+}
+
+interface Opened {
+  readonly body: Readable;
+  readonly contentRange: string | undefined;
+  readonly etag: string | undefined;
+}
+
+/** Tries of one range of a download whose failure is transient (a broken connection, a 5xx). */
+const RANGE_ATTEMPTS = 3;
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+/** The object's size from a Content-Range ("bytes 0-8388607/52428800"); undefined without one. */
+function sizeOf(contentRange: string | undefined): number | undefined {
+  const total = contentRange === undefined ? undefined : /\/(\d+)$/.exec(contentRange)?.[1];
+  return total === undefined ? undefined : Number(total);
+}
+
+/** The `expected` bytes of `stream` in one buffer (one copy); fails when more or fewer come. */
+async function collect(stream: Readable, expected: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(expected);
+  let filled = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (filled + chunk.length > expected) {
+      stream.destroy();
+      throw new Error(`more than the ${expected} bytes asked for came`);
+    }
+    chunk.copy(bytes, filled);
+    filled += chunk.length;
+  }
+  return filled === expected ? bytes : bytes.subarray(0, filled);
 }
 
 function isNotFound(error: unknown): boolean {
