@@ -21,6 +21,8 @@ import {
 /** Marks a file being written; such files are not listed and are removed by removeStaleUploads. */
 export const TEMP_MARK = '.lifeboat-tmp-';
 
+const READ_CHUNK = 1024 * 1024;
+
 export class LocalStorage implements Storage {
   readonly location: string;
   readonly #root: string;
@@ -175,7 +177,9 @@ export class LocalStorage implements Storage {
         hint: code === 'EACCES' ? 'this user cannot read the store folder: run as its owner' : undefined,
       });
     }
-    return createReadStream(path);
+    // 1 MiB reads, not the default 64 KiB: fewer trips through the pipeline (a verify of 255 MB of zstd took
+    // 1.35 s against 1.83 s).
+    return createReadStream(path, { highWaterMark: READ_CHUNK });
   }
 
   async head(key: string): Promise<{ size: number } | undefined> {
