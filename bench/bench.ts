@@ -18,6 +18,7 @@ import {
   startPostgres,
 } from '../test/harness/postgres.js';
 import { s3StorageInline } from '../test/harness/s3.js';
+import { startFaultProxy } from '../test/hostile/fault-proxy.js';
 import { physicalBench } from './physical-bench.js';
 
 const DATA = process.env.LIFEBOAT_BENCH_DATA ?? 'realistic'; // or pgbench
@@ -113,7 +114,7 @@ function printResults(
   baselines: readonly [string, number][],
 ): void {
   const row = (cells: string[]) =>
-    `${cells[0]?.padEnd(44)}${cells
+    `${cells[0]?.padEnd(60)}${cells
       .slice(1)
       .map((c) => c.padStart(15))
       .join('')}\n`;
@@ -293,6 +294,14 @@ async function main(): Promise<void> {
       zstd: await configFor('s3-zstd', s3StorageInline(s3, 'zstd/'), zstd),
       none: await configFor('s3-none', s3StorageInline(s3, 'none/'), none),
     };
+    // verifyUpload: store: the store checks each part's SHA-256 on arrival, no read-back of the object.
+    const trusted = (algorithm: string, settings: object) =>
+      configFor(
+        `s3-${algorithm}-store`,
+        { ...s3StorageInline(s3, `${algorithm}-store/`), verifyUpload: 'store' },
+        settings,
+      );
+    const storeChecked = { gzip: await trusted('gzip', gzip), zstd: await trusted('zstd', zstd) };
     // Encryption: a key pair from the reference tool; the daemon's config holds only the public half.
     const keyFile = join(work, 'age-key.txt');
     await chain([['age-keygen', '-o', keyFile]], {});
@@ -318,6 +327,8 @@ async function main(): Promise<void> {
       await lifeboat('lifeboat backup gzip (S3/MinIO)', remote.gzip, ['backup']),
       await lifeboat('lifeboat backup zstd (S3/MinIO)', remote.zstd, ['backup']),
       await lifeboat('lifeboat backup none (S3/MinIO)', remote.none, ['backup']),
+      await lifeboat('lifeboat backup gzip (S3, verifyUpload store)', storeChecked.gzip, ['backup']),
+      await lifeboat('lifeboat backup zstd (S3, verifyUpload store)', storeChecked.zstd, ['backup']),
       await lifeboat('lifeboat backup zstd (S3, age)', ageConfig, ['backup']),
     ];
     const seconds = (label: string) => backups.find((b) => b.label.startsWith(label))?.seconds ?? Number.NaN;
@@ -402,6 +413,30 @@ async function main(): Promise<void> {
         `restore ${stage('restore').toFixed(2)} s, checks ${stage('checks').toFixed(2)} s = RTO ${stage('total').toFixed(2)} s; ` +
         `wall ${drillWall.toFixed(2)} s, peak RSS ${drillRss.toFixed(0)} MB\n`,
     );
+
+    // The zstd backup read through a link that holds each connection to 40 MB/s, as one stream from S3 across
+    // a WAN often is: one GET against ranged GETs side by side (`lifeboat verify`: download and digests).
+    const endpoint = new URL(s3.endpoint);
+    const wan = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
+    try {
+      wan.setFault({ kind: 'rate', bytesPerSecond: 40e6 });
+      const through = (concurrency: number) =>
+        configFor(
+          `s3-wan-${concurrency}`,
+          { ...s3StorageInline(s3, 'zstd/'), endpoint: wan.url, downloadConcurrency: concurrency },
+          zstd,
+        );
+      const wanResults = [
+        await lifeboat('lifeboat verify zstd, one GET (40 MB/s a connection)', await through(1), ['verify', 'bench']),
+        await lifeboat('lifeboat verify zstd, 4 ranged GETs (40 MB/s a connection)', await through(4), [
+          'verify',
+          'bench',
+        ]),
+      ];
+      printResults('\ndownload across a slow link', wanResults, rawBytes, [['one GET', wanResults[0]?.seconds ?? 1]]);
+    } finally {
+      await wan.close();
+    }
 
     const sqlite = await sqliteBench(work, cores);
 

@@ -14,7 +14,9 @@ export type Fault =
    */
   | { readonly kind: 'stall'; readonly bytes: number; readonly persist?: boolean }
   /** Holds every chunk for `ms` before forwarding it. */
-  | { readonly kind: 'delay'; readonly ms: number };
+  | { readonly kind: 'delay'; readonly ms: number }
+  /** Holds each connection's downstream to `bytesPerSecond` (one stream's speed across a WAN). */
+  | { readonly kind: 'rate'; readonly bytesPerSecond: number };
 
 export interface FaultProxy {
   /** "http://127.0.0.1:PORT", to use as the S3 endpoint. */
@@ -41,6 +43,8 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
     open.add(client);
     open.add(upstream);
     let stalled = false;
+    /** When this connection may pass the next byte down (fault `rate`). */
+    let nextFree = 0;
     const kill = () => {
       injected += 1;
       client.resetAndDestroy();
@@ -66,6 +70,16 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
           stalled = true;
           if (current.persist !== true) fault = { kind: 'none' };
           injected += 1;
+          return;
+        }
+        if (current.kind === 'rate' && direction === 'down') {
+          const now = Date.now();
+          nextFree = Math.max(now, nextFree) + (chunk.length / current.bytesPerSecond) * 1000;
+          to.write(chunk);
+          if (nextFree > now) {
+            from.pause();
+            setTimeout(() => from.resume(), nextFree - now);
+          }
           return;
         }
         if (current.kind === 'delay') {
