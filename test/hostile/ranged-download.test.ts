@@ -125,4 +125,21 @@ describe('ranged downloads', () => {
     resume();
     expect(await reading).toEqual({ sha256: sha256(bytes), size: bytes.length });
   });
+
+  it('stops every range at once when the reader aborts: the rest of the object is not fetched', async () => {
+    const storage = storageThrough(proxy, prefix, { downloadRangeMiB: 1, downloadConcurrency: 3 });
+    proxy.setFault({ kind: 'rate', bytesPerSecond: 4 * MiB });
+    const controller = new AbortController();
+    const reading = drain(await storage.get('big.bin', { signal: controller.signal }));
+    while (proxy.bytesDown() < MiB) await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort(new Error('stopped by the reader'));
+    await expect(reading).rejects.toThrow('stopped by the reader');
+    let settled = -1;
+    for (let seen = proxy.bytesDown(); settled !== seen; seen = proxy.bytesDown()) {
+      settled = seen;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    proxy.setFault({ kind: 'none' });
+    expect(settled).toBeLessThan(bytes.length / 2);
+  });
 });

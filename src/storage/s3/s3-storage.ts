@@ -153,14 +153,13 @@ export class S3Storage implements Storage {
     // Larger than one range: the rest comes in ranges side by side, each of the same version of the object.
     const etag = answer.etag;
     return new RangedDownload({
-      first: collect(answer.body, rangeSize),
+      first: answer.body,
       size,
       rangeSize,
       concurrency,
       attempts: RANGE_ATTEMPTS,
       signal: options.signal,
-      fetchRange: async (start, end, signal) =>
-        collect((await this.#open(key, signal, { start, end, etag })).body, end - start + 1),
+      openRange: async (start, end, signal) => (await this.#open(key, signal, { start, end, etag })).body,
     });
   }
 
@@ -651,21 +650,6 @@ function statusOf(error: unknown): number | undefined {
 function sizeOf(contentRange: string | undefined): number | undefined {
   const total = contentRange === undefined ? undefined : /\/(\d+)$/.exec(contentRange)?.[1];
   return total === undefined ? undefined : Number(total);
-}
-
-/** The `expected` bytes of `stream` in one buffer (one copy); fails when more or fewer come. */
-async function collect(stream: Readable, expected: number): Promise<Buffer> {
-  const bytes = Buffer.allocUnsafe(expected);
-  let filled = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    if (filled + chunk.length > expected) {
-      stream.destroy();
-      throw new Error(`more than the ${expected} bytes asked for came`);
-    }
-    chunk.copy(bytes, filled);
-    filled += chunk.length;
-  }
-  return filled === expected ? bytes : bytes.subarray(0, filled);
 }
 
 function isNotFound(error: unknown): boolean {
