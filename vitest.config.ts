@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Temporary files go to a folder per test file, removed after it (test/support/temp-dir.ts).
+    setupFiles: ['test/support/temp-dir.ts'],
     maxWorkers: 2,
     reporters: process.env.CI ? ['default', 'junit'] : ['default'],
     outputFile: { junit: 'test-results/junit.xml' },
