@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 
 /** Resolves once `stream` has printed a line containing `text`. */
@@ -53,4 +54,15 @@ export async function mountTinyFolder(size: string): Promise<{ path: string; unm
 export function noStackTrace(stderr: string): void {
   expect(stderr).not.toMatch(/^\s+at .+[:(]\d+:\d+\)?$/m);
   expect(stderr).not.toMatch(/node:internal/);
+}
+
+/** A SQLite file of `rows` KB-sized rows of random bytes (they do not compress). */
+export function randomDatabase(path: string, rows: number): void {
+  const db = new Database(path);
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB)');
+  const insert = db.prepare('INSERT INTO t (x) VALUES (randomblob(1000))');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i += 1) insert.run();
+  })();
+  db.close();
 }

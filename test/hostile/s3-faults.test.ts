@@ -11,7 +11,7 @@ import { standInBinDir } from '../harness/pg-stand-in.js';
 import { createDatabase, pgClient, postgresTarget } from '../harness/postgres.js';
 import { randomPrefix } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
-import { noStackTrace, waitForCondition, waitForLine } from './hostile-support.js';
+import { noStackTrace, randomDatabase, waitForCondition, waitForLine } from './hostile-support.js';
 
 const s3 = inject('s3');
 const pg = inject('postgres');
@@ -58,17 +58,6 @@ async function config(content: Record<string, unknown>) {
   const written = await writeConfig(content);
   await writeFile(join(written.dir, 's3_secret'), `${s3.secretAccessKey}\n`);
   return written;
-}
-
-/** A SQLite file of `rows` KB-sized rows of random bytes (they do not compress). */
-function randomDatabase(path: string, rows: number): void {
-  const db = new Database(path);
-  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB)');
-  const insert = db.prepare('INSERT INTO t (x) VALUES (randomblob(1000))');
-  db.transaction(() => {
-    for (let i = 0; i < rows; i += 1) insert.run();
-  })();
-  db.close();
 }
 
 function storedSize(stdout: string): number {

@@ -16,19 +16,9 @@ import type { Storage } from '../../src/storage/storage.js';
 import { logLines, runCli, writeConfig } from '../harness/cli.js';
 import { randomPrefix, s3Client, s3Keys, s3StorageInline } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
+import { randomDatabase } from './hostile-support.js';
 
 const s3 = inject('s3');
-
-/** A SQLite file of `rows` KB-sized rows of random bytes (they do not compress). */
-function randomDatabase(path: string, rows: number): void {
-  const db = new Database(path);
-  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB)');
-  const insert = db.prepare('INSERT INTO t (x) VALUES (randomblob(1000))');
-  db.transaction(() => {
-    for (let i = 0; i < rows; i += 1) insert.run();
-  })();
-  db.close();
-}
 
 describe('verifyUpload: store', () => {
   let proxy: FaultProxy;
