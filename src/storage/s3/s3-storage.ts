@@ -75,14 +75,23 @@ export class S3Storage implements Storage {
   readonly storedChecksum?: (key: string) => Promise<{ size: number; sha256: string | undefined } | undefined>;
 
   async #storedChecksum(key: string): Promise<{ size: number; sha256: string | undefined } | undefined> {
+    const result = await this.#headObject(key, 'head', 'ENABLED');
+    return result && { size: result.ContentLength ?? 0, sha256: result.ChecksumSHA256 };
+  }
+
+  /** HEAD of the object; undefined when there is none. */
+  async #headObject(
+    key: string,
+    verb: string,
+    checksumMode?: 'ENABLED',
+  ): Promise<import('@aws-sdk/client-s3').HeadObjectCommandOutput | undefined> {
     try {
-      const result = await this.#client.send(
-        new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key), ChecksumMode: 'ENABLED' }),
+      return await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key), ChecksumMode: checksumMode }),
       );
-      return { size: result.ContentLength ?? 0, sha256: result.ChecksumSHA256 };
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw this.#wrap('head', key, error);
+      throw this.#wrap(verb, key, error);
     }
   }
 
@@ -214,15 +223,8 @@ export class S3Storage implements Storage {
   }
 
   async head(key: string): Promise<{ size: number } | undefined> {
-    try {
-      const result = await this.#client.send(
-        new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }),
-      );
-      return { size: result.ContentLength ?? 0 };
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw this.#wrap('head', key, error);
-    }
+    const result = await this.#headObject(key, 'head');
+    return result && { size: result.ContentLength ?? 0 };
   }
 
   async *list(prefix: string): AsyncIterable<StoredObject> {
@@ -261,18 +263,11 @@ export class S3Storage implements Storage {
 
   async lockedUntil(key: string): Promise<Date | undefined> {
     if (this.#config.objectLock === undefined) return undefined;
-    try {
-      const result = await this.#client.send(
-        new HeadObjectCommand({ Bucket: this.#config.bucket, Key: this.#key(key) }),
-      );
-      const until = result.ObjectLockRetainUntilDate;
-      const held = result.ObjectLockLegalHoldStatus === 'ON';
-      if (held) return new Date(8.64e15);
-      return until !== undefined && until.getTime() > Date.now() ? until : undefined;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw this.#wrap('read the lock of', key, error);
-    }
+    const result = await this.#headObject(key, 'read the lock of');
+    if (result === undefined) return undefined;
+    const until = result.ObjectLockRetainUntilDate;
+    if (result.ObjectLockLegalHoldStatus === 'ON') return new Date(8.64e15);
+    return until !== undefined && until.getTime() > Date.now() ? until : undefined;
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -381,7 +376,7 @@ export class S3Storage implements Storage {
       if (result.ETag === undefined) throw new Error('the answer has no ETag');
       return result.ETag;
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const status = statusOf(error);
       if (status === 412 || status === 409) return undefined;
       // If-Match on a key that is gone.
       if ('IfMatch' in condition && isNotFound(error)) return undefined;
@@ -483,7 +478,7 @@ export function explainS3Error(
   config: Pick<S3StorageConfig, 'bucket' | 'endpoint'>,
 ): { text: string; hint: string | undefined } {
   const root = rootCause(error);
-  const status = (root as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const status = statusOf(root);
   const name = (root as Error).name ?? 'Error';
   const code = (root as NodeJS.ErrnoException).code;
   const message = (root as Error).message || name;
@@ -654,6 +649,5 @@ function sizeOf(contentRange: string | undefined): number | undefined {
 
 function isNotFound(error: unknown): boolean {
   const name = (error as Error).name;
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return name === 'NoSuchKey' || name === 'NotFound' || status === 404;
+  return name === 'NoSuchKey' || name === 'NotFound' || statusOf(error) === 404;
 }
