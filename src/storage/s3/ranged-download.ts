@@ -99,7 +99,6 @@ export class RangedDownload extends Readable {
         this.#wake();
         return;
       } catch (error) {
-        body = undefined;
         if (attempt >= attempts || this.#abort.signal.aborted || isAbortError(error) || !isRetryable(error)) {
           range.error = error;
           this.#wake();
