@@ -10,6 +10,7 @@ import { configSchema, type S3StorageConfig } from '../../src/config/schema.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { randomPrefix, s3Client, s3StorageInline } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
+import { waitForCondition } from './hostile-support.js';
 
 const s3 = inject('s3');
 const MiB = 1024 * 1024;
@@ -47,6 +48,16 @@ async function drain(
     }),
   );
   return { sha256: hash.digest('hex'), size };
+}
+
+/** The proxy's bytes down once they stop moving: the same count at two looks `everyMs` apart. */
+async function settledBytesDown(proxy: FaultProxy, everyMs: number): Promise<number> {
+  let settled = -1;
+  for (let seen = proxy.bytesDown(); settled !== seen; seen = proxy.bytesDown()) {
+    settled = seen;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return settled;
 }
 
 describe('ranged downloads', () => {
@@ -93,10 +104,7 @@ describe('ranged downloads', () => {
     const key = 'replaced.bin';
     await s3Client(s3).send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${key}`, Body: bytes }));
     const storage = storageThrough(proxy, prefix, { downloadRangeMiB: 1, downloadConcurrency: 2 });
-    let resume: () => void = () => undefined;
-    const resumed = new Promise<void>((resolve) => {
-      resume = resolve;
-    });
+    const { promise: resumed, resolve: resume } = Promise.withResolvers<void>();
     const reading = drain(await storage.get(key), { at: 1, resume: resumed });
     const other = randomBytes(bytes.length);
     await s3Client(s3).send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${key}`, Body: other }));
@@ -106,20 +114,12 @@ describe('ranged downloads', () => {
 
   it('holds back the ranges while the reader does not read: at most `downloadConcurrency` are fetched', async () => {
     const storage = storageThrough(proxy, prefix, { downloadRangeMiB: 1, downloadConcurrency: 2 });
-    let resume: () => void = () => undefined;
-    const resumed = new Promise<void>((resolve) => {
-      resume = resolve;
-    });
+    const { promise: resumed, resolve: resume } = Promise.withResolvers<void>();
     proxy.setFault({ kind: 'none' });
     const before = proxy.bytesDown();
     const reading = drain(await storage.get('big.bin'), { at: 1, resume: resumed });
     // The reader holds its first chunk; what comes down meanwhile settles at the ranges allowed ahead.
-    let settled = -1;
-    for (let seen = proxy.bytesDown(); settled !== seen; seen = proxy.bytesDown()) {
-      settled = seen;
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-    const held = settled - before;
+    const held = (await settledBytesDown(proxy, 300)) - before;
     expect(held).toBeGreaterThanOrEqual(2 * MiB);
     expect(held).toBeLessThan(4 * MiB);
     resume();
@@ -131,14 +131,10 @@ describe('ranged downloads', () => {
     proxy.setFault({ kind: 'rate', bytesPerSecond: 4 * MiB });
     const controller = new AbortController();
     const reading = drain(await storage.get('big.bin', { signal: controller.signal }));
-    while (proxy.bytesDown() < MiB) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitForCondition(() => proxy.bytesDown() >= MiB);
     controller.abort(new Error('stopped by the reader'));
     await expect(reading).rejects.toThrow('stopped by the reader');
-    let settled = -1;
-    for (let seen = proxy.bytesDown(); settled !== seen; seen = proxy.bytesDown()) {
-      settled = seen;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+    const settled = await settledBytesDown(proxy, 500);
     proxy.setFault({ kind: 'none' });
     expect(settled).toBeLessThan(bytes.length / 2);
   });
