@@ -6,7 +6,7 @@ export interface Digest {
   readonly size: number;
   readonly sha256: string;
   /**
-   * With a part size: the SHA-256 an S3 store keeps of the object when it is uploaded in parts of that size
+   * With part sizes: the SHA-256 an S3 store keeps of the object when it is uploaded in parts of those sizes
    * (base64; of the parts' SHA-256s, "-" and their number, or the whole object's when it is one part).
    */
   readonly partsSha256?: string;
@@ -24,22 +24,31 @@ export class DigestTap extends Transform {
   #digest: Digest | undefined;
   readonly #onBytes: ((size: number) => void) | undefined;
   readonly #gate: ((digest: Digest) => Error | undefined) | undefined;
-  readonly #partSize: number | undefined;
+  readonly #partSize: ((partNumber: number) => number) | undefined;
   #part: Hash | undefined;
+  /** Size of the part being hashed, and how much of it has passed. */
+  #partLength = 0;
   #partFilled = 0;
   readonly #parts: Buffer[] = [];
 
   /**
    * `onBytes` hears the running total. `gate`, when given, judges the digest before the end is passed on: an
    * error it returns fails the stream instead, so a reader never sees a clean end of unproven bytes.
-   * `partSize`, when given, also hashes each part of that size (see Digest.partsSha256).
+   * `partSize`, when given, also hashes each part, part N (from 1) of `partSize(N)` bytes (Digest.partsSha256).
    */
-  constructor(onBytes?: (totalBytes: number) => void, gate?: (digest: Digest) => Error | undefined, partSize?: number) {
+  constructor(
+    onBytes?: (totalBytes: number) => void,
+    gate?: (digest: Digest) => Error | undefined,
+    partSize?: (partNumber: number) => number,
+  ) {
     super();
     this.#onBytes = onBytes;
     this.#gate = gate;
     this.#partSize = partSize;
-    if (partSize !== undefined) this.#part = createHash('sha256');
+    if (partSize !== undefined) {
+      this.#part = createHash('sha256');
+      this.#partLength = partSize(1);
+    }
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -50,16 +59,17 @@ export class DigestTap extends Transform {
     callback(null, chunk);
   }
 
-  #hashParts(chunk: Buffer, partSize: number): void {
+  #hashParts(chunk: Buffer, partSize: (partNumber: number) => number): void {
     let offset = 0;
     while (offset < chunk.length) {
       // A part is closed only when more bytes follow it: the last one, full or not, is closed at the end.
-      if (this.#partFilled === partSize) {
+      if (this.#partFilled === this.#partLength) {
         this.#parts.push((this.#part as Hash).digest());
         this.#part = createHash('sha256');
+        this.#partLength = partSize(this.#parts.length + 1);
         this.#partFilled = 0;
       }
-      const take = Math.min(partSize - this.#partFilled, chunk.length - offset);
+      const take = Math.min(this.#partLength - this.#partFilled, chunk.length - offset);
       (this.#part as Hash).update(
         offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take),
       );

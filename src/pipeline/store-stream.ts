@@ -42,7 +42,7 @@ export async function storeStream(
   if (encrypted && options.encryptFor !== undefined) {
     stages.push(new AgeEncrypter(options.encryptFor));
   }
-  const storedTap = new DigestTap(undefined, undefined, storage.checksumPartSize);
+  const storedTap = new DigestTap(undefined, undefined, storage.checksumParts);
   const flowing = pipeline([source, rawTap, ...stages, storedTap] as never, {
     signal: options.signal,
   }) as Promise<void>;

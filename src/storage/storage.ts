@@ -41,10 +41,11 @@ export interface Storage {
   lockedUntil?(key: string): Promise<Date | undefined>;
   /**
    * A store that checks what it receives (S3 additional checksums, `verifyUpload: store`) cuts uploads into
-   * parts of this size and checks each part's SHA-256 as it arrives; `storedChecksum` then answers the
-   * SHA-256 it keeps of the whole object (Digest.partsSha256 of the same bytes), undefined when it keeps none.
+   * parts of these sizes (part numbers from 1) and checks each part's SHA-256 as it arrives; `storedChecksum`
+   * then answers the SHA-256 it keeps of the whole object (Digest.partsSha256 of the same bytes), undefined
+   * when it keeps none.
    */
-  readonly checksumPartSize?: number;
+  readonly checksumParts?: (partNumber: number) => number;
   storedChecksum?(key: string): Promise<{ size: number; sha256: string | undefined } | undefined>;
   /**
    * Conditional writes of small objects, atomic across processes and hosts (the target lease is built on

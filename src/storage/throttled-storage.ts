@@ -27,7 +27,7 @@ class ThrottledStorage implements Storage {
     this.#buckets = buckets;
     if (inner.lockedUntil !== undefined)
       this.lockedUntil = (key) => inner.lockedUntil?.(key) as Promise<Date | undefined>;
-    this.checksumPartSize = inner.checksumPartSize;
+    this.checksumParts = inner.checksumParts;
     if (inner.storedChecksum !== undefined) this.storedChecksum = (key) => inner.storedChecksum?.(key) as never;
   }
 
@@ -36,7 +36,7 @@ class ThrottledStorage implements Storage {
   }
 
   lockedUntil?: (key: string) => Promise<Date | undefined>;
-  readonly checksumPartSize?: number;
+  readonly checksumParts?: (partNumber: number) => number;
   storedChecksum?: Storage['storedChecksum'];
 
   async put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void> {

@@ -19,7 +19,13 @@ export const s3Storage = z
     serverSideEncryption: z.enum(['AES256', 'aws:kms']).optional(),
     sseKmsKeyId: z.string().optional(),
     storageClass: z.string().optional().describe('e.g. STANDARD_IA, GLACIER_IR.'),
-    partSizeMiB: z.number().int().min(5).max(5120).default(16).describe('Multipart part size.'),
+    partSizeMiB: z
+      .number()
+      .int()
+      .min(5)
+      .max(5120)
+      .default(16)
+      .describe('Size of the first 2000 parts of a multipart upload; each further 2000 are twice the size.'),
     queueSize: z.number().int().min(1).max(16).default(4).describe('Parts uploaded at once.'),
     downloadConcurrency: z
       .number()

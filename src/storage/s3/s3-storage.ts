@@ -1,4 +1,4 @@
-// S3 storage (AWS S3, MinIO, other S3-compatible servers) with multipart upload through lib-storage.
+// S3 storage (AWS S3, MinIO, other S3-compatible servers): streamed multipart uploads, ranged downloads.
 
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
@@ -18,7 +18,6 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { parseDuration } from '../../config/duration.js';
 import type { S3StorageConfig } from '../../config/schema.js';
 import { isAbortError, isRetryable, LifeboatError } from '../../errors.js';
@@ -31,6 +30,7 @@ import {
   type StoredObject,
   type Versioned,
 } from '../storage.js';
+import { partSizeOf, uploadStream } from './multipart-upload.js';
 import { RangedDownload } from './ranged-download.js';
 
 const MiB = 1024 * 1024;
@@ -47,8 +47,11 @@ export class S3Storage implements Storage {
 
   readonly #pageSize: number | undefined;
 
-  /** `pageSize` lowers the listing page size (tests exercise pagination with it). */
-  constructor(config: S3StorageConfig, client?: S3Client, options: { pageSize?: number } = {}) {
+  /**
+   * `pageSize` lowers the listing page size (tests exercise pagination with it); `partsPerStep`, how many parts
+   * an upload sends before their size doubles (tests see the growth without writing 16 GB).
+   */
+  constructor(config: S3StorageConfig, client?: S3Client, options: { pageSize?: number; partsPerStep?: number } = {}) {
     assertSafePrefix(config.prefix);
     this.#config = config;
     this.#pageSize = options.pageSize;
@@ -65,13 +68,17 @@ export class S3Storage implements Storage {
             credentials: { accessKeyId: pruner.accessKeyId, secretAccessKey: pruner.secretAccessKey ?? '' },
           }));
     this.#idleMs = parseDuration(config.idleTimeout);
+    const firstPart = config.partSizeMiB * MiB;
+    this.#partSize = (partNumber) => partSizeOf(partNumber, firstPart, options.partsPerStep);
     if (config.verifyUpload === 'store') {
-      this.checksumPartSize = config.partSizeMiB * MiB;
+      this.checksumParts = this.#partSize;
       this.storedChecksum = (key) => this.#storedChecksum(key);
     }
   }
 
-  readonly checksumPartSize?: number;
+  /** The size of each part of a multipart upload (they grow for very large objects: partSizeOf). */
+  readonly #partSize: (partNumber: number) => number;
+  readonly checksumParts?: (partNumber: number) => number;
   readonly storedChecksum?: (key: string) => Promise<{ size: number; sha256: string | undefined } | undefined>;
 
   async #storedChecksum(key: string): Promise<{ size: number; sha256: string | undefined } | undefined> {
@@ -101,46 +108,44 @@ export class S3Storage implements Storage {
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
-    const upload = new Upload({
-      client: this.#client,
-      queueSize: this.#config.queueSize,
-      partSize: this.#config.partSizeMiB * MiB,
-      leavePartsOnError: false,
-      params: {
-        Bucket: this.#config.bucket,
-        Key: this.#key(key),
-        Body: body,
-        ContentType: options.contentType ?? 'application/octet-stream',
-        ServerSideEncryption: this.#config.serverSideEncryption,
-        SSEKMSKeyId: this.#config.sseKmsKeyId,
-        StorageClass: this.#config.storageClass as never,
-        // The store checks each part's SHA-256 (the SDK sends it) and keeps the object's (#storedChecksum).
-        ...(this.checksumPartSize === undefined ? {} : { ChecksumAlgorithm: 'SHA256' as const }),
-        ...this.#lockParams(),
-      },
-    });
-    // A failing source stream must stop the upload; lib-storage would otherwise wait on it. When the upload
-    // fails first, lib-storage stops reading and Node destroys the source with an AbortError: that one is a
-    // consequence, so it neither aborts the upload nor masks the upload's own error.
+    const params = {
+      Bucket: this.#config.bucket,
+      Key: this.#key(key),
+      ContentType: options.contentType ?? 'application/octet-stream',
+      ServerSideEncryption: this.#config.serverSideEncryption,
+      SSEKMSKeyId: this.#config.sseKmsKeyId,
+      StorageClass: this.#config.storageClass as never,
+      // The store checks each part's SHA-256 (the SDK sends it) and keeps the object's (#storedChecksum).
+      ...(this.checksumParts === undefined ? {} : { ChecksumAlgorithm: 'SHA256' as const }),
+      ...this.#lockParams(),
+    };
+    // A failing source fails the upload with its own error; the AbortError the upload destroys the source
+    // with, once it failed itself, is a consequence and masks nothing.
     let sourceError: unknown;
     const onSourceError = (error: unknown) => {
-      if (isAbortError(error)) return;
-      sourceError = error;
-      void upload.abort();
+      if (!isAbortError(error)) sourceError = error;
     };
     if (!Buffer.isBuffer(body)) body.on('error', onSourceError);
-    const onAbort = () => void upload.abort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      if (options.signal?.aborted) throw options.signal.reason;
-      await upload.done();
-      if (sourceError !== undefined) throw sourceError;
+      options.signal?.throwIfAborted();
+      if (Buffer.isBuffer(body)) {
+        await this.#client.send(new PutObjectCommand({ ...params, Body: body }), { abortSignal: options.signal });
+      } else {
+        await uploadStream({
+          client: this.#client,
+          params,
+          body,
+          partSize: this.#partSize,
+          queueSize: this.#config.queueSize,
+          signal: options.signal,
+        });
+      }
     } catch (error) {
       // A single-part upload that failed after PutObject was sent, or an aborted one, may leave an object.
       await this.delete([key]).catch(() => undefined);
-      throw sourceError ?? (options.signal?.aborted ? options.signal.reason : this.#wrap('write', key, error));
+      if (sourceError !== undefined || options.signal?.aborted) throw sourceError ?? options.signal?.reason;
+      throw error instanceof LifeboatError ? error : this.#wrap('write', key, error);
     } finally {
-      options.signal?.removeEventListener('abort', onAbort);
       if (!Buffer.isBuffer(body)) body.off('error', onSourceError);
     }
   }

@@ -1,0 +1,185 @@
+// A stream into one S3 object, in parts uploaded side by side from a fixed set of part buffers: the bytes are
+// copied once, into a buffer that is used again for a later part, so an upload holds (queueSize + 1) parts of
+// memory and leaves none behind for the garbage collector.
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { LifeboatError } from '../../errors.js';
+
+/** S3's limits: parts of one upload, and the size of one part. */
+export const MAX_PARTS = 10_000;
+const MAX_PART_SIZE = 5 * 1024 ** 3;
+
+/** Parts keep the configured size this many at a time, then double (see partSizeOf). */
+export const PARTS_PER_STEP = 2000;
+
+/**
+ * The size of part `partNumber` (from 1). The first PARTS_PER_STEP parts have `firstPartSize`, the next as many
+ * twice that, and so on: small parts, and little memory, for the backups most people have (31 GiB of them at
+ * 16 MiB), and room for 31 times as much before S3's 10,000 parts run out.
+ */
+export function partSizeOf(partNumber: number, firstPartSize: number, partsPerStep = PARTS_PER_STEP): number {
+  return Math.min(MAX_PART_SIZE, firstPartSize * 2 ** Math.floor((partNumber - 1) / partsPerStep));
+}
+
+/** The largest object that fits in MAX_PARTS parts sized by `partSize`. */
+export function largestObject(partSize: (partNumber: number) => number): number {
+  let total = 0;
+  for (let part = 1; part <= MAX_PARTS; part++) total += partSize(part);
+  return total;
+}
+
+export interface UploadRequest {
+  readonly client: S3Client;
+  /** What the new object gets (bucket, key, content type, encryption, lock, checksum algorithm). */
+  readonly params: Omit<PutObjectCommandInput, 'Body'> & { Bucket: string; Key: string };
+  readonly body: Readable;
+  readonly partSize: (partNumber: number) => number;
+  /** Parts uploaded at once. */
+  readonly queueSize: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Uploads `body` as one object: a single PUT when it fits in the first part, else a multipart upload. Reading
+ * waits while `queueSize` parts are on their way (back-pressure). On any failure the parts still in flight are
+ * stopped, the multipart upload is aborted, and the body is destroyed with an AbortError; the first error is
+ * thrown. A failure of `body` itself is thrown as it is.
+ */
+export async function uploadStream(request: UploadRequest): Promise<void> {
+  const { client, params, body, partSize, queueSize } = request;
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(request.signal?.reason);
+  request.signal?.addEventListener('abort', onAbort, { once: true });
+  const pool = new PartBuffers();
+  const inFlight = new Set<Promise<void>>();
+  const parts: CompletedPart[] = [];
+  let created: Promise<string> | undefined;
+  /** The first error (of a part, the source or the upload): the one thrown. */
+  const failures: unknown[] = [];
+  const fail = (error: unknown) => {
+    if (failures.push(error) > 1) return;
+    stop.abort(error);
+    body.destroy(Object.assign(new Error('the upload failed', { cause: error }), { name: 'AbortError' }));
+  };
+
+  const create = async (): Promise<string> => {
+    const answer = await client.send(new CreateMultipartUploadCommand(params), { abortSignal: stop.signal });
+    if (answer.UploadId === undefined) throw new Error('CreateMultipartUpload answered no UploadId');
+    return answer.UploadId;
+  };
+  const send = (partNumber: number, buffer: Buffer, length: number) => {
+    created ??= create();
+    const sending = (async () => {
+      const uploadId = await created;
+      const answer = await client.send(
+        new UploadPartCommand({
+          Bucket: params.Bucket,
+          Key: params.Key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: buffer.subarray(0, length),
+          ChecksumAlgorithm: params.ChecksumAlgorithm,
+          SSECustomerAlgorithm: params.SSECustomerAlgorithm,
+          SSECustomerKey: params.SSECustomerKey,
+          SSECustomerKeyMD5: params.SSECustomerKeyMD5,
+        }),
+        { abortSignal: stop.signal },
+      );
+      if (answer.ETag === undefined) throw new Error(`UploadPart ${partNumber} answered no ETag`);
+      parts.push({ PartNumber: partNumber, ETag: answer.ETag, ChecksumSHA256: answer.ChecksumSHA256 });
+      pool.give(buffer);
+    })().catch(fail);
+    inFlight.add(sending);
+    void sending.finally(() => inFlight.delete(sending));
+  };
+
+  let partNumber = 1;
+  let buffer = pool.take(partSize(partNumber));
+  let filled = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        // A full part is sent only once more bytes follow it: an object that fits in one part is one PUT.
+        if (filled === buffer.length) {
+          if (partNumber === MAX_PARTS) throw tooLarge(params, partSize);
+          while (inFlight.size >= queueSize) await Promise.race(inFlight);
+          if (failures.length > 0) throw failures[0];
+          send(partNumber, buffer, filled);
+          partNumber += 1;
+          buffer = pool.take(partSize(partNumber));
+          filled = 0;
+        }
+        const copied = chunk.copy(buffer, filled, offset);
+        filled += copied;
+        offset += copied;
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+    if (created === undefined) {
+      await client.send(new PutObjectCommand({ ...params, Body: buffer.subarray(0, filled) }), {
+        abortSignal: stop.signal,
+      });
+      return;
+    }
+    send(partNumber, buffer, filled);
+    while (inFlight.size > 0) await Promise.race(inFlight);
+    if (failures.length > 0) throw failures[0];
+    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: params.Bucket,
+        Key: params.Key,
+        UploadId: await created,
+        MultipartUpload: { Parts: parts },
+      }),
+      { abortSignal: stop.signal },
+    );
+  } catch (error) {
+    fail(error);
+    await Promise.allSettled(inFlight);
+    const uploadId = await created?.catch(() => undefined);
+    if (uploadId !== undefined) {
+      await client
+        .send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId }))
+        .catch(() => undefined);
+    }
+    throw failures[0];
+  } finally {
+    request.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Part buffers to use again: a buffer goes back only while parts still have its size. */
+class PartBuffers {
+  #free: Buffer[] = [];
+
+  take(size: number): Buffer {
+    const free = this.#free.pop();
+    if (free !== undefined && free.length === size) return free;
+    if (free !== undefined) this.#free = [];
+    return Buffer.allocUnsafeSlow(size);
+  }
+
+  give(buffer: Buffer): void {
+    this.#free.push(buffer);
+  }
+}
+
+function tooLarge(params: UploadRequest['params'], partSize: (partNumber: number) => number): LifeboatError {
+  const limit = (largestObject(partSize) / 1024 ** 3).toFixed(0);
+  return new LifeboatError(
+    'STORAGE',
+    `storage: write ${params.Key}: the object is larger than the ${limit} GiB that ${MAX_PARTS} parts can hold`,
+    { hint: 'raise storage.partSizeMiB (each doubling doubles the largest object, and the memory of an upload)' },
+  );
+}

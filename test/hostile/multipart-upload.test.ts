@@ -1,0 +1,115 @@
+// Streamed multipart uploads against the real MinIO behind a fault proxy: parts that grow are cut where the
+// store's own checksum says, a part whose connection breaks is sent again whole from its buffer, and reading
+// stops while the parts on their way go unanswered.
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { configSchema, type S3StorageConfig } from '../../src/config/schema.js';
+import { compositeSha256 } from '../../src/pipeline/digest-tap.js';
+import { partSizeOf } from '../../src/storage/s3/multipart-upload.js';
+import { S3Storage } from '../../src/storage/s3/s3-storage.js';
+import { randomPrefix, s3StorageInline } from '../harness/s3.js';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
+import { waitForCondition } from './hostile-support.js';
+
+const s3 = inject('s3');
+const MiB = 1024 * 1024;
+
+function storageThrough(proxy: FaultProxy, prefix: string, settings: object, partsPerStep?: number): S3Storage {
+  const config = configSchema.parse({
+    storage: { ...s3StorageInline(s3, prefix), endpoint: proxy.url, partSizeMiB: 5, ...settings },
+    targets: [{ name: 'app', driver: 'sqlite', path: '/x.db' }],
+  }).storage as S3StorageConfig;
+  return new S3Storage(config, undefined, { partsPerStep });
+}
+
+/** `bytes` in chunks of uneven sizes, none of which meets a part edge on purpose. */
+function chunked(bytes: Buffer): Readable {
+  const chunks: Buffer[] = [];
+  for (let offset = 0, i = 0; offset < bytes.length; i += 1) {
+    const next = Math.min(bytes.length, offset + 40_000 + ((i * 7919) % 90_000));
+    chunks.push(bytes.subarray(offset, next));
+    offset = next;
+  }
+  return Readable.from(chunks);
+}
+
+async function read(storage: S3Storage, key: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of await storage.get(key)) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest();
+
+describe('multipart uploads', () => {
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    const endpoint = new URL(s3.endpoint);
+    proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  it('doubles the part size every few parts, cut exactly where the store counts them', async () => {
+    proxy.setFault({ kind: 'none' });
+    // Parts of 5, 5, 10, 10 MiB and the rest: five parts, where fixed 5 MiB parts would be seven.
+    const storage = storageThrough(proxy, randomPrefix('grow'), { verifyUpload: 'store' }, 2);
+    const bytes = randomBytes(33 * MiB + 7);
+    await storage.put('grown.bin', chunked(bytes));
+    const parts: Buffer[] = [];
+    for (let offset = 0; offset < bytes.length; ) {
+      const size = partSizeOf(parts.length + 1, 5 * MiB, 2);
+      parts.push(sha256(bytes.subarray(offset, offset + size)));
+      offset += size;
+    }
+    expect(parts).toHaveLength(5);
+    const stored = await storage.storedChecksum?.('grown.bin');
+    expect(stored).toEqual({ size: bytes.length, sha256: compositeSha256(parts) });
+    expect((await read(storage, 'grown.bin')).equals(bytes)).toBe(true);
+  });
+
+  it('sends a part again whole when its connection breaks half way', async () => {
+    const storage = storageThrough(proxy, randomPrefix('resend'), { queueSize: 2 });
+    const bytes = randomBytes(17 * MiB);
+    // 7 MiB up is in the middle of the first two parts, which go side by side.
+    proxy.setFault({ kind: 'reset', direction: 'up', bytes: 7 * MiB, once: true });
+    await storage.put('resent.bin', chunked(bytes));
+    expect(proxy.injected()).toBeGreaterThanOrEqual(1);
+    proxy.setFault({ kind: 'none' });
+    expect(sha256(await read(storage, 'resent.bin'))).toEqual(sha256(bytes));
+  });
+
+  it('stops reading the source while the parts on their way go unanswered, and stops when aborted', async () => {
+    const storage = storageThrough(proxy, randomPrefix('held'), { queueSize: 2, idleTimeout: '5m' });
+    let pulled = 0;
+    const source = new Readable({
+      read() {
+        pulled += 256 * 1024;
+        this.push(Buffer.alloc(256 * 1024, pulled & 0xff));
+      },
+    });
+    // No answer ever comes back: not to the upload's creation, not to any part.
+    proxy.setFault({ kind: 'stall', bytes: 0, persist: true });
+    const abort = new AbortController();
+    const putting = storage.put('held.bin', source, { signal: abort.signal });
+    putting.catch(() => undefined);
+    // Two parts on their way and a third filled: the source is read that far and no further.
+    await waitForCondition(() => pulled >= 3 * 5 * MiB, 30_000);
+    let settled = -1;
+    while (settled !== pulled) {
+      settled = pulled;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    expect(pulled).toBeLessThanOrEqual(3 * 5 * MiB + 2 * MiB);
+    abort.abort(new Error('stopped by the test'));
+    // The store answers again, for the clean-up after the abort.
+    proxy.setFault({ kind: 'none' });
+    await expect(putting).rejects.toThrow('stopped by the test');
+    expect(source.destroyed).toBe(true);
+    expect(await storage.head('held.bin')).toBeUndefined();
+  });
+});
