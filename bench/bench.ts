@@ -9,6 +9,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
+import { lifeboatArgv, NODE_FLAGS } from '../test/harness/cli.js';
 import { type S3Server, startMinio } from '../test/harness/minio.js';
 import {
   createDatabase,
@@ -145,7 +146,7 @@ function printResults(
 /** Stored and raw size of the newest backup's first artifact in a config's store (`lifeboat list --json`). */
 async function newestSizes(config: string): Promise<{ size: number; rawSize: number }> {
   const out = await new Promise<string>((resolve) => {
-    const child = spawn(process.execPath, [CLI, '--config', config, 'list', '--json'], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, '--config', config, 'list', '--json'], {
       env: { ...process.env, ...QUIET },
     });
     let text = '';
@@ -164,7 +165,7 @@ const QUIET = { LIFEBOAT_LOG_LEVEL: 'warn' };
 
 /** A Lifeboat command, timed with its peak RSS; the stored bytes are those of the newest backup. */
 async function lifeboat(label: string, config: string, args: string[]): Promise<Measure & { label: string }> {
-  const measured = await repeat(label, () => chain([[process.execPath, CLI, '--config', config, ...args]], QUIET));
+  const measured = await repeat(label, () => chain([[...lifeboatArgv(), '--config', config, ...args]], QUIET));
   return args[0] === 'backup' ? { ...measured, storedBytes: await storedSize(config) } : measured;
 }
 
@@ -379,7 +380,7 @@ async function main(): Promise<void> {
     ] as const) {
       restores.push(
         await repeat(label, async () =>
-          chain([[process.execPath, CLI, '--config', config, 'restore', 'bench', '--to', await restoreInto()]], QUIET),
+          chain([[...lifeboatArgv(), '--config', config, 'restore', 'bench', '--to', await restoreInto()]], QUIET),
         ),
       );
     }
@@ -392,7 +393,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < RUNS; i += 1) {
       const out = join(work, 'drill.json');
       const measure = await chain(
-        [[process.execPath, CLI, '--config', remote.zstd, 'drill', 'bench', '--json']],
+        [[...lifeboatArgv(), '--config', remote.zstd, 'drill', 'bench', '--json']],
         QUIET,
         out,
       );
@@ -530,13 +531,14 @@ async function scaling(
     const config = await configFor(`scale-${wanted}`, s3StorageInline(s3, `scale-${wanted}/`), {
       compression: { algorithm: 'gzip', level: 6 },
     });
-    const backup = await chain([[process.execPath, CLI, '--config', config, 'backup']], QUIET);
+    const backup = await chain([[...lifeboatArgv(), '--config', config, 'backup']], QUIET);
     const dumpBytes = (await newestSizes(config)).rawSize;
     const scratch = await createDatabase(pg, 'scale');
     const restore = await chain(
       [
         [
           process.execPath,
+          ...NODE_FLAGS,
           CLI,
           '--config',
           config,

@@ -5,6 +5,7 @@ import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { NODE_FLAGS } from '../test/harness/cli.js';
 
 const RUNS = Number(process.env.LIFEBOAT_SOAK_RUNS ?? 200);
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
       targets: [{ name: 'demo', driver: 'sqlite', path: './app.db' }],
     }),
   );
-  const child = spawn(process.execPath, [CLI, '--config', join(dir, 'lifeboat.yaml'), 'daemon'], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, '--config', join(dir, 'lifeboat.yaml'), 'daemon'], {
     env: { ...process.env, LIFEBOAT_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

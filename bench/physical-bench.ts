@@ -8,6 +8,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { stopRecovered } from '../src/core/restore-datadir.js';
+import { NODE_FLAGS } from '../test/harness/cli.js';
 import type { S3Server } from '../test/harness/minio.js';
 import { type PostgresServer, pgClient, postgresBinDir } from '../test/harness/postgres.js';
 import { s3StorageInline } from '../test/harness/s3.js';
@@ -38,7 +39,7 @@ function median(values: number[]): number {
 
 /** Starts `lifeboat daemon` and resolves with its metrics URL. */
 function startDaemon(cli: string, config: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [cli, '--config', config, 'daemon'], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, cli, '--config', config, 'daemon'], {
     env: { ...process.env, LIFEBOAT_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -100,7 +101,7 @@ export async function physicalBench(
       tools.chain([basebackup, ['pigz', '-6', '-p', cores]], env, join(work, 'base.tar.gz')),
     ),
     await tools.repeat('lifeboat backup (physical, S3)', () =>
-      tools.chain([[process.execPath, cli, '--config', config, 'backup', 'phys']], quiet),
+      tools.chain([[process.execPath, ...NODE_FLAGS, cli, '--config', config, 'backup', 'phys']], quiet),
     ),
   ];
   tools.print(`\nphysical base backup of a ${(rawBytes / 1e6).toFixed(0)} MB cluster`, results, rawBytes, [
@@ -167,6 +168,7 @@ export async function physicalBench(
       [
         [
           process.execPath,
+          ...NODE_FLAGS,
           cli,
           '--config',
           config,

@@ -1,6 +1,6 @@
 // Runs the built `lifeboat` command as a user would, and writes configs into temporary folders.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,21 @@ export const CLI = [
   join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js'),
   join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js'),
 ].find((file) => existsSync(file)) as string;
+
+/** The Node.js flags on the command's first line (`#!/usr/bin/env -S node ...`): it runs with them. */
+export const NODE_FLAGS: readonly string[] = (() => {
+  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0] ?? '';
+  const words = first
+    .replace(/^#!\s*\S*env\s+(-S\s+)?/, '')
+    .split(/\s+/)
+    .filter(Boolean);
+  return words.slice(1);
+})();
+
+/** How to start the command as its own first line does, with this process's Node.js. */
+export function lifeboatArgv(...args: readonly string[]): string[] {
+  return [process.execPath, ...NODE_FLAGS, CLI, ...args];
+}
 
 export interface CliResult {
   readonly code: number | null;
@@ -41,7 +56,8 @@ export function captured(child: ChildProcess): Promise<CliResult> {
 }
 
 export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const [node, ...argv] = lifeboatArgv(...args);
+  const child = spawn(node as string, argv, {
     env: { ...process.env, LIFEBOAT_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
