@@ -176,6 +176,43 @@ describe('postgres backups to S3 through the CLI', () => {
     expect(await s3Keys(s3, failPrefix)).toEqual([]);
   });
 
+  it('a pg_restore whose connection is lost half way says that pg_restore failed and why', async () => {
+    const { path } = await configFor(bigDatabase, { compression: { algorithm: 'none' } });
+    const backup = await runCli(['--config', path, 'backup', 'app-db']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const scratch = await createDatabase(pg, 'killed');
+    const running = startCli(['--config', path, 'restore', 'app-db', '--to', url(scratch)]);
+    const client = await pgClient(pg);
+    let terminated = 0;
+    try {
+      const deadline = Date.now() + 30_000;
+      while (terminated === 0 && Date.now() < deadline) {
+        const result = await client.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lifeboat-restore-%' AND query LIKE 'COPY %' AND datname = $1",
+          [scratch],
+        );
+        terminated = result.rowCount ?? 0;
+      }
+    } finally {
+      await client.end();
+    }
+    expect(terminated).toBe(1);
+    const result = await running.result;
+    expect(result.code).toBe(1);
+    // The cause is pg_restore's lost connection, not the broken pipe into it that followed.
+    expect(result.stderr).toMatch(
+      /pg_restore failed \(exit code 1\): .*(terminating connection due to administrator command|server closed the connection unexpectedly)/s,
+    );
+    expect(result.stderr).not.toContain('EPIPE');
+    // One transaction: nothing of the cut restore stays.
+    const check = await pgClient(pg, scratch);
+    try {
+      expect((await check.query("SELECT to_regclass('public.blob') AS t")).rows[0].t).toBeNull();
+    } finally {
+      await check.end();
+    }
+  });
+
   it('SIGTERM half way through a backup aborts it cleanly: no objects, no pg_dump left', async () => {
     const big = bigDatabase;
     const { dir, path } = await writeConfig({

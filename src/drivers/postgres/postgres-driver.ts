@@ -284,14 +284,16 @@ export class PostgresDriver implements Driver {
 /**
  * Streams `raw` into the tool's stdin. When the input fails (a download error, bytes that did not prove
  * themselves) the tool is stopped at once: it must not sit inside its transaction holding the destination's
- * locks, and its connection closing rolls that transaction back.
+ * locks, and its connection closing rolls that transaction back. A stdin that breaks (EPIPE) is the tool's
+ * doing, not the input's: the tool has gone, or is going, and its exit says why.
  */
 async function feed(tool: ReturnType<typeof runTool>, raw: Readable, signal?: AbortSignal): Promise<void> {
   const stdin = tool.child.stdin;
   if (stdin === null) throw new Error('postgres: tool has no stdin');
   let inputFailed = false;
   const writing = pipeline(raw, stdin, { signal }).catch((error: unknown) => {
-    if (tool.child.exitCode === null && tool.child.signalCode === null) {
+    const toolLeft = (error as NodeJS.ErrnoException).code === 'EPIPE';
+    if (!toolLeft && tool.child.exitCode === null && tool.child.signalCode === null) {
       inputFailed = true;
       tool.child.kill('SIGTERM');
     }
@@ -308,6 +310,14 @@ async function feed(tool: ReturnType<typeof runTool>, raw: Readable, signal?: Ab
     );
   }
   if (exited.status === 'rejected') throw exited.reason;
+  if (wrote.status === 'rejected' && (wrote.reason as NodeJS.ErrnoException).code === 'EPIPE') {
+    // It exited cleanly before the end of the backup: what it restored was never proven against the manifest.
+    throw new LifeboatError(
+      'RESTORE_INPUT',
+      `postgres: ${tool.child.spawnfile.split('/').pop()} exited before it had read the whole backup; what it restored is not proven against the manifest`,
+      { cause: wrote.reason, hint: 'drop the destination and restore again' },
+    );
+  }
   if (wrote.status === 'rejected') throw wrote.reason;
 }
 
