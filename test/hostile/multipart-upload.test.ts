@@ -3,24 +3,31 @@
 // stops while the parts on their way go unanswered.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { configSchema, type S3StorageConfig } from '../../src/config/schema.js';
+import { LifeboatError } from '../../src/errors.js';
 import { compositeSha256 } from '../../src/pipeline/digest-tap.js';
 import { partSizeOf } from '../../src/storage/s3/multipart-upload.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
-import { randomPrefix, s3StorageInline } from '../harness/s3.js';
+import { randomPrefix, s3Client, s3StorageInline } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 import { waitForCondition } from './hostile-support.js';
 
 const s3 = inject('s3');
 const MiB = 1024 * 1024;
 
-function storageThrough(proxy: FaultProxy, prefix: string, settings: object, partsPerStep?: number): S3Storage {
+function storageThrough(
+  proxy: FaultProxy,
+  prefix: string,
+  settings: object,
+  options: { partsPerStep?: number; maxParts?: number } = {},
+): S3Storage {
   const config = configSchema.parse({
     storage: { ...s3StorageInline(s3, prefix), endpoint: proxy.url, partSizeMiB: 5, ...settings },
     targets: [{ name: 'app', driver: 'sqlite', path: '/x.db' }],
   }).storage as S3StorageConfig;
-  return new S3Storage(config, undefined, { partsPerStep });
+  return new S3Storage(config, undefined, options);
 }
 
 /** `bytes` in chunks of uneven sizes, none of which meets a part edge on purpose. */
@@ -57,7 +64,7 @@ describe('multipart uploads', () => {
   it('doubles the part size every few parts, cut exactly where the store counts them', async () => {
     proxy.setFault({ kind: 'none' });
     // Parts of 5, 5, 10, 10 MiB and the rest: five parts, where fixed 5 MiB parts would be seven.
-    const storage = storageThrough(proxy, randomPrefix('grow'), { verifyUpload: 'store' }, 2);
+    const storage = storageThrough(proxy, randomPrefix('grow'), { verifyUpload: 'store' }, { partsPerStep: 2 });
     const bytes = randomBytes(33 * MiB + 7);
     await storage.put('grown.bin', chunked(bytes));
     const parts: Buffer[] = [];
@@ -111,5 +118,21 @@ describe('multipart uploads', () => {
     await expect(putting).rejects.toThrow('stopped by the test');
     expect(source.destroyed).toBe(true);
     expect(await storage.head('held.bin')).toBeUndefined();
+  });
+
+  it('refuses an object larger than its parts can hold, names the setting, and leaves no upload behind', async () => {
+    proxy.setFault({ kind: 'none' });
+    const prefix = randomPrefix('cap');
+    // Three parts of 5 MiB at the most: 16 MiB do not fit.
+    const storage = storageThrough(proxy, prefix, {}, { maxParts: 3 });
+    const source = chunked(randomBytes(16 * MiB));
+    const error = await storage.put('big.bin', source).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LifeboatError);
+    expect((error as LifeboatError).message).toContain('larger than the 0.01 GiB that 3 parts can hold');
+    expect((error as LifeboatError).hint).toContain('storage.partSizeMiB');
+    expect(source.destroyed).toBe(true);
+    expect(await storage.head('big.bin')).toBeUndefined();
+    const uploads = await s3Client(s3).send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: prefix }));
+    expect(uploads.Uploads ?? []).toEqual([]);
   });
 });

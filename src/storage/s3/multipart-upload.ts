@@ -30,10 +30,10 @@ export function partSizeOf(partNumber: number, firstPartSize: number, partsPerSt
   return Math.min(MAX_PART_SIZE, firstPartSize * 2 ** Math.floor((partNumber - 1) / partsPerStep));
 }
 
-/** The largest object that fits in MAX_PARTS parts sized by `partSize`. */
-export function largestObject(partSize: (partNumber: number) => number): number {
+/** The largest object that fits in `maxParts` parts sized by `partSize`. */
+export function largestObject(partSize: (partNumber: number) => number, maxParts = MAX_PARTS): number {
   let total = 0;
-  for (let part = 1; part <= MAX_PARTS; part++) total += partSize(part);
+  for (let part = 1; part <= maxParts; part++) total += partSize(part);
   return total;
 }
 
@@ -45,6 +45,8 @@ export interface UploadRequest {
   readonly partSize: (partNumber: number) => number;
   /** Parts uploaded at once. */
   readonly queueSize: number;
+  /** Parts one upload may have: S3's 10,000 (tests lower it). */
+  readonly maxParts?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -55,10 +57,8 @@ export interface UploadRequest {
  * thrown. A failure of `body` itself is thrown as it is.
  */
 export async function uploadStream(request: UploadRequest): Promise<void> {
-  const { client, params, body, partSize, queueSize } = request;
+  const { client, params, body, partSize, queueSize, maxParts = MAX_PARTS } = request;
   const stop = new AbortController();
-  const onAbort = () => stop.abort(request.signal?.reason);
-  request.signal?.addEventListener('abort', onAbort, { once: true });
   const pool = new PartBuffers();
   const inFlight = new Set<Promise<void>>();
   const parts: CompletedPart[] = [];
@@ -70,6 +70,9 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
     stop.abort(error);
     body.destroy(Object.assign(new Error('the upload failed', { cause: error }), { name: 'AbortError' }));
   };
+  // An abort stops the parts on their way and the reading, even of a source that sends nothing more.
+  const onAbort = () => fail(request.signal?.reason);
+  request.signal?.addEventListener('abort', onAbort, { once: true });
 
   const create = async (): Promise<string> => {
     const answer = await client.send(new CreateMultipartUploadCommand(params), { abortSignal: stop.signal });
@@ -111,7 +114,7 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
       while (offset < chunk.length) {
         // A full part is sent only once more bytes follow it: an object that fits in one part is one PUT.
         if (filled === buffer.length) {
-          if (partNumber === MAX_PARTS) throw tooLarge(params, partSize);
+          if (partNumber === maxParts) throw tooLarge(params, partSize, maxParts);
           while (inFlight.size >= queueSize) await Promise.race(inFlight);
           if (failures.length > 0) throw failures[0];
           send(partNumber, buffer, filled);
@@ -175,11 +178,15 @@ class PartBuffers {
   }
 }
 
-function tooLarge(params: UploadRequest['params'], partSize: (partNumber: number) => number): LifeboatError {
-  const limit = (largestObject(partSize) / 1024 ** 3).toFixed(0);
+function tooLarge(
+  params: UploadRequest['params'],
+  partSize: (partNumber: number) => number,
+  maxParts: number,
+): LifeboatError {
+  const limit = (largestObject(partSize, maxParts) / 1024 ** 3).toFixed(2);
   return new LifeboatError(
     'STORAGE',
-    `storage: write ${params.Key}: the object is larger than the ${limit} GiB that ${MAX_PARTS} parts can hold`,
+    `storage: write ${params.Key}: the object is larger than the ${limit} GiB that ${maxParts} parts can hold`,
     { hint: 'raise storage.partSizeMiB (each doubling doubles the largest object, and the memory of an upload)' },
   );
 }

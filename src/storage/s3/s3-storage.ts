@@ -46,12 +46,18 @@ export class S3Storage implements Storage {
   readonly #idleMs: number;
 
   readonly #pageSize: number | undefined;
+  readonly #maxParts: number | undefined;
 
   /**
    * `pageSize` lowers the listing page size (tests exercise pagination with it); `partsPerStep`, how many parts
-   * an upload sends before their size doubles (tests see the growth without writing 16 GB).
+   * an upload sends before their size doubles, and `maxParts`, how many it may have (tests see the growth and
+   * the limit without writing 31 GiB).
    */
-  constructor(config: S3StorageConfig, client?: S3Client, options: { pageSize?: number; partsPerStep?: number } = {}) {
+  constructor(
+    config: S3StorageConfig,
+    client?: S3Client,
+    options: { pageSize?: number; partsPerStep?: number; maxParts?: number } = {},
+  ) {
     assertSafePrefix(config.prefix);
     this.#config = config;
     this.#pageSize = options.pageSize;
@@ -68,6 +74,7 @@ export class S3Storage implements Storage {
             credentials: { accessKeyId: pruner.accessKeyId, secretAccessKey: pruner.secretAccessKey ?? '' },
           }));
     this.#idleMs = parseDuration(config.idleTimeout);
+    this.#maxParts = options.maxParts;
     const firstPart = config.partSizeMiB * MiB;
     this.#partSize = (partNumber) => partSizeOf(partNumber, firstPart, options.partsPerStep);
     if (config.verifyUpload === 'store') {
@@ -137,6 +144,7 @@ export class S3Storage implements Storage {
           body,
           partSize: this.#partSize,
           queueSize: this.#config.queueSize,
+          maxParts: this.#maxParts,
           signal: options.signal,
         });
       }
