@@ -34,7 +34,13 @@ export const s3Storage = z
       .max(16)
       .default(4)
       .describe('Ranged GETs of one download at once (1: one plain GET); memory is about this x downloadRangeMiB.'),
-    downloadRangeMiB: z.number().int().min(1).max(5120).default(8).describe('Size of each ranged GET of a download.'),
+    downloadRangeMiB: z
+      .number()
+      .int()
+      .min(1)
+      .max(5120)
+      .default(4)
+      .describe('Size of each ranged GET of a download; raise it on links with a long round trip.'),
     verifyUpload: z
       .enum(['checksum', 'size', 'store'])
       .default('checksum')
