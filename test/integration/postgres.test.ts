@@ -40,6 +40,27 @@ async function sql(database: string, text: string): Promise<void> {
   }
 }
 
+/**
+ * Terminates the session of `database` whose application name is like `application` once it runs a COPY
+ * (within 30 s); how many it terminated.
+ */
+async function terminateCopy(application: string, database: string): Promise<number> {
+  const client = await pgClient(pg);
+  try {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const result = await client.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1 AND query LIKE 'COPY %' AND datname = $2",
+        [application, database],
+      );
+      if ((result.rowCount ?? 0) > 0) return result.rowCount ?? 0;
+    }
+    return 0;
+  } finally {
+    await client.end();
+  }
+}
+
 function url(database: string, password?: string): string {
   return `postgres://${pg.user}${password === undefined ? '' : `:${password}`}@${pg.host}:${pg.port}/${database}`;
 }
@@ -151,22 +172,8 @@ describe('postgres backups to S3 through the CLI', () => {
   it('a pg_dump whose connection is lost half way leaves no manifest and no partial objects, and says why', async () => {
     const { path, prefix: failPrefix } = await configFor(bigDatabase);
     const running = startCli(['--config', path, 'backup', 'app-db']);
-    const client = await pgClient(pg);
-    let terminated = 0;
-    try {
-      const deadline = Date.now() + 30_000;
-      while (terminated === 0 && Date.now() < deadline) {
-        // This test's dump only: other test files dump from the same server at the same time.
-        const result = await client.query(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY %' AND datname = $1",
-          [bigDatabase],
-        );
-        terminated = result.rowCount ?? 0;
-      }
-    } finally {
-      await client.end();
-    }
-    expect(terminated).toBe(1);
+    // This test's dump only: other test files dump from the same server at the same time.
+    expect(await terminateCopy('lifeboat', bigDatabase)).toBe(1);
     const result = await running.result;
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
@@ -182,21 +189,7 @@ describe('postgres backups to S3 through the CLI', () => {
     expect(backup.code, backup.stderr).toBe(0);
     const scratch = await createDatabase(pg, 'killed');
     const running = startCli(['--config', path, 'restore', 'app-db', '--to', url(scratch)]);
-    const client = await pgClient(pg);
-    let terminated = 0;
-    try {
-      const deadline = Date.now() + 30_000;
-      while (terminated === 0 && Date.now() < deadline) {
-        const result = await client.query(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lifeboat-restore-%' AND query LIKE 'COPY %' AND datname = $1",
-          [scratch],
-        );
-        terminated = result.rowCount ?? 0;
-      }
-    } finally {
-      await client.end();
-    }
-    expect(terminated).toBe(1);
+    expect(await terminateCopy('lifeboat-restore-%', scratch)).toBe(1);
     const result = await running.result;
     expect(result.code).toBe(1);
     // The cause is pg_restore's lost connection, not the broken pipe into it that followed.
