@@ -1,5 +1,7 @@
 // Helpers for tests that use the suite's S3-compatible server.
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { configSchema, type S3StorageConfig } from '../../src/config/schema.js';
+import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import type { S3Server } from './minio.js';
 
 export function s3Client(s3: S3Server): S3Client {
@@ -53,4 +55,18 @@ export function s3StorageInline(s3: S3Server, prefix = ''): Record<string, unkno
     accessKeyId: s3.accessKeyId,
     secretAccessKey: s3.secretAccessKey,
   };
+}
+
+/** Lifeboat's S3 storage on the suite's server under `prefix`: the storage section with `settings` over it. */
+export function s3Storage(
+  s3: S3Server,
+  prefix: string,
+  settings: object = {},
+  options?: ConstructorParameters<typeof S3Storage>[2],
+): S3Storage {
+  const config = configSchema.parse({
+    storage: { ...s3StorageInline(s3, prefix), ...settings },
+    targets: [{ name: 'app', driver: 'sqlite', path: '/x.db' }],
+  }).storage as S3StorageConfig;
+  return new S3Storage(config, undefined, options);
 }

@@ -56,6 +56,16 @@ export function noStackTrace(stderr: string): void {
   expect(stderr).not.toMatch(/node:internal/);
 }
 
+/** What `read` gives once it stops changing: the same value at two looks `everyMs` apart. */
+export async function settledValue(read: () => number, everyMs: number): Promise<number> {
+  let settled = Number.NaN;
+  for (let seen = read(); settled !== seen; seen = read()) {
+    settled = seen;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return settled;
+}
+
 /** A SQLite file of `rows` KB-sized rows of random bytes (they do not compress). */
 export function randomDatabase(path: string, rows: number): void {
   const db = new Database(path);

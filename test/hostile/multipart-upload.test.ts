@@ -5,14 +5,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { configSchema, type S3StorageConfig } from '../../src/config/schema.js';
 import { LifeboatError } from '../../src/errors.js';
 import { compositeSha256 } from '../../src/pipeline/digest-tap.js';
 import { partSizeOf } from '../../src/storage/s3/multipart-upload.js';
-import { S3Storage } from '../../src/storage/s3/s3-storage.js';
-import { randomPrefix, s3Client, s3StorageInline } from '../harness/s3.js';
+import type { S3Storage } from '../../src/storage/s3/s3-storage.js';
+import { randomPrefix, s3Client, s3Storage } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
-import { waitForCondition } from './hostile-support.js';
+import { settledValue, waitForCondition } from './hostile-support.js';
 
 const s3 = inject('s3');
 const MiB = 1024 * 1024;
@@ -23,11 +22,7 @@ function storageThrough(
   settings: object,
   options: { partsPerStep?: number; maxParts?: number } = {},
 ): S3Storage {
-  const config = configSchema.parse({
-    storage: { ...s3StorageInline(s3, prefix), endpoint: proxy.url, partSizeMiB: 5, ...settings },
-    targets: [{ name: 'app', driver: 'sqlite', path: '/x.db' }],
-  }).storage as S3StorageConfig;
-  return new S3Storage(config, undefined, options);
+  return s3Storage(s3, prefix, { endpoint: proxy.url, partSizeMiB: 5, ...settings }, options);
 }
 
 /** `bytes` in chunks of uneven sizes, none of which meets a part edge on purpose. */
@@ -106,12 +101,7 @@ describe('multipart uploads', () => {
     putting.catch(() => undefined);
     // Two parts on their way and a third filled: the source is read that far and no further.
     await waitForCondition(() => pulled >= 3 * 5 * MiB, 30_000);
-    let settled = -1;
-    while (settled !== pulled) {
-      settled = pulled;
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-    expect(pulled).toBeLessThanOrEqual(3 * 5 * MiB + 2 * MiB);
+    expect(await settledValue(() => pulled, 300)).toBeLessThanOrEqual(3 * 5 * MiB + 2 * MiB);
     abort.abort(new Error('stopped by the test'));
     // The store answers again, for the clean-up after the abort.
     proxy.setFault({ kind: 'none' });

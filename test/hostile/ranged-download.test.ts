@@ -6,21 +6,16 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { configSchema, type S3StorageConfig } from '../../src/config/schema.js';
-import { S3Storage } from '../../src/storage/s3/s3-storage.js';
-import { randomPrefix, s3Client, s3StorageInline } from '../harness/s3.js';
+import type { S3Storage } from '../../src/storage/s3/s3-storage.js';
+import { randomPrefix, s3Client, s3Storage } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
-import { waitForCondition } from './hostile-support.js';
+import { settledValue, waitForCondition } from './hostile-support.js';
 
 const s3 = inject('s3');
 const MiB = 1024 * 1024;
 
 function storageThrough(proxy: FaultProxy, prefix: string, settings: object = {}): S3Storage {
-  const config = configSchema.parse({
-    storage: { ...s3StorageInline(s3, prefix), endpoint: proxy.url, idleTimeout: '5s', ...settings },
-    targets: [{ name: 'app', driver: 'sqlite', path: '/x.db' }],
-  }).storage as S3StorageConfig;
-  return new S3Storage(config);
+  return s3Storage(s3, prefix, { endpoint: proxy.url, idleTimeout: '5s', ...settings });
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -48,16 +43,6 @@ async function drain(
     }),
   );
   return { sha256: hash.digest('hex'), size };
-}
-
-/** The proxy's bytes down once they stop moving: the same count at two looks `everyMs` apart. */
-async function settledBytesDown(proxy: FaultProxy, everyMs: number): Promise<number> {
-  let settled = -1;
-  for (let seen = proxy.bytesDown(); settled !== seen; seen = proxy.bytesDown()) {
-    settled = seen;
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-  return settled;
 }
 
 describe('ranged downloads', () => {
@@ -119,7 +104,7 @@ describe('ranged downloads', () => {
     const before = proxy.bytesDown();
     const reading = drain(await storage.get('big.bin'), { at: 1, resume: resumed });
     // The reader holds its first chunk; what comes down meanwhile settles at the ranges allowed ahead.
-    const held = (await settledBytesDown(proxy, 300)) - before;
+    const held = (await settledValue(() => proxy.bytesDown(), 300)) - before;
     expect(held).toBeGreaterThanOrEqual(2 * MiB);
     expect(held).toBeLessThan(4 * MiB);
     resume();
@@ -134,7 +119,7 @@ describe('ranged downloads', () => {
     await waitForCondition(() => proxy.bytesDown() >= MiB);
     controller.abort(new Error('stopped by the reader'));
     await expect(reading).rejects.toThrow('stopped by the reader');
-    const settled = await settledBytesDown(proxy, 500);
+    const settled = await settledValue(() => proxy.bytesDown(), 500);
     proxy.setFault({ kind: 'none' });
     expect(settled).toBeLessThan(bytes.length / 2);
   });
