@@ -8,6 +8,8 @@ const STDERR_LIMIT = 16 * 1024;
 
 export interface ToolProcess {
   readonly child: ChildProcess;
+  /** What messages call the tool (`options.name`, else the command's file name). */
+  readonly name: string;
   /** Resolves when the tool exits 0; rejects with a message holding its stderr otherwise. */
   readonly exited: Promise<void>;
   stderr(): string;
@@ -150,7 +152,7 @@ export function runTool(
       }
     });
   });
-  return { child, exited, stderr: () => stderr };
+  return { child, name, exited, stderr: () => stderr };
 }
 
 /**

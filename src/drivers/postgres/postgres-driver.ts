@@ -291,8 +291,9 @@ async function feed(tool: ReturnType<typeof runTool>, raw: Readable, signal?: Ab
   const stdin = tool.child.stdin;
   if (stdin === null) throw new Error('postgres: tool has no stdin');
   let inputFailed = false;
+  let toolLeft = false;
   const writing = pipeline(raw, stdin, { signal }).catch((error: unknown) => {
-    const toolLeft = (error as NodeJS.ErrnoException).code === 'EPIPE';
+    toolLeft = (error as NodeJS.ErrnoException).code === 'EPIPE';
     if (!toolLeft && tool.child.exitCode === null && tool.child.signalCode === null) {
       inputFailed = true;
       tool.child.kill('SIGTERM');
@@ -310,11 +311,11 @@ async function feed(tool: ReturnType<typeof runTool>, raw: Readable, signal?: Ab
     );
   }
   if (exited.status === 'rejected') throw exited.reason;
-  if (wrote.status === 'rejected' && (wrote.reason as NodeJS.ErrnoException).code === 'EPIPE') {
+  if (toolLeft && wrote.status === 'rejected') {
     // It exited cleanly before the end of the backup: what it restored was never proven against the manifest.
     throw new LifeboatError(
       'RESTORE_INPUT',
-      `postgres: ${tool.child.spawnfile.split('/').pop()} exited before it had read the whole backup; what it restored is not proven against the manifest`,
+      `postgres: ${tool.name} exited before it had read the whole backup; what it restored is not proven against the manifest`,
       { cause: wrote.reason, hint: 'drop the destination and restore again' },
     );
   }
