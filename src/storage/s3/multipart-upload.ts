@@ -91,9 +91,6 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
           PartNumber: partNumber,
           Body: buffer.subarray(0, length),
           ChecksumAlgorithm: params.ChecksumAlgorithm,
-          SSECustomerAlgorithm: params.SSECustomerAlgorithm,
-          SSECustomerKey: params.SSECustomerKey,
-          SSECustomerKeyMD5: params.SSECustomerKeyMD5,
         }),
         { abortSignal: stop.signal },
       );
