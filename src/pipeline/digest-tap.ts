@@ -18,18 +18,52 @@ export function compositeSha256(parts: readonly Buffer[]): string {
   return `${createHash('sha256').update(Buffer.concat(parts)).digest('base64')}-${parts.length}`;
 }
 
+/** The hashing of an upload's parts, as a store that checks them cuts them (see Digest.partsSha256). */
+class PartHashes {
+  readonly #sizeOf: (partNumber: number) => number;
+  /** The part being hashed: its hash, its size, and how much of it has passed. */
+  #hash: Hash = createHash('sha256');
+  #length: number;
+  #filled = 0;
+  /** The SHA-256s of the parts before it. */
+  readonly #done: Buffer[] = [];
+
+  constructor(sizeOf: (partNumber: number) => number) {
+    this.#sizeOf = sizeOf;
+    this.#length = sizeOf(1);
+  }
+
+  update(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      // A part is closed only when more bytes follow it: the last one, full or not, is closed at the end.
+      if (this.#filled === this.#length) {
+        this.#done.push(this.#hash.digest());
+        this.#hash = createHash('sha256');
+        this.#length = this.#sizeOf(this.#done.length + 1);
+        this.#filled = 0;
+      }
+      const take = Math.min(this.#length - this.#filled, chunk.length - offset);
+      this.#hash.update(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+      this.#filled += take;
+      offset += take;
+    }
+  }
+
+  /** The composite SHA-256 of all parts, the last one closed now. */
+  finish(): string {
+    this.#done.push(this.#hash.digest());
+    return compositeSha256(this.#done);
+  }
+}
+
 export class DigestTap extends Transform {
   readonly #hash: Hash = createHash('sha256');
   #size = 0;
   #digest: Digest | undefined;
   readonly #onBytes: ((size: number) => void) | undefined;
   readonly #gate: ((digest: Digest) => Error | undefined) | undefined;
-  readonly #partSize: ((partNumber: number) => number) | undefined;
-  #part: Hash | undefined;
-  /** Size of the part being hashed, and how much of it has passed. */
-  #partLength = 0;
-  #partFilled = 0;
-  readonly #parts: Buffer[] = [];
+  readonly #parts: PartHashes | undefined;
 
   /**
    * `onBytes` hears the running total. `gate`, when given, judges the digest before the end is passed on: an
@@ -44,47 +78,23 @@ export class DigestTap extends Transform {
     super();
     this.#onBytes = onBytes;
     this.#gate = gate;
-    this.#partSize = partSize;
-    if (partSize !== undefined) {
-      this.#part = createHash('sha256');
-      this.#partLength = partSize(1);
-    }
+    this.#parts = partSize === undefined ? undefined : new PartHashes(partSize);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#hash.update(chunk);
     this.#size += chunk.length;
-    if (this.#partSize !== undefined) this.#hashParts(chunk, this.#partSize);
+    this.#parts?.update(chunk);
     this.#onBytes?.(this.#size);
     callback(null, chunk);
   }
 
-  #hashParts(chunk: Buffer, partSize: (partNumber: number) => number): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      // A part is closed only when more bytes follow it: the last one, full or not, is closed at the end.
-      if (this.#partFilled === this.#partLength) {
-        this.#parts.push((this.#part as Hash).digest());
-        this.#part = createHash('sha256');
-        this.#partLength = partSize(this.#parts.length + 1);
-        this.#partFilled = 0;
-      }
-      const take = Math.min(this.#partLength - this.#partFilled, chunk.length - offset);
-      (this.#part as Hash).update(
-        offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take),
-      );
-      this.#partFilled += take;
-      offset += take;
-    }
-  }
-
   override _flush(callback: TransformCallback): void {
     const sha256 = this.#hash.digest('hex');
-    if (this.#part === undefined) this.#digest = { size: this.#size, sha256 };
-    else {
-      this.#parts.push(this.#part.digest());
-      this.#digest = { size: this.#size, sha256, partsSha256: compositeSha256(this.#parts) };
-    }
+    this.#digest =
+      this.#parts === undefined
+        ? { size: this.#size, sha256 }
+        : { size: this.#size, sha256, partsSha256: this.#parts.finish() };
     callback(this.#gate?.(this.#digest) ?? null);
   }
 
