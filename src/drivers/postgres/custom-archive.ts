@@ -40,8 +40,9 @@ export class ArchiveUnsupported extends Error {}
 
 /** pg_dump's integer at `buf[pos]`: a sign byte, then `size` bytes of magnitude, least significant first. */
 function intAt(buf: Buffer, pos: number, size: number): number {
-  let value = 0;
-  for (let i = 0; i < size; i++) value += (buf[pos + 1 + i] as number) * 2 ** (8 * i);
+  // Read once a row of COPY text (each row is a chunk of its own): the common size without a loop.
+  let value = size === 4 ? buf.readUInt32LE(pos + 1) : 0;
+  if (size !== 4) for (let i = size - 1; i >= 0; i--) value = value * 256 + (buf[pos + 1 + i] as number);
   return buf[pos] === 0 ? value : -value;
 }
 
@@ -265,7 +266,8 @@ export class CustomArchiveReader {
       this.#lineLength = 0;
       this.#lineStart = 0;
       start = at + 1;
-      at = chunk.indexOf(NEWLINE, start);
+      // A chunk of one row ends with its newline: no search past it (into the rows that follow).
+      at = start < stop ? chunk.indexOf(NEWLINE, start) : -1;
     }
     // The start of a line that goes on in the next chunk: its first two bytes are all that matter.
     for (let i = start; i < stop && this.#lineLength + (i - start) < 2; i++) {
