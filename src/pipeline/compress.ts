@@ -1,18 +1,19 @@
 // Compression that uses every core: the stream is cut into blocks, up to `threads` blocks are compressed at
-// once (zlib's one-shot calls run on libuv's thread pool, off the event loop), and the results leave in input
-// order. gzip blocks are whole gzip members and zstd blocks whole zstd frames: their concatenation is one valid
+// once (each by an engine of its own, on libuv's thread pool, off the event loop), and the results leave in
+// input order. gzip blocks are whole gzip members and zstd blocks whole zstd frames: their concatenation is one valid
 // file for plain `gunzip` and `zstd -d` (RFC 1952 section 2.2; the zstd format's concatenated frames).
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import {
   constants,
   createGunzip,
+  createGzip,
+  createZstdCompress,
   createZstdDecompress,
-  gzip,
-  type InputType,
+  type Gzip,
   type ZlibOptions,
+  type ZstdCompress,
   type ZstdOptions,
-  zstdCompress,
   zstdDecompress,
 } from 'node:zlib';
 
@@ -45,11 +46,15 @@ export function defaultThreads(): number {
   return availableParallelism();
 }
 
-type Compress = (block: Buffer) => Promise<Buffer>;
+/** A gzip or zstd compressing stream; gzip's has zlib's reset() too (deflateReset), which its type omits. */
+type Engine = (Gzip & { reset(): void }) | ZstdCompress;
+
+/** What one block became: the compressed bytes, as the engine handed them out (no copy joins them). */
+type Compressed = readonly Buffer[];
 
 /**
- * Output buffer of one zlib call. zlib hands each full output buffer back to the main thread before it goes
- * on (16 KiB by default: dozens of round trips a block, the compressing thread idle during each). Half a
+ * Output buffer of a compression engine. zlib hands each full output buffer back to the main thread before it
+ * goes on (16 KiB by default: dozens of round trips a block, the compressing thread idle during each). Half a
  * block holds any block that compresses 2x or better in one call; incompressible data takes three.
  */
 function chunkFor(blockSize: number): number {
@@ -59,27 +64,107 @@ function chunkFor(blockSize: number): number {
 /** What decompression writes at once: our largest block whole, so that a block is one round trip too. */
 const DECOMPRESS_CHUNK = Math.max(BLOCK_SIZE.gzip, BLOCK_SIZE.zstd);
 
-function compressorOf(algorithm: Exclude<CompressionAlgorithm, 'none'>, level: number, blockSize: number): Compress {
-  const chunkSize = chunkFor(blockSize);
-  if (algorithm === 'gzip') {
-    // memLevel 9: zlib's largest hash table (256 KiB), faster and a little smaller than the default 8.
-    const options: ZlibOptions = { level, memLevel: constants.Z_MAX_MEMLEVEL, chunkSize };
-    return (block) => oneShot(gzip, block, options);
+/**
+ * Compression engines kept for the whole stream, one per block in flight: a block is written to an idle one and
+ * ended as its own gzip member or zstd frame, and the engine is used again for a later block. One engine a
+ * block would allocate a new context (zstd's window and tables, deflate's hash chains) and a new output buffer
+ * each time, megabytes a block that only the garbage collector gives back.
+ */
+class Engines {
+  readonly #make: () => Engine;
+  /** How an engine ends a block (Z_FINISH, ZSTD_e_end), and whether it must be reset before the next. */
+  readonly #end: number;
+  readonly #resetAfter: boolean;
+  readonly #idle: Engine[] = [];
+  readonly #all = new Set<Engine>();
+  readonly #waiting: ((engine: Engine) => void)[] = [];
+  readonly #limit: number;
+  /** Engines made so far (for tests: as many as blocks in flight, however many blocks). */
+  made = 0;
+
+  constructor(algorithm: Exclude<CompressionAlgorithm, 'none'>, level: number, blockSize: number, limit: number) {
+    const chunkSize = chunkFor(blockSize);
+    this.#limit = limit;
+    if (algorithm === 'gzip') {
+      // memLevel 9: zlib's largest hash table (256 KiB), faster and a little smaller than the default 8.
+      const options: ZlibOptions = { level, memLevel: constants.Z_MAX_MEMLEVEL, chunkSize };
+      this.#make = () => createGzip(options) as Gzip & { reset(): void };
+      this.#end = constants.Z_FINISH;
+      this.#resetAfter = true;
+    } else {
+      const options: ZstdOptions = {
+        chunkSize,
+        params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 },
+      };
+      this.#make = () => createZstdCompress(options);
+      // A frame ended with ZSTD_e_end leaves the context ready for the next frame, with the same parameters.
+      this.#end = constants.ZSTD_e_end;
+      this.#resetAfter = false;
+    }
   }
-  const options: ZstdOptions = {
-    chunkSize,
-    params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 },
-  };
-  // Node's zstd reader stops at the end of the first frame: each frame is preceded by a skippable frame that
-  // holds its length (as pzstd writes them), which `zstd -d` skips and ZstdFrames below follows.
-  return async (block) => {
-    const frame = await oneShot(zstdCompress, block, options);
-    const index = Buffer.alloc(12);
-    index.writeUInt32LE(SKIPPABLE_MAGIC, 0);
-    index.writeUInt32LE(4, 4);
-    index.writeUInt32LE(frame.length, 8);
-    return Buffer.concat([index, frame]);
-  };
+
+  /** Compresses one block into one whole gzip member or zstd frame. */
+  async compress(block: Buffer): Promise<Compressed> {
+    const engine = await this.#take();
+    const out: Buffer[] = [];
+    const onData = (chunk: Buffer) => out.push(chunk);
+    engine.on('data', onData);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (error: Error) => reject(error);
+        engine.once('error', onError);
+        engine.write(block);
+        engine.flush(this.#end, () => {
+          engine.off('error', onError);
+          // Output the engine buffered rather than emitted (none in flowing mode, but never lose a byte).
+          for (let chunk = engine.read() as Buffer | null; chunk !== null; chunk = engine.read() as Buffer | null) {
+            out.push(chunk);
+          }
+          resolve();
+        });
+      });
+    } catch (error) {
+      this.#all.delete(engine);
+      engine.destroy();
+      throw error;
+    } finally {
+      engine.off('data', onData);
+    }
+    if (this.#resetAfter && 'reset' in engine) engine.reset();
+    this.#give(engine);
+    return out;
+  }
+
+  /** Frees every engine (their contexts); a block still on its way fails. */
+  close(): void {
+    for (const engine of this.#all) engine.destroy();
+    this.#all.clear();
+    this.#idle.length = 0;
+  }
+
+  #take(): Promise<Engine> {
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return Promise.resolve(idle);
+    if (this.#all.size < this.#limit) {
+      const engine = this.#make();
+      this.made += 1;
+      this.#all.add(engine);
+      return Promise.resolve(engine);
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Engines not yet freed. */
+  get open(): number {
+    return this.#all.size;
+  }
+
+  #give(engine: Engine): void {
+    if (!this.#all.has(engine)) return;
+    const next = this.#waiting.shift();
+    if (next !== undefined) next(engine);
+    else this.#idle.push(engine);
+  }
 }
 
 const SKIPPABLE_MAGIC = 0x184d2a50;
@@ -182,23 +267,18 @@ class ZstdFrames extends Transform {
   }
 }
 
-function oneShot<O>(
-  fn: (input: InputType, options: O, callback: (error: Error | null, result: Buffer) => void) => void,
-  input: Buffer,
-  options: O,
-): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    fn(input, options, (error, result) => (error ? reject(error) : resolve(result))),
-  );
-}
-
 /**
  * A Transform that compresses in parallel. Memory is bounded by `threads` blocks in flight (their input and
  * output) plus the block being filled; input is not taken while `threads` blocks are in flight, and output
  * waits on the reader, so back-pressure holds both ways. A destroyed stream drops what is in flight.
  */
 export class ParallelCompressor extends Transform {
-  readonly #compress: Compress;
+  readonly #engines: Engines;
+  /**
+   * zstd: Node's zstd reader stops at the end of the first frame, so each frame is preceded by a skippable
+   * frame that holds its length (as pzstd writes them), which `zstd -d` skips and ZstdFrames follows.
+   */
+  readonly #indexed: boolean;
   readonly #blockSize: number;
   readonly #threads: number;
   /** The block being filled: input is copied into it, so no input chunk is held longer than its copy. */
@@ -207,20 +287,26 @@ export class ParallelCompressor extends Transform {
   /** Blocks whose compression finished, to be filled again: no new memory a block (less garbage to collect). */
   readonly #free: Buffer[] = [];
   #blocks = 0;
-  readonly #inFlight: Promise<Buffer>[] = [];
+  readonly #inFlight: Promise<Compressed>[] = [];
 
   constructor(
     settings: CompressionSettings & { algorithm: Exclude<CompressionAlgorithm, 'none'>; blockSize?: number },
   ) {
     super({ readableHighWaterMark: 64 * 1024 });
     this.#blockSize = settings.blockSize ?? BLOCK_SIZE[settings.algorithm];
-    this.#compress = compressorOf(settings.algorithm, settings.level, this.#blockSize);
     this.#threads = Math.max(1, settings.threads);
+    this.#engines = new Engines(settings.algorithm, settings.level, this.#blockSize, this.#threads);
+    this.#indexed = settings.algorithm === 'zstd';
   }
 
   /** Blocks being compressed now (for tests of the bound). */
   get inFlight(): number {
     return this.#inFlight.length;
+  }
+
+  /** Compression engines made, and those not yet freed (for tests: engines are used again, and freed). */
+  get engines(): { made: number; open: number } {
+    return { made: this.#engines.made, open: this.#engines.open };
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -239,19 +325,23 @@ export class ParallelCompressor extends Transform {
   override _flush(callback: TransformCallback): void {
     // Empty input still makes one (empty) member or frame: the file is valid for gunzip and zstd -d.
     if (this.#filled > 0 || this.#blocks === 0) this.#start();
-    this.#drain(1, callback);
+    this.#drain(1, (error) => {
+      this.#engines.close();
+      callback(error);
+    });
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#inFlight.length = 0;
     this.#filling = undefined;
     this.#free.length = 0;
+    this.#engines.close();
     callback(error);
   }
 
   #start(): void {
     const block = this.#filling ?? Buffer.alloc(0);
-    const job = this.#compress(this.#filled === block.length ? block : block.subarray(0, this.#filled));
+    const job = this.#engines.compress(this.#filled === block.length ? block : block.subarray(0, this.#filled));
     this.#filling = undefined;
     this.#filled = 0;
     this.#blocks += 1;
@@ -277,7 +367,8 @@ export class ParallelCompressor extends Transform {
       (compressed) => {
         if (this.destroyed || this.#inFlight[0] !== head) return;
         this.#inFlight.shift();
-        this.push(compressed);
+        if (this.#indexed) this.push(frameIndex(compressed));
+        for (const piece of compressed) this.push(piece);
         this.#drain(limit, callback);
       },
       (error: Error) => {
@@ -285,6 +376,17 @@ export class ParallelCompressor extends Transform {
       },
     );
   }
+}
+
+/** The skippable frame before a zstd frame of these pieces: its length, for readers that go frame by frame. */
+function frameIndex(pieces: Compressed): Buffer {
+  let length = 0;
+  for (const piece of pieces) length += piece.length;
+  const index = Buffer.allocUnsafe(12);
+  index.writeUInt32LE(SKIPPABLE_MAGIC, 0);
+  index.writeUInt32LE(4, 4);
+  index.writeUInt32LE(length, 8);
+  return index;
 }
 
 /** The compressing stage of a backup, or none for `none`. */

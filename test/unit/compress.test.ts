@@ -89,6 +89,23 @@ describe('parallel compression', () => {
     );
   });
 
+  it('uses one engine per thread for every block, each block still its own member or frame; frees them at the end', async () => {
+    for (const [algorithm, tool, magic] of [
+      ['gzip', 'gunzip', Buffer.from([0x1f, 0x8b, 8])],
+      ['zstd', 'zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+    ] as const) {
+      const data = appText(40 * 32 * 1024 + 5, 9);
+      const compressor = new ParallelCompressor({ algorithm, level: 3, threads: 2, blockSize: 32 * 1024 });
+      const packed = await buffer(chunked(data, 7000).pipe(compressor));
+      expect(execFileSync(tool, ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }).equals(data)).toBe(true);
+      let members = 0;
+      for (let i = packed.indexOf(magic); i >= 0; i = packed.indexOf(magic, i + 1)) members += 1;
+      // 41 blocks (the last one 5 bytes): 41 members or frames, from two engines, none left open.
+      expect(members, algorithm).toBeGreaterThanOrEqual(41);
+      expect(compressor.engines, algorithm).toEqual({ made: 2, open: 0 });
+    }
+  });
+
   it('keeps back-pressure: an unread output stops the input at a few blocks, none of it lost', async () => {
     const blockSize = 64 * 1024;
     const total = 64 * 1024 * 1024;
@@ -142,6 +159,7 @@ describe('parallel compression', () => {
     expect(failed?.message).toBe('stop here');
     expect(seen.length).toBe(2);
     expect(compressor.inFlight).toBe(0);
+    expect(compressor.engines.open).toBe(0);
   });
 });
 
