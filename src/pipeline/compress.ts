@@ -46,8 +46,8 @@ export function defaultThreads(): number {
   return availableParallelism();
 }
 
-/** A gzip or zstd compressing stream; gzip's has zlib's reset() too (deflateReset), which its type omits. */
-type Engine = (Gzip & { reset(): void }) | ZstdCompress;
+/** A gzip or zstd compressing stream, with zlib's reset() (deflateReset for gzip), which their types omit. */
+type Engine = (Gzip | ZstdCompress) & { reset(): void };
 
 /** What one block became: the compressed bytes, as the engine handed them out (no copy joins them). */
 type Compressed = readonly Buffer[];
@@ -88,7 +88,7 @@ class Engines {
     if (algorithm === 'gzip') {
       // memLevel 9: zlib's largest hash table (256 KiB), faster and a little smaller than the default 8.
       const options: ZlibOptions = { level, memLevel: constants.Z_MAX_MEMLEVEL, chunkSize };
-      this.#make = () => createGzip(options) as Gzip & { reset(): void };
+      this.#make = () => createGzip(options) as Engine;
       this.#end = constants.Z_FINISH;
       this.#resetAfter = true;
     } else {
@@ -96,7 +96,7 @@ class Engines {
         chunkSize,
         params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 },
       };
-      this.#make = () => createZstdCompress(options);
+      this.#make = () => createZstdCompress(options) as Engine;
       // A frame ended with ZSTD_e_end leaves the context ready for the next frame, with the same parameters.
       this.#end = constants.ZSTD_e_end;
       this.#resetAfter = false;
@@ -130,7 +130,7 @@ class Engines {
     } finally {
       engine.off('data', onData);
     }
-    if (this.#resetAfter && 'reset' in engine) engine.reset();
+    if (this.#resetAfter) engine.reset();
     this.#give(engine);
     return out;
   }

@@ -40,7 +40,7 @@ export class ArchiveUnsupported extends Error {}
 
 /** pg_dump's integer at `buf[pos]`: a sign byte, then `size` bytes of magnitude, least significant first. */
 function intAt(buf: Buffer, pos: number, size: number): number {
-  // Read once a row of COPY text (each row is a chunk of its own): the common size without a loop.
+  // Read once per row of COPY text (each row is a chunk of its own): the common size without a loop.
   let value = size === 4 ? buf.readUInt32LE(pos + 1) : 0;
   if (size !== 4) for (let i = size - 1; i >= 0; i--) value = value * 256 + (buf[pos + 1 + i] as number);
   return buf[pos] === 0 ? value : -value;
