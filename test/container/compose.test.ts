@@ -11,7 +11,12 @@ import { parse } from 'yaml';
 import { cachedTool } from '../harness/cache.js';
 import { logLines } from '../harness/cli.js';
 import { waitFor } from '../harness/free-port.js';
-import { buildLifeboatImage, type CommandResult, onEngine } from '../harness/lifeboat-image.js';
+import {
+  buildLifeboatImage,
+  type CommandResult,
+  IMAGE_BUILD_HOOK_TIMEOUT,
+  onEngine,
+} from '../harness/lifeboat-image.js';
 
 const { engine, images } = inject('docker');
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -134,7 +139,7 @@ describe('docker-compose.example.yml with Docker Compose', { timeout: 900_000 },
         )) === '1',
       180_000,
     );
-  });
+  }, IMAGE_BUILD_HOOK_TIMEOUT);
 
   afterAll(async () => {
     if (dir === undefined) return;

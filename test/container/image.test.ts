@@ -13,7 +13,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { logLines } from '../harness/cli.js';
 import { waitFor } from '../harness/free-port.js';
-import { type BuiltImage, buildLifeboatImage, docker, dockerOk, HARDENED } from '../harness/lifeboat-image.js';
+import {
+  type BuiltImage,
+  buildLifeboatImage,
+  docker,
+  dockerOk,
+  HARDENED,
+  IMAGE_BUILD_HOOK_TIMEOUT,
+} from '../harness/lifeboat-image.js';
 
 const { engine, images } = inject('docker');
 const version = (
@@ -140,7 +147,7 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
       `CREATE TABLE blob AS SELECT g AS id, md5(g::text) || repeat(md5((g * 7)::text), 6) AS payload
          FROM generate_series(1, 400000) g`,
     );
-  });
+  }, IMAGE_BUILD_HOOK_TIMEOUT);
 
   afterAll(async () => {
     for (const name of containers) await docker(engine, ['rm', '--force', '--volumes', name]);

@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import type { Manifest } from '../../src/catalog/manifest.js';
 import type { DrillRecord } from '../../src/verify/drill-record.js';
 import { freePort, waitFor } from '../harness/free-port.js';
-import { buildLifeboatImage, docker, dockerOk, HARDENED } from '../harness/lifeboat-image.js';
+import { buildLifeboatImage, docker, dockerOk, HARDENED, IMAGE_BUILD_HOOK_TIMEOUT } from '../harness/lifeboat-image.js';
 import { boltAnswers, createKnownGraph, graph } from '../harness/neo4j.js';
 
 const { engine, images } = inject('docker');
@@ -124,7 +124,7 @@ describe('Neo4j sidecar: Lifeboat in its container with the Docker socket', { ti
     ]);
     await waitFor('neo4j in its container', () => boltAnswers(hostBolt), 180_000);
     await createKnownGraph(hostBolt, 300);
-  }, 600_000);
+  }, IMAGE_BUILD_HOOK_TIMEOUT);
 
   afterAll(async () => {
     await docker(engine, ['rm', '--force', name]);

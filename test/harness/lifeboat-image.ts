@@ -71,6 +71,12 @@ export interface BuiltImage {
 export const LIFEBOAT_IMAGE = 'lifeboat-test/lifeboat:latest';
 
 /**
+ * Time for a `beforeAll` that builds the image: a cold build on a loaded 2-core machine takes minutes, and a
+ * file in another worker may hold the build lock (up to 20 minutes) first.
+ */
+export const IMAGE_BUILD_HOOK_TIMEOUT = 30 * 60_000;
+
+/**
  * Builds the Dockerfile. One build at a time per cache folder (test files in other workers wait, then find
  * the layer cache full): a lock directory, taken atomically, removed when the build ends.
  */
