@@ -22,7 +22,7 @@ export class RateBucket {
   /** Reserves `bytes` and answers how many milliseconds to wait before sending them. */
   reserve(bytes: number, nowMs: number = performance.now()): number {
     const burstMs = BURST_SECONDS * 1000;
-    this.#due = Math.max(this.#due, nowMs - burstMs) + (bytes / this.rate) * 1000;
+    this.#due = Math.max(this.#due, nowMs) + (bytes / this.rate) * 1000;
     return Math.max(0, this.#due - nowMs - burstMs);
   }
 }
