@@ -148,6 +148,8 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
         rawBytes: artifact.rawSize,
         verified,
         durationMs: Date.parse(manifest.finishedAt) - startedAt.getTime(),
+        // The stored bytes' time on the way to the store alone (no start-up, no read-back): a rate limit's yardstick.
+        uploadMs: Math.round(digests.uploadMs),
         ...(typeof manifest.source.downtimeSeconds === 'number'
           ? { downtimeSeconds: manifest.source.downtimeSeconds }
           : {}),

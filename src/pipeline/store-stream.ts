@@ -11,6 +11,8 @@ import { type Digest, DigestTap } from './digest-tap.js';
 export interface StoredDigests {
   readonly raw: Digest;
   readonly stored: Digest;
+  /** Milliseconds from the first byte handed to the store to its acceptance of the whole object. */
+  readonly uploadMs: number;
 }
 
 export interface StoreStreamOptions {
@@ -42,7 +44,14 @@ export async function storeStream(
   if (encrypted && options.encryptFor !== undefined) {
     stages.push(new AgeEncrypter(options.encryptFor));
   }
-  const storedTap = new DigestTap(undefined, undefined, storage.checksumParts);
+  let firstByteAt: number | undefined;
+  const storedTap = new DigestTap(
+    () => {
+      firstByteAt ??= performance.now();
+    },
+    undefined,
+    storage.checksumParts,
+  );
   const flowing = pipeline([source, rawTap, ...stages, storedTap] as never, {
     signal: options.signal,
   }) as Promise<void>;
@@ -60,7 +69,8 @@ export async function storeStream(
     if (!consequence) throw flowed.reason;
   }
   if (stored.status === 'rejected') throw stored.reason;
-  return { raw: rawTap.digest, stored: storedTap.digest };
+  const uploadMs = firstByteAt === undefined ? 0 : performance.now() - firstByteAt;
+  return { raw: rawTap.digest, stored: storedTap.digest, uploadMs };
 }
 
 /** gzip -6 with a block per core: what a backup gets when nothing is configured. */

@@ -1,13 +1,13 @@
 // Compression through the CLI: gzip and zstd backups are read back by the plain `gunzip` and `zstd -d`,
 // restored row for row (a SQLite file in a folder, a PostgreSQL database through MinIO), and a zstd backup
-// to S3 interrupted mid-upload leaves no object and no multipart upload behind.
+// to S3 interrupted mid-upload leaves no object and no multipart upload behind; an upload rate limit holds.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { describe, expect, inject, it } from 'vitest';
-import { runCli, startCli, writeConfig } from '../harness/cli.js';
+import { logLines, runCli, startCli, writeConfig } from '../harness/cli.js';
 import { createDatabase, createTableDatabase, pgClient, postgresTarget } from '../harness/postgres.js';
 import { randomPrefix, s3Client, s3Keys, s3StorageInline } from '../harness/s3.js';
 
@@ -139,5 +139,33 @@ describe('compressed backups', () => {
     } finally {
       client.destroy();
     }
+  });
+
+  it('a rate limit on uploads holds to S3: the upload takes at least its bytes over the rate, less one burst', async () => {
+    const rate = 2 * 2 ** 20;
+    const { dir, path } = await writeConfig({
+      storage: s3StorageInline(s3, randomPrefix('limited')),
+      targets: [
+        {
+          name: 'app',
+          driver: 'sqlite',
+          path: './app.db',
+          compression: { algorithm: 'none' },
+          rateLimit: { upload: '2MiB' },
+        },
+      ],
+    });
+    fill(join(dir, 'app.db'), 60_000);
+    const backup = await runCli(['--config', path, 'backup']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const end = logLines(backup.stderr).find((line) => line.event === 'backup.end') as {
+      bytes: number;
+      uploadMs: number;
+      durationMs: number;
+    };
+    expect(end.bytes).toBeGreaterThan((5 * rate) / 2);
+    // The bucket lets a quarter second's worth through at once (RateBucket), then spaces the rest at the rate.
+    expect(end.uploadMs).toBeGreaterThanOrEqual(((end.bytes - rate / 4) / rate) * 1000);
+    expect(end.uploadMs).toBeLessThanOrEqual(end.durationMs);
   });
 });
