@@ -83,6 +83,9 @@ export const IMAGE_BUILD_HOOK_TIMEOUT = 30 * 60_000;
 export async function buildLifeboatImage(engine: DockerEngine, images: TestImages): Promise<BuiltImage> {
   await mkdir(CACHE, { recursive: true });
   const lock = join(CACHE, 'lifeboat-image.lock');
+  // Only a lock held by another build is waited for; any other failure to take it (a folder not writable) ends
+  // the wait at once and is thrown.
+  let failure: unknown;
   await waitFor(
     'the lock of the Lifeboat image build',
     async () => {
@@ -90,7 +93,10 @@ export async function buildLifeboatImage(engine: DockerEngine, images: TestImage
         await mkdir(lock);
         return true;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          failure = error;
+          return true;
+        }
         // A lock older than a build can take is left by a killed run.
         const age = Date.now() - (await stat(lock)).mtimeMs;
         if (age > 20 * 60_000) await rm(lock, { recursive: true, force: true });
@@ -99,6 +105,7 @@ export async function buildLifeboatImage(engine: DockerEngine, images: TestImage
     },
     20 * 60_000,
   );
+  if (failure !== undefined) throw failure;
   try {
     const started = Date.now();
     const build = await onEngine(
