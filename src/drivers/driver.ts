@@ -25,7 +25,10 @@ export interface DumpSession {
   readonly snapshotAt: Date;
   /** Server or library version, database name. */
   readonly source: Readonly<Record<string, unknown>>;
-  /** Tables and row counts at the snapshot (none for a physical backup of a whole cluster). */
+  /**
+   * Tables and row counts at the snapshot (none for a physical backup of a whole cluster); a driver that counts
+   * while it dumps fills `tables` before `done` resolves.
+   */
   readonly stats: { tables?: TableStats[] } & Record<string, unknown>;
   /** A physical backup's WAL range, known once `done` resolved. */
   readonly wal?: WalRange;

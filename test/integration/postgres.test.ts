@@ -261,7 +261,7 @@ describe('postgres backups to S3 through the CLI', () => {
       const result = await runCli(['--config', path, 'backup', 'app-db']);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(
-        'Error: backup app-db: dump: postgres: count rows of public.orders: table lock not granted within 1 s',
+        'Error: backup app-db: dump: postgres: lock public.orders: table lock not granted within 1 s',
       );
       expect(result.stderr).toContain('Try: another session holds a conflicting lock');
     } finally {

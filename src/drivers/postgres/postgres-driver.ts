@@ -56,7 +56,10 @@ export class PostgresDriver implements Driver {
         'SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version',
       );
       const { snapshot, at, db, version } = head.rows[0];
-      const stats = await countRows(client, lockTimeout);
+      // The tables' locks first (a lock another session holds fails here, naming its table); then the rows are
+      // counted in the snapshot while pg_dump reads it, on this idle connection: no wait before the dump.
+      const tables = (await client.query(USER_TABLES)).rows as TableName[];
+      await lockTables(client, tables, lockTimeout);
       const plain = this.#config.format === 'plain';
       const lockArg = `--lock-wait-timeout=${lockTimeout * 1000}`;
       const args = plain
@@ -73,12 +76,26 @@ export class PostgresDriver implements Driver {
         await tool.exited;
         throw error;
       });
-      const done = Promise.all([tool.exited, whole])
+      /** Known once the count ends, before `done` resolves (DumpSession.stats). */
+      const stats: DumpSession['stats'] = {};
+      const counting = countRows(client, lockTimeout, tables).then(
+        (counted) => {
+          stats.tables = counted;
+          return counted;
+        },
+        (error: unknown) => {
+          // Without the snapshot's counts the dump proves nothing: it is stopped, and the reader hears why.
+          tool.child.kill('SIGTERM');
+          completeness.stream.destroy(error as Error);
+          throw error;
+        },
+      );
+      const done = Promise.all([tool.exited, whole, counting])
         .then(
-          () => {
+          ([, , counted]) => {
             // The rows in the dump are the rows counted in its snapshot, or the dump is not the data.
             const complete = this.#config.extraDumpArgs.length === 0;
-            const problems = statsMismatch(stats, completeness.counts(), complete);
+            const problems = statsMismatch(counted, completeness.counts(), complete);
             if (problems.length > 0) {
               throw new LifeboatError(
                 'DUMP_MISMATCH',
@@ -104,7 +121,7 @@ export class PostgresDriver implements Driver {
         format: plain ? 'pg_dump-plain' : 'pg_dump-custom',
         snapshotAt: new Date(at),
         source: { database: db, serverVersion: version, serverVersionNum: serverNum, pgDumpMajor: dumpMajor },
-        stats: { tables: stats },
+        stats,
         done,
         abort: () => tool.child.kill('SIGTERM'),
       };
@@ -406,19 +423,44 @@ function lockTimedOut(error: unknown, where: string, lockTimeoutMs: number, bloc
   );
 }
 
-async function countRows(client: pg.Client, lockTimeoutSeconds: number): Promise<TableStats[]> {
-  const tables = (await client.query(USER_TABLES)).rows as { schema: string; name: string }[];
-  const stats: TableStats[] = [];
+interface TableName {
+  readonly schema: string;
+  readonly name: string;
+}
+
+/** A statement on `table` that waited past lock_timeout (55P03) becomes LOCKED, naming the table. */
+function lockedTable(what: string, table: TableName, lockTimeoutSeconds: number) {
+  return (error: { code?: string }): never => {
+    if (error.code !== '55P03') throw error;
+    throw new LifeboatError(
+      'LOCKED',
+      `postgres: ${what} ${table.schema}.${table.name}: table lock not granted within ${lockTimeoutSeconds} s`,
+      { hint: 'another session holds a conflicting lock (a migration?); retry later or raise lockTimeoutSeconds' },
+    );
+  };
+}
+
+/** ACCESS SHARE locks on `tables` until the transaction ends (what a count or a dump takes anyway). */
+async function lockTables(client: pg.Client, tables: readonly TableName[], lockTimeoutSeconds: number): Promise<void> {
   for (const table of tables) {
+    await client
+      .query(`LOCK TABLE ${quoteIdent(table.schema)}.${quoteIdent(table.name)} IN ACCESS SHARE MODE`)
+      .catch(lockedTable('lock', table, lockTimeoutSeconds));
+  }
+}
+
+async function countRows(
+  client: pg.Client,
+  lockTimeoutSeconds: number,
+  tables?: readonly TableName[],
+): Promise<TableStats[]> {
+  const names = tables ?? ((await client.query(USER_TABLES)).rows as TableName[]);
+  const stats: TableStats[] = [];
+  for (const table of names) {
     const ident = `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
-    const count = await client.query(`SELECT count(*)::bigint AS n FROM ${ident}`).catch((error: { code?: string }) => {
-      if (error.code !== '55P03') throw error;
-      throw new LifeboatError(
-        'LOCKED',
-        `postgres: count rows of ${table.schema}.${table.name}: table lock not granted within ${lockTimeoutSeconds} s`,
-        { hint: 'another session holds a conflicting lock (a migration?); retry later or raise lockTimeoutSeconds' },
-      );
-    });
+    const count = await client
+      .query(`SELECT count(*)::bigint AS n FROM ${ident}`)
+      .catch(lockedTable('count rows of', table, lockTimeoutSeconds));
     stats.push({ name: `${table.schema}.${table.name}`, rows: Number(count.rows[0].n) });
   }
   return stats;
