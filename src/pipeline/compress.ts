@@ -79,8 +79,7 @@ class Engines {
   readonly #all = new Set<Engine>();
   readonly #waiting: ((engine: Engine) => void)[] = [];
   readonly #limit: number;
-  /** Engines made so far (for tests: as many as blocks in flight, however many blocks). */
-  made = 0;
+  #made = 0;
 
   constructor(algorithm: Exclude<CompressionAlgorithm, 'none'>, level: number, blockSize: number, limit: number) {
     const chunkSize = chunkFor(blockSize);
@@ -147,7 +146,7 @@ class Engines {
     if (idle !== undefined) return Promise.resolve(idle);
     if (this.#all.size < this.#limit) {
       const engine = this.#make();
-      this.made += 1;
+      this.#made += 1;
       this.#all.add(engine);
       return Promise.resolve(engine);
     }
@@ -155,6 +154,11 @@ class Engines {
   }
 
   /** Engines not yet freed. */
+  /** Engines made so far (for tests: as many as blocks in flight, however many blocks). */
+  get made(): number {
+    return this.#made;
+  }
+
   get open(): number {
     return this.#all.size;
   }
