@@ -5,12 +5,12 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { now } from '../../clock.js';
 import { parseDuration } from '../../config/duration.js';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { describeError, LifeboatError } from '../../errors.js';
 import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
+import { feedTool } from '../feed-tool.js';
 import { type AdminRun, ExecAccess, type Neo4jAccess, type ScratchServer } from './admin-access.js';
 import { type BoltTarget, databases, graphStats, queryValue, serverFacts, waitForBolt, withBolt } from './bolt.js';
 import { DockerAccess } from './docker-access.js';
@@ -259,10 +259,13 @@ export class Neo4jDriver implements Driver {
       stdout: 'ignore',
     };
     const tool = on === undefined ? this.#access.admin(run) : on.admin(run);
-    const writing = pipeline(raw, tool.stdin as NodeJS.WritableStream, { signal });
-    const [wrote, exited] = await Promise.allSettled([writing, tool.exited]);
-    if (exited.status === 'rejected') throw explainAdminError(exited.reason, database, this.#config);
-    if (wrote.status === 'rejected') throw wrote.reason;
+    await feedTool(tool, raw, {
+      driver: 'neo4j',
+      name: 'neo4j-admin',
+      stopped: `${database} is not whole: restore it again`,
+      signal,
+      toolError: (error) => explainAdminError(error, database, this.#config),
+    });
   }
 
   async createScratch(label: string, to: string | undefined): Promise<Scratch> {

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { PostgresTargetConfig } from '../../config/schema.js';
-import { describeError, LifeboatError } from '../../errors.js';
+import { LifeboatError } from '../../errors.js';
 import { makeWorkDir } from '../../work-dir.js';
 import {
   DEFAULT_RESTORE_LOCK_TIMEOUT_MS,
@@ -19,7 +19,8 @@ import {
   type RestoreOptions,
   type Scratch,
 } from '../driver.js';
-import { runTool, toolOutput, toolPath } from '../run-tool.js';
+import { feedTool } from '../feed-tool.js';
+import { runTool, type ToolProcess, toolOutput, toolPath } from '../run-tool.js';
 import { startBaseBackup } from './basebackup.js';
 import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
 import { statsMismatch } from './copy-count.js';
@@ -298,45 +299,14 @@ export class PostgresDriver implements Driver {
   }
 }
 
-/**
- * Streams `raw` into the tool's stdin. When the input fails (a download error, bytes that did not prove
- * themselves) the tool is stopped at once: it must not sit inside its transaction holding the destination's
- * locks, and its connection closing rolls that transaction back. A stdin that breaks (EPIPE) is the tool's
- * doing, not the input's: the tool has gone, or is going, and its exit says why.
- */
-async function feed(tool: ReturnType<typeof runTool>, raw: Readable, signal?: AbortSignal): Promise<void> {
-  const stdin = tool.child.stdin;
-  if (stdin === null) throw new Error('postgres: tool has no stdin');
-  let inputFailed = false;
-  let toolLeft = false;
-  const writing = pipeline(raw, stdin, { signal }).catch((error: unknown) => {
-    toolLeft = (error as NodeJS.ErrnoException).code === 'EPIPE';
-    if (!toolLeft && tool.child.exitCode === null && tool.child.signalCode === null) {
-      inputFailed = true;
-      tool.child.kill('SIGTERM');
-    }
-    throw error;
+/** The restore tool fed from `raw`; stopped half way, its single transaction rolls back (feedTool). */
+function feed(tool: ToolProcess, raw: Readable, signal?: AbortSignal): Promise<void> {
+  return feedTool({ stdin: tool.child.stdin, exited: tool.exited, kill: () => tool.child.kill('SIGTERM') }, raw, {
+    driver: 'postgres',
+    name: tool.name,
+    stopped: 'its transaction rolled back',
+    signal,
   });
-  const [wrote, exited] = await Promise.allSettled([writing, tool.exited]);
-  // The input's failure is the cause when it made Lifeboat stop the tool; otherwise the tool's own error
-  // (its stdin then closes early, which is only a consequence).
-  if (inputFailed && wrote.status === 'rejected') {
-    throw new LifeboatError(
-      'RESTORE_INPUT',
-      `postgres: restore stopped, its transaction rolled back: ${describeError(wrote.reason)}`,
-      { cause: wrote.reason },
-    );
-  }
-  if (exited.status === 'rejected') throw exited.reason;
-  if (toolLeft && wrote.status === 'rejected') {
-    // It exited cleanly before the end of the backup: what it restored was never proven against the manifest.
-    throw new LifeboatError(
-      'RESTORE_INPUT',
-      `postgres: ${tool.name} exited before it had read the whole backup; what it restored is not proven against the manifest`,
-      { cause: wrote.reason, hint: 'drop the destination and restore again' },
-    );
-  }
-  if (wrote.status === 'rejected') throw wrote.reason;
 }
 
 interface LockBlocker {
