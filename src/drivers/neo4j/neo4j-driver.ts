@@ -262,7 +262,7 @@ export class Neo4jDriver implements Driver {
     await feedTool(tool, raw, {
       driver: 'neo4j',
       name: 'neo4j-admin',
-      stopped: `${database} is not whole: restore it again`,
+      stopped: `database ${database} left incomplete (restore it again)`,
       signal,
       toolError: (error) => explainAdminError(error, database, this.#config),
     });
