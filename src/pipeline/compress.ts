@@ -153,12 +153,12 @@ class Engines {
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
-  /** Engines not yet freed. */
   /** Engines made so far (for tests: as many as blocks in flight, however many blocks). */
   get made(): number {
     return this.#made;
   }
 
+  /** Engines not yet freed. */
   get open(): number {
     return this.#all.size;
   }
