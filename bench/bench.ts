@@ -181,6 +181,15 @@ async function lifeboat(label: string, config: string, args: string[]): Promise<
   return args[0] === 'backup' ? { ...measured, storedBytes: await storedSize(config) } : measured;
 }
 
+async function dropDatabase(pg: Parameters<typeof pgClient>[0], name: string): Promise<void> {
+  const client = await pgClient(pg);
+  try {
+    await client.query(`DROP DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+}
+
 async function writeYaml(path: string, content: unknown): Promise<string> {
   await writeFile(path, stringify(content));
   return path;
@@ -392,8 +401,12 @@ async function main(): Promise<void> {
         `${overall.toFixed(2)} MiB/s over the whole command (${limitedRun.seconds.toFixed(1)} s, start-up and read-back included)\n`,
     );
 
+    // One restored copy at a time (each is the size of the database): the one before is dropped, untimed.
+    let lastRestored: string | undefined;
     const restoreInto = async () => {
+      if (lastRestored !== undefined) await dropDatabase(pg, lastRestored);
       const scratch = await createDatabase(pg, 'restore');
+      lastRestored = scratch;
       // No password in the URL: the target's password is used, so no secret reaches argv.
       return `postgres://${pg.user}@${pg.host}:${pg.port}/${scratch}`;
     };
@@ -583,9 +596,7 @@ async function scaling(
       ],
       QUIET,
     );
-    const dropped = await pgClient(pg);
-    await dropped.query(`DROP DATABASE "${scratch}"`);
-    await dropped.end();
+    await dropDatabase(pg, scratch);
     rows.push({ size, dumpBytes, backup, restore });
   }
   say('scaling: one gzip backup to S3 and one restore from it at each size\n');
