@@ -9,7 +9,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
-import { lifeboatArgv, NODE_FLAGS } from '../test/harness/cli.js';
+import { lifeboatArgv, logLines, NODE_FLAGS } from '../test/harness/cli.js';
 import { type S3Server, startMinio } from '../test/harness/minio.js';
 import {
   createDatabase,
@@ -381,11 +381,9 @@ async function main(): Promise<void> {
       undefined,
       limitedLog,
     );
-    const end = readFileSync(limitedLog, 'utf8')
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { event?: string; bytes?: number; uploadMs?: number })
-      .find((line) => line.event === 'backup.end');
+    const end = logLines(readFileSync(limitedLog, 'utf8')).find((line) => line.event === 'backup.end') as
+      | { bytes?: number; uploadMs?: number }
+      | undefined;
     if (end?.bytes === undefined || end.uploadMs === undefined) throw new Error('bench: no backup.end with uploadMs');
     const achieved = end.bytes / (end.uploadMs / 1000) / 2 ** 20;
     const overall = end.bytes / limitedRun.seconds / 2 ** 20;

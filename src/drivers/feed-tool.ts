@@ -11,6 +11,8 @@ export interface FedTool {
   readonly exited: Promise<void>;
   /** Stops the tool (it then exits non-zero, and what it wrote is rolled back or thrown away). */
   kill(): void;
+  /** False once the tool has exited, when that is known before `exited` settles (a local process's exit code). */
+  alive?(): boolean;
 }
 
 export interface FeedOptions {
@@ -45,7 +47,7 @@ export async function feedTool(tool: FedTool, raw: Readable, options: FeedOption
     if (!stdin.writableFinished) stdin.destroy();
   });
   const writing = pipeline(raw, stdin, { signal: options.signal }).catch((error: unknown) => {
-    toolLeft = !running || (error as NodeJS.ErrnoException).code === 'EPIPE';
+    toolLeft = !running || tool.alive?.() === false || (error as NodeJS.ErrnoException).code === 'EPIPE';
     if (!toolLeft) {
       inputFailed = true;
       tool.kill();

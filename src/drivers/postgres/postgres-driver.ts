@@ -301,7 +301,14 @@ export class PostgresDriver implements Driver {
 
 /** The restore tool fed from `raw`; stopped half way, its single transaction rolls back (feedTool). */
 function feed(tool: ToolProcess, raw: Readable, signal?: AbortSignal): Promise<void> {
-  return feedTool({ stdin: tool.child.stdin, exited: tool.exited, kill: () => tool.child.kill('SIGTERM') }, raw, {
+  const { child } = tool;
+  const fed = {
+    stdin: child.stdin,
+    exited: tool.exited,
+    kill: () => child.kill('SIGTERM'),
+    alive: () => child.exitCode === null && child.signalCode === null,
+  };
+  return feedTool(fed, raw, {
     driver: 'postgres',
     name: tool.name,
     stopped: 'its transaction rolled back',
