@@ -1,5 +1,6 @@
 // The sizes of a multipart upload's parts: small for the backups most people have, growing for huge ones.
 import { describe, expect, it } from 'vitest';
+import { s3Storage } from '../../src/storage/s3/config.js';
 import { largestObject, MAX_PARTS, PARTS_PER_STEP, partSizeOf } from '../../src/storage/s3/multipart-upload.js';
 
 const MiB = 1024 * 1024;
@@ -19,10 +20,12 @@ describe('part sizes', () => {
     expect(partSizeOf(MAX_PARTS, 2 * GiB)).toBe(5 * GiB);
   });
 
-  it('holds 31 times the first steps worth: 968 GiB from the default 16 MiB parts', () => {
-    const from16 = (part: number) => partSizeOf(part, 16 * MiB);
-    expect(largestObject(from16)).toBe(31 * PARTS_PER_STEP * 16 * MiB);
-    expect(largestObject(from16) / GiB).toBeCloseTo(968.75, 3);
+  it('holds 31 times the first steps worth: 484 GiB from the default 8 MiB parts', () => {
+    const { partSizeMiB } = s3Storage.parse({ type: 's3', bucket: 'backups' });
+    expect(partSizeMiB).toBe(8);
+    const from8 = (part: number) => partSizeOf(part, partSizeMiB * MiB);
+    expect(largestObject(from8)).toBe(31 * PARTS_PER_STEP * 8 * MiB);
+    expect(largestObject(from8) / GiB).toBeCloseTo(484.375, 3);
     expect(largestObject(() => 5 * MiB)).toBe(MAX_PARTS * 5 * MiB);
   });
 });

@@ -24,7 +24,7 @@ export const s3Storage = z
       .int()
       .min(5)
       .max(5120)
-      .default(16)
+      .default(8)
       .describe('Size of the first 2000 parts of a multipart upload; each further 2000 are twice the size.'),
     queueSize: z.number().int().min(1).max(16).default(4).describe('Parts uploaded at once.'),
     downloadConcurrency: z

@@ -23,8 +23,8 @@ export const PARTS_PER_STEP = 2000;
 
 /**
  * The size of part `partNumber` (from 1). The first PARTS_PER_STEP parts have `firstPartSize`, the next as many
- * twice that, and so on: small parts, and little memory, for the backups most people have (31 GiB of them at
- * 16 MiB), and room for 31 times as much before S3's 10,000 parts run out.
+ * twice that, and so on: small parts, and little memory, for the backups most people have (15.6 GiB of them at
+ * 8 MiB), and room for 31 times as much before S3's 10,000 parts run out.
  */
 export function partSizeOf(partNumber: number, firstPartSize: number, partsPerStep = PARTS_PER_STEP): number {
   return Math.min(MAX_PART_SIZE, firstPartSize * 2 ** Math.floor((partNumber - 1) / partsPerStep));
