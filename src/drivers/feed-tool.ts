@@ -3,6 +3,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeError, LifeboatError } from '../errors.js';
+import type { ToolProcess } from './run-tool.js';
 
 /** A running tool that reads from its stdin. */
 export interface FedTool {
@@ -13,6 +14,17 @@ export interface FedTool {
   kill(): void;
   /** False once the tool has exited, when that is known before `exited` settles (a local process's exit code). */
   alive?(): boolean;
+}
+
+/** A local process as a FedTool: SIGTERM stops it, and its exit code tells it has gone. */
+export function fedProcess(tool: ToolProcess): FedTool {
+  const { child } = tool;
+  return {
+    stdin: child.stdin,
+    exited: tool.exited,
+    kill: () => child.kill('SIGTERM'),
+    alive: () => child.exitCode === null && child.signalCode === null,
+  };
 }
 
 export interface FeedOptions {

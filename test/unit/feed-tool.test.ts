@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { type FeedOptions, feedTool } from '../../src/drivers/feed-tool.js';
+import { type FeedOptions, fedProcess, feedTool } from '../../src/drivers/feed-tool.js';
 import { runTool } from '../../src/drivers/run-tool.js';
 import { LifeboatError } from '../../src/errors.js';
 
@@ -12,10 +12,7 @@ const OPTIONS: FeedOptions = { driver: 'test', name: 'the tool', stopped: 'nothi
 
 function tool(command: string, args: string[]) {
   const process = runTool('test', command, args, { stdin: 'pipe', stdout: 'ignore' });
-  return {
-    process,
-    fed: { stdin: process.child.stdin, exited: process.exited, kill: () => process.child.kill('SIGTERM') },
-  };
+  return { process, fed: fedProcess(process) };
 }
 
 /** 1 MiB pieces of random bytes, `count` of them, then the end (or `failure` instead of the end). */

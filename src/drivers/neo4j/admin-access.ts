@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
 import { freePort } from '../../free-port.js';
+import { fedProcess } from '../feed-tool.js';
 import { childEnv, runTool } from '../run-tool.js';
 
 export interface AdminRun {
@@ -24,6 +25,8 @@ export interface AdminProcess {
   /** Resolves when neo4j-admin exits 0; rejects with its error lines otherwise. */
   readonly exited: Promise<void>;
   kill(): void;
+  /** False once a local neo4j-admin has exited (its exit code), before `exited` settles; a container omits it. */
+  alive?(): boolean;
 }
 
 /** What the Neo4j driver needs from the place Neo4j runs. */
@@ -85,12 +88,7 @@ export class ExecAccess implements Neo4jAccess {
       missingHint: 'install Neo4j on this host, or set exec.admin to the neo4j-admin command',
       stderrFilter: adminStderrFilter,
     });
-    return {
-      stdout: tool.child.stdout,
-      stdin: tool.child.stdin,
-      exited: tool.exited,
-      kill: () => tool.child.kill('SIGTERM'),
-    };
+    return { stdout: tool.child.stdout, ...fedProcess(tool) };
   }
 
   async stopDbms(): Promise<void> {

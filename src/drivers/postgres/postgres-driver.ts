@@ -19,7 +19,7 @@ import {
   type RestoreOptions,
   type Scratch,
 } from '../driver.js';
-import { feedTool } from '../feed-tool.js';
+import { fedProcess, feedTool } from '../feed-tool.js';
 import { runTool, type ToolProcess, toolOutput, toolPath } from '../run-tool.js';
 import { startBaseBackup } from './basebackup.js';
 import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
@@ -301,14 +301,7 @@ export class PostgresDriver implements Driver {
 
 /** The restore tool fed from `raw`; stopped half way, its single transaction rolls back (feedTool). */
 function feed(tool: ToolProcess, raw: Readable, signal?: AbortSignal): Promise<void> {
-  const { child } = tool;
-  const fed = {
-    stdin: child.stdin,
-    exited: tool.exited,
-    kill: () => child.kill('SIGTERM'),
-    alive: () => child.exitCode === null && child.signalCode === null,
-  };
-  return feedTool(fed, raw, {
+  return feedTool(fedProcess(tool), raw, {
     driver: 'postgres',
     name: tool.name,
     stopped: 'its transaction rolled back',
