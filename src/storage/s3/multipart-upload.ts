@@ -1,6 +1,7 @@
 // A stream into one S3 object, in parts uploaded side by side from a fixed set of part buffers: the bytes are
 // copied once, into a buffer that is used again for a later part, so an upload holds (queueSize + 1) parts of
 // memory and leaves none behind for the garbage collector.
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -83,15 +84,19 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
     created ??= create();
     const sending = (async () => {
       const uploadId = await created;
+      const body = buffer.subarray(0, length);
       const answer = await client.send(
-        new UploadPartCommand({
-          Bucket: params.Bucket,
-          Key: params.Key,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          Body: buffer.subarray(0, length),
-          ChecksumAlgorithm: params.ChecksumAlgorithm,
-        }),
+        hashedOnce(
+          new UploadPartCommand({
+            Bucket: params.Bucket,
+            Key: params.Key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body,
+            ChecksumAlgorithm: params.ChecksumAlgorithm,
+          }),
+          body,
+        ),
         { abortSignal: stop.signal },
       );
       if (answer.ETag === undefined) throw new Error(`UploadPart ${partNumber} answered no ETag`);
@@ -126,7 +131,8 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
     }
     if (failures.length > 0) throw failures[0];
     if (created === undefined) {
-      await client.send(new PutObjectCommand({ ...params, Body: buffer.subarray(0, filled) }), {
+      const body = buffer.subarray(0, filled);
+      await client.send(hashedOnce(new PutObjectCommand({ ...params, Body: body }), body), {
         abortSignal: stop.signal,
       });
       return;
@@ -157,6 +163,34 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
   } finally {
     request.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * A request that asks for an SHA-256 checksum (`verifyUpload: store`) hashes its body here, once: the SDK would
+ * hash it twice, for the checksum header and for the request's signature (over plain HTTP). The same digest
+ * is given to both, so the SDK hashes nothing. Any other request is left as it is.
+ */
+function hashedOnce<C extends UploadPartCommand | PutObjectCommand>(command: C, body: Buffer): C {
+  if (command.input.ChecksumAlgorithm !== 'SHA256') return command;
+  const digest = createHash('sha256').update(body).digest();
+  command.input.ChecksumSHA256 = digest.toString('base64');
+  const signedHash = (next: (args: BuildArgs) => Promise<unknown>) => (args: BuildArgs) => {
+    args.request.headers['x-amz-content-sha256'] = digest.toString('hex');
+    return next(args);
+  };
+  (command.middlewareStack as unknown as BuildStack).add(signedHash, { step: 'build', name: 'lifeboatPayloadSha256' });
+  return command;
+}
+
+/** The little of the SDK's middleware types that hashedOnce uses. */
+interface BuildArgs {
+  readonly request: { headers: Record<string, string> };
+}
+interface BuildStack {
+  add(
+    middleware: (next: (args: BuildArgs) => Promise<unknown>) => (args: BuildArgs) => Promise<unknown>,
+    options: { step: 'build'; name: string },
+  ): void;
 }
 
 /** Part buffers to use again: a buffer goes back only while parts still have its size. */
