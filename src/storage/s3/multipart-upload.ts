@@ -167,8 +167,8 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
 
 /**
  * A request that asks for an SHA-256 checksum (`verifyUpload: store`) hashes its body here, once: the SDK would
- * hash it twice, for the checksum header and for the request's signature (over plain HTTP). The same digest
- * is given to both, so the SDK hashes nothing. Any other request is left as it is.
+ * hash it twice, for the checksum header and for the request's signature (SigV4 signs a Buffer body's SHA-256).
+ * The same digest is given to both, so the SDK hashes nothing. Any other request is left as it is.
  */
 function hashedOnce<C extends UploadPartCommand | PutObjectCommand>(command: C, body: Buffer): C {
   if (command.input.ChecksumAlgorithm !== 'SHA256') return command;
