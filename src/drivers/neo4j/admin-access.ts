@@ -5,11 +5,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
 import { freePort } from '../../free-port.js';
-import { fedProcess } from '../feed-tool.js';
+import { type FedTool, fedProcess } from '../feed-tool.js';
 import { childEnv, runTool } from '../run-tool.js';
 
 export interface AdminRun {
@@ -18,15 +18,12 @@ export interface AdminRun {
   readonly stdout?: 'pipe' | 'ignore';
 }
 
-/** A running neo4j-admin: a local process, or a one-off container. */
-export interface AdminProcess {
+/**
+ * A running neo4j-admin: a local process (`alive` from its exit code), or a one-off container (no `alive`).
+ * `exited` rejects with neo4j-admin's error lines.
+ */
+export interface AdminProcess extends FedTool {
   readonly stdout: Readable | null;
-  readonly stdin: Writable | null;
-  /** Resolves when neo4j-admin exits 0; rejects with its error lines otherwise. */
-  readonly exited: Promise<void>;
-  kill(): void;
-  /** False once a local neo4j-admin has exited (its exit code), before `exited` settles; a container omits it. */
-  alive?(): boolean;
 }
 
 /** What the Neo4j driver needs from the place Neo4j runs. */
