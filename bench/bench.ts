@@ -555,7 +555,12 @@ async function sqliteBench(work: string, cores: string): Promise<number> {
   return (results[2]?.seconds ?? 0) / (results[0]?.seconds ?? 1);
 }
 
-/** LIFEBOAT_BENCH_ONLY=scaling: one gzip backup to S3 at LIFEBOAT_BENCH_ROWS and at ten times that. */
+/**
+ * LIFEBOAT_BENCH_ONLY=scaling: a gzip and a zstd backup to S3, and a restore, at LIFEBOAT_BENCH_ROWS and at ten
+ * times that. The application-like data grows by copies of its rows under new keys (generating ten times as
+ * much would take hours here): a copy lies a whole table after its original, far beyond gzip's 32 KiB and
+ * zstd's 2 MiB of look-back, so it compresses like new rows and the dump is read and written the same way.
+ */
 async function scaling(
   pg: PostgresServer,
   s3: S3Server,
@@ -563,29 +568,44 @@ async function scaling(
   generate: (rows: number) => Promise<number>,
   configFor: (name: string, storage: object, fields?: object) => Promise<string>,
 ): Promise<void> {
-  const rows: { size: number; dumpBytes: number; backup: Measure; restore: Measure }[] = [];
-  let generated = 0;
-  for (const wanted of [ROWS, ROWS * 10]) {
-    // The same generator at each size: the tables of the smaller run are dropped first.
-    const client = await pgClient(pg, env.PGDATABASE as string);
-    if (generated > 0) await client.query('DROP TABLE users, documents, events');
-    await client.end();
-    const size = await generate(wanted);
-    generated = wanted;
-    const config = await configFor(`scale-${wanted}`, s3StorageInline(s3, `scale-${wanted}/`), {
-      compression: { algorithm: 'gzip', level: 6 },
-    });
-    const backup = await chain([[...lifeboatArgv(), '--config', config, 'backup']], QUIET);
-    const dumpBytes = (await newestSizes(config)).rawSize;
+  interface Scaled {
+    size: number;
+    dumpBytes: number;
+    gzip: Measure;
+    zstd: Measure;
+    restore: Measure;
+  }
+  const rows: Scaled[] = [];
+  const database = env.PGDATABASE as string;
+  let size = 0;
+  for (const factor of [1, 10]) {
+    if (factor === 1) size = await generate(ROWS);
+    else if (DATA === 'pgbench') {
+      const client = await pgClient(pg, database);
+      await client.query('DROP TABLE IF EXISTS events');
+      await client.end();
+      size = await generate(ROWS * factor);
+    } else size = await growRealistic(pg, database, factor);
+    const backup = async (algorithm: 'gzip' | 'zstd') => {
+      const config = await configFor(
+        `scale-${factor}-${algorithm}`,
+        s3StorageInline(s3, `scale-${factor}-${algorithm}/`),
+        {
+          compression: { algorithm, level: algorithm === 'gzip' ? 6 : 3 },
+        },
+      );
+      return { config, measure: await chain([[...lifeboatArgv(), '--config', config, 'backup']], QUIET) };
+    };
+    const gzip = await backup('gzip');
+    const zstd = await backup('zstd');
+    const dumpBytes = (await newestSizes(gzip.config)).rawSize;
     const scratch = await createDatabase(pg, 'scale');
     const restore = await chain(
       [
         [
-          process.execPath,
-          ...NODE_FLAGS,
-          CLI,
+          ...lifeboatArgv(),
           '--config',
-          config,
+          zstd.config,
           'restore',
           'bench',
           '--to',
@@ -595,34 +615,72 @@ async function scaling(
       QUIET,
     );
     await dropDatabase(pg, scratch);
-    rows.push({ size, dumpBytes, backup, restore });
+    rows.push({ size, dumpBytes, gzip: gzip.measure, zstd: zstd.measure, restore });
+    say(`scaling: ${(dumpBytes / 1e9).toFixed(2)} GB of dump done\n`);
   }
-  say('scaling: one gzip backup to S3 and one restore from it at each size\n');
+  say('scaling: one gzip and one zstd backup to S3, and one restore (zstd) from S3, at each size\n');
   say(
-    `${'dump GB'.padEnd(10)}${'backup s'.padStart(10)}${'MB/s'.padStart(8)}${'RSS MB'.padStart(8)}${'restore s'.padStart(11)}${'RSS MB'.padStart(8)}\n`,
+    `${'dump GB'.padEnd(10)}${'gzip s'.padStart(9)}${'MB/s'.padStart(7)}${'RSS MB'.padStart(8)}` +
+      `${'zstd s'.padStart(9)}${'MB/s'.padStart(7)}${'RSS MB'.padStart(8)}${'restore s'.padStart(11)}${'RSS MB'.padStart(8)}\n`,
   );
+  const rate = (m: Measure, bytes: number) => (bytes / 1e6 / m.seconds).toFixed(1).padStart(7);
+  const rss = (m: Measure) => (m.peakRssKiB / 1024).toFixed(0).padStart(8);
   for (const r of rows) {
     say(
-      `${(r.dumpBytes / 1e9).toFixed(2).padEnd(10)}${r.backup.seconds.toFixed(1).padStart(10)}` +
-        `${(r.dumpBytes / 1e6 / r.backup.seconds).toFixed(1).padStart(8)}${(r.backup.peakRssKiB / 1024).toFixed(0).padStart(8)}` +
-        `${r.restore.seconds.toFixed(1).padStart(11)}${(r.restore.peakRssKiB / 1024).toFixed(0).padStart(8)}\n`,
+      `${(r.dumpBytes / 1e9).toFixed(2).padEnd(10)}` +
+        `${r.gzip.seconds.toFixed(1).padStart(9)}${rate(r.gzip, r.dumpBytes)}${rss(r.gzip)}` +
+        `${r.zstd.seconds.toFixed(1).padStart(9)}${rate(r.zstd, r.dumpBytes)}${rss(r.zstd)}` +
+        `${r.restore.seconds.toFixed(1).padStart(11)}${rss(r.restore)}\n`,
     );
   }
   const [small, large] = rows;
   if (small && large) {
     const perByte = (m: Measure, bytes: number) => m.seconds / bytes;
+    const ratio = (pick: (r: Scaled) => Measure) =>
+      (perByte(pick(large), large.dumpBytes) / perByte(pick(small), small.dumpBytes)).toFixed(2);
     say(
-      `time per byte, large / small: backup ${(perByte(large.backup, large.dumpBytes) / perByte(small.backup, small.dumpBytes)).toFixed(2)}, ` +
-        `restore ${(perByte(large.restore, large.dumpBytes) / perByte(small.restore, small.dumpBytes)).toFixed(2)}\n`,
+      `time per byte, large / small: gzip backup ${ratio((r) => r.gzip)}, zstd backup ${ratio((r) => r.zstd)}, ` +
+        `restore ${ratio((r) => r.restore)}\n`,
     );
   }
   report.notes.scaling = rows.map((r) => ({
     dumpBytes: r.dumpBytes,
-    backupSeconds: r.backup.seconds,
-    backupPeakRssMiB: r.backup.peakRssKiB / 1024,
+    gzipBackupSeconds: r.gzip.seconds,
+    gzipBackupPeakRssMiB: r.gzip.peakRssKiB / 1024,
+    zstdBackupSeconds: r.zstd.seconds,
+    zstdBackupPeakRssMiB: r.zstd.peakRssKiB / 1024,
     restoreSeconds: r.restore.seconds,
     restorePeakRssMiB: r.restore.peakRssKiB / 1024,
   }));
+}
+
+/**
+ * Makes bench/realistic.sql's tables `factor` times as large: each table's rows again, factor - 1 times, in
+ * their order, under new ids (and new request ids for events). Returns the database's size.
+ */
+async function growRealistic(pg: PostgresServer, database: string, factor: number): Promise<number> {
+  const client = await pgClient(pg, database);
+  try {
+    const copies: Record<string, string> = {
+      users: 'name, email, created, profile',
+      documents: 'owner, body, updated',
+      events: 'gen_random_uuid(), at, payload',
+    };
+    for (const [table, columns] of Object.entries(copies)) {
+      const n = Number((await client.query(`SELECT max(id) AS n FROM ${table}`)).rows[0].n);
+      say(`bench: growing ${table} from ${n} to ${n * factor} rows\n`);
+      for (let copy = 1; copy < factor; copy += 1) {
+        await client.query(`INSERT INTO ${table} SELECT id + $1::int, ${columns} FROM ${table} WHERE id <= $2::int`, [
+          copy * n,
+          n,
+        ]);
+      }
+    }
+    await client.query('VACUUM ANALYZE');
+    return Number((await client.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s);
+  } finally {
+    await client.end();
+  }
 }
 
 main().catch((error) => {
