@@ -283,7 +283,7 @@ async function main(): Promise<void> {
       writeYaml(join(work, `${name}.yaml`), { storage, targets: [{ ...pgTarget, ...fields }] });
 
     if (ONLY === 'scaling') {
-      await scaling(pg, s3, env, generate, configFor);
+      await scaling(pg, s3, env, join(work, 'dump.pgcustom'), generate, configFor);
       return;
     }
     const size = await generate(ROWS);
@@ -565,12 +565,17 @@ async function scaling(
   pg: PostgresServer,
   s3: S3Server,
   env: NodeJS.ProcessEnv,
+  dumpFile: string,
   generate: (rows: number) => Promise<number>,
   configFor: (name: string, storage: object, fields?: object) => Promise<string>,
 ): Promise<void> {
   interface Scaled {
     size: number;
     dumpBytes: number;
+    /** pg_dump to a file: what reading the database costs at this size (the yardstick of the backups). */
+    dump: Measure;
+    /** pg_restore --jobs 2 of that file (the yardstick of the restore). */
+    pgRestore: Measure;
     gzip: Measure;
     zstd: Measure;
     restore: Measure;
@@ -586,6 +591,7 @@ async function scaling(
       await client.end();
       size = await generate(ROWS * factor);
     } else size = await growRealistic(pg, database, factor);
+    const dump = await chain([['pg_dump', '--format=custom', '--compress=0']], env, dumpFile);
     const backup = async (algorithm: 'gzip' | 'zstd') => {
       const config = await configFor(
         `scale-${factor}-${algorithm}`,
@@ -615,22 +621,29 @@ async function scaling(
       QUIET,
     );
     await dropDatabase(pg, scratch);
-    rows.push({ size, dumpBytes, gzip: gzip.measure, zstd: zstd.measure, restore });
+    const baseline = await createDatabase(pg, 'scale');
+    const pgRestore = await chain([['pg_restore', '--jobs=2', `--dbname=${baseline}`, dumpFile]], env);
+    await dropDatabase(pg, baseline);
+    await rm(dumpFile, { force: true });
+    rows.push({ size, dumpBytes, dump, pgRestore, gzip: gzip.measure, zstd: zstd.measure, restore });
     say(`scaling: ${(dumpBytes / 1e9).toFixed(2)} GB of dump done\n`);
   }
-  say('scaling: one gzip and one zstd backup to S3, and one restore (zstd) from S3, at each size\n');
   say(
-    `${'dump GB'.padEnd(10)}${'gzip s'.padStart(9)}${'MB/s'.padStart(7)}${'RSS MB'.padStart(8)}` +
-      `${'zstd s'.padStart(9)}${'MB/s'.padStart(7)}${'RSS MB'.padStart(8)}${'restore s'.padStart(11)}${'RSS MB'.padStart(8)}\n`,
+    'scaling: pg_dump to a file, one gzip and one zstd backup to S3, one restore (zstd) from S3 and pg_restore --jobs 2 of the file, at each size\n',
+  );
+  say(
+    `${'dump GB'.padEnd(10)}${'pg_dump s'.padStart(10)}${'gzip s'.padStart(9)}${'MB/s'.padStart(7)}${'RSS MB'.padStart(8)}` +
+      `${'zstd s'.padStart(9)}${'MB/s'.padStart(7)}${'RSS MB'.padStart(8)}${'restore s'.padStart(11)}${'RSS MB'.padStart(8)}` +
+      `${'pg_restore s'.padStart(14)}\n`,
   );
   const rate = (m: Measure, bytes: number) => (bytes / 1e6 / m.seconds).toFixed(1).padStart(7);
   const rss = (m: Measure) => (m.peakRssKiB / 1024).toFixed(0).padStart(8);
   for (const r of rows) {
     say(
-      `${(r.dumpBytes / 1e9).toFixed(2).padEnd(10)}` +
+      `${(r.dumpBytes / 1e9).toFixed(2).padEnd(10)}${r.dump.seconds.toFixed(1).padStart(10)}` +
         `${r.gzip.seconds.toFixed(1).padStart(9)}${rate(r.gzip, r.dumpBytes)}${rss(r.gzip)}` +
         `${r.zstd.seconds.toFixed(1).padStart(9)}${rate(r.zstd, r.dumpBytes)}${rss(r.zstd)}` +
-        `${r.restore.seconds.toFixed(1).padStart(11)}${rss(r.restore)}\n`,
+        `${r.restore.seconds.toFixed(1).padStart(11)}${rss(r.restore)}${r.pgRestore.seconds.toFixed(1).padStart(14)}\n`,
     );
   }
   const [small, large] = rows;
@@ -639,12 +652,20 @@ async function scaling(
     const ratio = (pick: (r: Scaled) => Measure) =>
       (perByte(pick(large), large.dumpBytes) / perByte(pick(small), small.dumpBytes)).toFixed(2);
     say(
-      `time per byte, large / small: gzip backup ${ratio((r) => r.gzip)}, zstd backup ${ratio((r) => r.zstd)}, ` +
-        `restore ${ratio((r) => r.restore)}\n`,
+      `time per byte, large / small: pg_dump ${ratio((r) => r.dump)}, gzip backup ${ratio((r) => r.gzip)}, ` +
+        `zstd backup ${ratio((r) => r.zstd)}, restore ${ratio((r) => r.restore)}, pg_restore ${ratio((r) => r.pgRestore)}\n`,
     );
+    for (const r of rows) {
+      say(
+        `at ${(r.dumpBytes / 1e9).toFixed(2)} GB: zstd backup / pg_dump ${(r.zstd.seconds / r.dump.seconds).toFixed(2)}, ` +
+          `restore / pg_restore ${(r.restore.seconds / r.pgRestore.seconds).toFixed(2)}\n`,
+      );
+    }
   }
   report.notes.scaling = rows.map((r) => ({
     dumpBytes: r.dumpBytes,
+    pgDumpSeconds: r.dump.seconds,
+    pgRestoreSeconds: r.pgRestore.seconds,
     gzipBackupSeconds: r.gzip.seconds,
     gzipBackupPeakRssMiB: r.gzip.peakRssKiB / 1024,
     zstdBackupSeconds: r.zstd.seconds,
