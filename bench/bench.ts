@@ -233,7 +233,13 @@ const COMMON_WORDS = (
   'program question government order plan report data user account item'
 ).split(' ');
 
+/** Runs the bench, then prints the report for `--json` (every mode: full, scaling, physical). */
 async function main(): Promise<void> {
+  await runBench();
+  if (JSON_OUT) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+async function runBench(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'lifeboat-bench-'));
   const [{ server: pg, stop: stopPg }, { server: s3, stop: stopS3 }] = await Promise.all([
     startPostgres(),
@@ -514,7 +520,6 @@ async function main(): Promise<void> {
     await Promise.all([stopPg(), stopS3()]);
     await rm(work, { recursive: true, force: true });
   }
-  if (JSON_OUT) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 
 /** SQLite: a file of LIFEBOAT_BENCH_SQLITE_MB against `sqlite3 .backup` then `pigz`; returns zstd's ratio to it. */
