@@ -39,6 +39,9 @@ interface Measure {
   storedBytes: number;
 }
 
+/** A peak RSS (GNU time's %M, in KiB) in MB of 10^6 bytes, the unit of every other figure here and of the target. */
+const rssMB = (kib: number) => (kib * 1024) / 1e6;
+
 /** Runs a chain of processes (argument arrays, piped in node, never a shell), timing it and its peak RSS. */
 async function chain(
   commands: string[][],
@@ -138,7 +141,7 @@ function printResults(
     seconds: r.seconds,
     mbPerSecond: rawBytes / 1e6 / r.seconds,
     storedBytes: r.storedBytes || null,
-    peakRssMiB: r.peakRssKiB / 1024,
+    peakRssMB: rssMB(r.peakRssKiB),
     ratios: Object.fromEntries(baselines.map(([name, seconds]) => [name, r.seconds / seconds])),
   }));
   for (const r of results) {
@@ -148,7 +151,7 @@ function printResults(
         r.seconds.toFixed(2),
         (rawBytes / 1e6 / r.seconds).toFixed(1),
         r.storedBytes ? (r.storedBytes / 1e6).toFixed(1) : '-',
-        (r.peakRssKiB / 1024).toFixed(0),
+        rssMB(r.peakRssKiB).toFixed(0),
         ...baselines.map(([, seconds]) => (r.seconds / seconds).toFixed(2)),
       ]),
     );
@@ -453,11 +456,11 @@ async function runBench(): Promise<void> {
     }
     const stage = (name: string) => median(drills.map((d) => d.timings[name] ?? 0));
     const drillWall = median(drills.map((d) => d.measure.seconds));
-    const drillRss = Math.max(...drills.map((d) => d.measure.peakRssKiB)) / 1024;
+    const drillRss = rssMB(Math.max(...drills.map((d) => d.measure.peakRssKiB)));
     report.notes.drill = {
       stages: Object.fromEntries(['download', 'verify', 'restore', 'checks', 'total'].map((n) => [n, stage(n)])),
       wallSeconds: drillWall,
-      peakRssMiB: drillRss,
+      peakRssMB: drillRss,
     };
     say(
       `\ndrill, zstd (median of ${RUNS}): download ${stage('download').toFixed(2)} s, verify ${stage('verify').toFixed(2)} s, ` +
@@ -507,7 +510,7 @@ async function runBench(): Promise<void> {
       seconds('lifeboat backup zstd (S3') / seconds('pg_dump | zstd'),
       1.1,
     );
-    const peak = Math.max(...backups.filter((b) => b.label.startsWith('lifeboat')).map((b) => b.peakRssKiB)) / 1024;
+    const peak = rssMB(Math.max(...backups.filter((b) => b.label.startsWith('lifeboat')).map((b) => b.peakRssKiB)));
     target('peak RSS of any Lifeboat backup, MB / 200', peak / 200, 1);
     target('drill (wall) / pg_restore --jobs 2', drillWall / pgRestore, 1.15);
     target('lifeboat restore gzip from S3 / pg_restore --jobs 2', (restores[1]?.seconds ?? 0) / pgRestore, 1.1);
@@ -642,7 +645,7 @@ async function scaling(
       `${'pg_restore s'.padStart(14)}\n`,
   );
   const rate = (m: Measure, bytes: number) => (bytes / 1e6 / m.seconds).toFixed(1).padStart(7);
-  const rss = (m: Measure) => (m.peakRssKiB / 1024).toFixed(0).padStart(8);
+  const rss = (m: Measure) => rssMB(m.peakRssKiB).toFixed(0).padStart(8);
   for (const r of rows) {
     say(
       `${(r.dumpBytes / 1e9).toFixed(2).padEnd(10)}${r.dump.seconds.toFixed(1).padStart(10)}` +
@@ -672,11 +675,11 @@ async function scaling(
     pgDumpSeconds: r.dump.seconds,
     pgRestoreSeconds: r.pgRestore.seconds,
     gzipBackupSeconds: r.gzip.seconds,
-    gzipBackupPeakRssMiB: r.gzip.peakRssKiB / 1024,
+    gzipBackupPeakRssMB: rssMB(r.gzip.peakRssKiB),
     zstdBackupSeconds: r.zstd.seconds,
-    zstdBackupPeakRssMiB: r.zstd.peakRssKiB / 1024,
+    zstdBackupPeakRssMB: rssMB(r.zstd.peakRssKiB),
     restoreSeconds: r.restore.seconds,
-    restorePeakRssMiB: r.restore.peakRssKiB / 1024,
+    restorePeakRssMB: rssMB(r.restore.peakRssKiB),
   }));
 }
 
