@@ -564,10 +564,11 @@ async function sqliteBench(work: string, cores: string): Promise<number> {
 }
 
 /**
- * LIFEBOAT_BENCH_ONLY=scaling: a gzip and a zstd backup to S3, and a restore, at LIFEBOAT_BENCH_ROWS and at ten
- * times that. The application-like data grows by copies of its rows under new keys (generating ten times as
- * much would take hours here): a copy lies a whole table after its original, far beyond gzip's 32 KiB and
- * zstd's 2 MiB of look-back, so it compresses like new rows and the dump is read and written the same way.
+ * LIFEBOAT_BENCH_ONLY=scaling: pg_dump to a file, a gzip and a zstd backup to S3, a restore and pg_restore, at
+ * LIFEBOAT_BENCH_ROWS and at ten times that. The application-like data grows by copies of its rows under new
+ * keys (minutes, where generating ten times as many takes ten times as long as the first set): a copy lies a
+ * whole table after its original, far beyond gzip's 32 KiB and zstd's 2 MiB of look-back, so it compresses
+ * like new rows and the dump is read and written the same way.
  */
 async function scaling(
   pg: PostgresServer,
