@@ -75,8 +75,11 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
   const onAbort = () => fail(request.signal?.reason);
   request.signal?.addEventListener('abort', onAbort, { once: true });
 
+  // Not cut short by an abort: a create the store carried out but whose answer was dropped would leave an upload
+  // no one knows the id of (and so no one aborts). It is one small request, bounded by the client's timeouts;
+  // once it answers, the failure path aborts the upload it made.
   const create = async (): Promise<string> => {
-    const answer = await client.send(new CreateMultipartUploadCommand(params), { abortSignal: stop.signal });
+    const answer = await client.send(new CreateMultipartUploadCommand(params));
     if (answer.UploadId === undefined) throw new Error('CreateMultipartUpload answered no UploadId');
     return answer.UploadId;
   };
