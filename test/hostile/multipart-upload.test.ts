@@ -110,6 +110,27 @@ describe('multipart uploads', () => {
     expect(await storage.head('held.bin')).toBeUndefined();
   });
 
+  it('aborts the upload the store made when an abort cut its creation short, before the answer came', async () => {
+    const prefix = randomPrefix('late');
+    const key = `${prefix}late.bin`;
+    const storage = storageThrough(proxy, prefix, {});
+    // Listed at MinIO itself (not through the proxy), by the exact key.
+    const uploadsOfKey = async () =>
+      (await s3Client(s3).send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: key }))).Uploads ?? [];
+    // Every chunk held 2 s each way: the store makes the upload 2 s after it is asked, and its answer (the
+    // upload's id) reaches the client 2 s after that.
+    proxy.setFault({ kind: 'delay', ms: 2000 });
+    const abort = new AbortController();
+    const putting = storage.put('late.bin', chunked(randomBytes(12 * MiB)), { signal: abort.signal });
+    putting.catch(() => undefined);
+    await waitForCondition(async () => (await uploadsOfKey()).length > 0, 20_000);
+    abort.abort(new Error('stopped by the test'));
+    proxy.setFault({ kind: 'none' });
+    await expect(putting).rejects.toThrow('stopped by the test');
+    expect(await uploadsOfKey()).toEqual([]);
+    expect(await storage.head('late.bin')).toBeUndefined();
+  });
+
   it('refuses an object larger than its parts can hold, names the setting, and leaves no upload behind', async () => {
     proxy.setFault({ kind: 'none' });
     const prefix = randomPrefix('cap');

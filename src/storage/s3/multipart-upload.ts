@@ -8,6 +8,7 @@ import {
   type CompletedPart,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
@@ -75,11 +76,8 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
   const onAbort = () => fail(request.signal?.reason);
   request.signal?.addEventListener('abort', onAbort, { once: true });
 
-  // Not cut short by an abort: a create the store carried out but whose answer was dropped would leave an upload
-  // no one knows the id of (and so no one aborts). It is one small request, bounded by the client's timeouts;
-  // once it answers, the failure path aborts the upload it made.
   const create = async (): Promise<string> => {
-    const answer = await client.send(new CreateMultipartUploadCommand(params));
+    const answer = await client.send(new CreateMultipartUploadCommand(params), { abortSignal: stop.signal });
     if (answer.UploadId === undefined) throw new Error('CreateMultipartUpload answered no UploadId');
     return answer.UploadId;
   };
@@ -156,15 +154,35 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
   } catch (error) {
     fail(error);
     await Promise.allSettled(inFlight);
-    const uploadId = await created?.catch(() => undefined);
-    if (uploadId !== undefined) {
-      await client
-        .send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId }))
-        .catch(() => undefined);
-    }
+    if (created !== undefined) await abortUpload(client, params, await created.catch(() => undefined));
     throw failures[0];
   } finally {
     request.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Aborts a failed upload. Its id is unknown when the creation was cut short (an abort, a broken connection),
+ * though the store may have made the upload before its answer was lost: then every upload of exactly this key
+ * is aborted (a backup's keys are its own). One the listing misses, or that the credentials may not list, is
+ * removed later by prune (`removeStaleUploads`).
+ */
+async function abortUpload(
+  client: S3Client,
+  params: { Bucket: string; Key: string },
+  uploadId: string | undefined,
+): Promise<void> {
+  const ids =
+    uploadId !== undefined
+      ? [uploadId]
+      : await client.send(new ListMultipartUploadsCommand({ Bucket: params.Bucket, Prefix: params.Key })).then(
+          (page) => (page.Uploads ?? []).filter((u) => u.Key === params.Key).flatMap((u) => u.UploadId ?? []),
+          () => [],
+        );
+  for (const id of ids) {
+    await client
+      .send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: id }))
+      .catch(() => undefined);
   }
 }
 
