@@ -95,6 +95,8 @@ export async function runBackup(options: BackupOptions): Promise<Manifest> {
       onProgress: options.onProgress,
       compression,
       encryptFor: encrypted ? recipients : undefined,
+      // confirmStored reads the object back: the upload need not carry its hash in the signature too.
+      readBack: options.verifyUpload === 'checksum',
     });
     stage = 'dump';
     await session.done;

@@ -70,7 +70,7 @@ async function copyOnce({ source, copy, manifest, signal }: CopyOptions): Promis
     const tap = new DigestTap();
     const body = await source.get(artifact.key, { signal });
     body.once('error', (error) => tap.destroy(error));
-    await copy.put(artifact.key, body.pipe(tap), { signal });
+    await copy.put(artifact.key, body.pipe(tap), { signal, readBack: true });
     const problems = compareDigest(artifact.key, 'stored', artifact, tap.digest);
     // What the copy store holds, read back: the bytes that went out are not proof of what arrived.
     if (problems.length === 0)

@@ -23,6 +23,8 @@ export interface StoreStreamOptions {
   readonly compression?: CompressionSettings;
   /** age recipients: the compressed bytes are encrypted for them before they are hashed and stored. */
   readonly encryptFor?: readonly string[];
+  /** The caller reads the stored object back and compares it (PutOptions.readBack). */
+  readonly readBack?: boolean;
 }
 
 /**
@@ -58,6 +60,7 @@ export async function storeStream(
   const storing = storage.put(key, storedTap, {
     signal: options.signal,
     contentType: contentType(compression.algorithm, encrypted),
+    readBack: options.readBack,
   });
   const [flowed, stored] = await Promise.allSettled([flowing, storing]);
   // A store that failed stops reading, and the pipeline then ends in an AbortError: the store's error is

@@ -14,6 +14,12 @@ export interface PutOptions {
   /** Aborting stops the upload and leaves no object behind. */
   readonly signal?: AbortSignal;
   readonly contentType?: string;
+  /**
+   * The caller reads the stored bytes back and compares them with what it sent (a backup with `verifyUpload:
+   * checksum`, a copy): an S3 request then leaves the body out of its signature (UNSIGNED-PAYLOAD), and neither
+   * end hashes the bytes for it. The read-back is the proof of what arrived; without it the signature is.
+   */
+  readonly readBack?: boolean;
 }
 
 /** A place that holds backups. Keys are relative to the configured prefix and use "/" separators. */

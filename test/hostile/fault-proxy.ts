@@ -1,5 +1,6 @@
 // A TCP proxy for hostile tests: sits in front of a real server (MinIO) on a free loopback port and injects
-// faults into the connections it carries: a reset after N bytes in either direction, a stall, a delay.
+// faults into the connections it carries: a reset after N bytes in either direction, a stall, a delay, a
+// changed byte.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 // Byte counts are totals over every connection since the fault was set, so a fault can be aimed at the
@@ -13,6 +14,8 @@ export type Fault =
    * `persist`, every connection after it stalls too (then no more faults without it).
    */
   | { readonly kind: 'stall'; readonly bytes: number; readonly persist?: boolean }
+  /** Changes the byte at offset `bytes` of everything sent up (to the server), once. */
+  | { readonly kind: 'flip'; readonly bytes: number }
   /** Holds every chunk for `ms` before forwarding it. */
   | { readonly kind: 'delay'; readonly ms: number }
   /** Holds each connection's downstream to `bytesPerSecond` (one stream's speed across a WAN). */
@@ -62,6 +65,15 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
           if (keep > 0) to.write(chunk.subarray(0, keep));
           if (current.once === true) fault = { kind: 'none' };
           kill();
+          return;
+        }
+        if (current.kind === 'flip' && direction === 'up' && total > current.bytes) {
+          const at = chunk.length - (total - current.bytes);
+          const changed = Buffer.from(chunk);
+          changed[at] = (changed[at] as number) ^ 0xff;
+          fault = { kind: 'none' };
+          injected += 1;
+          to.write(changed);
           return;
         }
         if (current.kind === 'stall' && direction === 'down' && total >= current.bytes) {

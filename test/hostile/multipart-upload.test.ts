@@ -85,6 +85,32 @@ describe('multipart uploads', () => {
     expect(sha256(await read(storage, 'resent.bin'))).toEqual(sha256(bytes));
   });
 
+  it('signs each part with its SHA-256 unless the caller reads the object back: the store then checks nothing', async () => {
+    // One part at a time: 8 MiB up is inside the second part's body, whatever the headers weigh.
+    const storage = storageThrough(proxy, randomPrefix('unsigned'), { queueSize: 1 });
+    const bytes = randomBytes(12 * MiB);
+    const injected = proxy.injected();
+    // Signed: the store finds the changed byte itself and refuses the part; no object is left.
+    proxy.setFault({ kind: 'flip', bytes: 8 * MiB });
+    await expect(storage.put('signed.bin', chunked(bytes))).rejects.toThrow(/signed\.bin/);
+    expect(proxy.injected()).toBe(injected + 1);
+    expect(await storage.head('signed.bin')).toBeUndefined();
+    // Unsigned (readBack): nobody hashed the part, the store keeps the changed byte, and only the caller's
+    // read-back can tell (a backup's read-back does: s3-faults.test.ts).
+    proxy.setFault({ kind: 'flip', bytes: 8 * MiB });
+    await storage.put('unsigned.bin', chunked(bytes), { readBack: true });
+    expect(proxy.injected()).toBe(injected + 2);
+    const stored = await read(storage, 'unsigned.bin');
+    expect(stored.length).toBe(bytes.length);
+    let differing = 0;
+    for (let i = 0; i < bytes.length; i++) if (stored[i] !== bytes[i]) differing += 1;
+    expect(differing).toBe(1);
+    // Without a fault the unsigned upload stores the bytes as sent.
+    proxy.setFault({ kind: 'none' });
+    await storage.put('clean.bin', chunked(bytes), { readBack: true });
+    expect(sha256(await read(storage, 'clean.bin'))).toEqual(sha256(bytes));
+  });
+
   it('stops reading the source while the parts on their way go unanswered, and stops when aborted', async () => {
     const storage = storageThrough(proxy, randomPrefix('held'), { queueSize: 2, idleTimeout: '5m' });
     let pulled = 0;

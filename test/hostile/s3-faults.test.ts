@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startCli, writeConfig } from '../harness/cli.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
 import { createDatabase, pgClient, postgresTarget } from '../harness/postgres.js';
-import { randomPrefix } from '../harness/s3.js';
+import { randomPrefix, s3Keys } from '../harness/s3.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 import { noStackTrace, randomDatabase, waitForCondition, waitForLine } from './hostile-support.js';
 
@@ -71,12 +71,13 @@ describe('S3 failures that tell the truth and restores that survive the network'
   let path: string;
   let live: string;
   let size: number;
+  const prefix = randomPrefix('hostile');
 
   beforeAll(async () => {
     const endpoint = new URL(s3.endpoint);
     proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
     ({ dir, path } = await config({
-      storage: storage(proxy.url, randomPrefix('hostile')),
+      storage: storage(proxy.url, prefix),
       targets: [{ name: 'app', driver: 'sqlite', path: './app.db' }],
     }));
     live = join(dir, 'app.db');
@@ -189,6 +190,21 @@ describe('S3 failures that tell the truth and restores that survive the network'
     expect(result.code, result.stderr).toBe(0);
     const verify = await runCli(['--config', path, 'verify', 'app']);
     expect(verify.code, verify.stdout).toBe(0);
+  });
+
+  it('catches a byte changed on its way to the store by the read-back (parts go unsigned): fails, leaves nothing', async () => {
+    const before = await runCli(['--config', path, 'list', 'app', '--json']);
+    expect(before.code, before.stderr).toBe(0);
+    const objectsBefore = await s3Keys(s3, prefix);
+    proxy.setFault({ kind: 'flip', bytes: Math.floor(size / 2) });
+    const result = await runCli(['--config', path, 'backup', 'app', '--json']);
+    expect(proxy.injected()).toBeGreaterThan(0);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/backup app: confirm: .*stored SHA-256/);
+    proxy.setFault({ kind: 'none' });
+    const after = await runCli(['--config', path, 'list', 'app', '--json']);
+    expect(JSON.parse(after.stdout)).toEqual(JSON.parse(before.stdout));
+    expect(await s3Keys(s3, prefix)).toEqual(objectsBefore);
   });
 });
 

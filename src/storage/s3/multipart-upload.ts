@@ -47,6 +47,8 @@ export interface UploadRequest {
   readonly partSize: (partNumber: number) => number;
   /** Parts uploaded at once. */
   readonly queueSize: number;
+  /** The caller reads the object back (PutOptions.readBack): parts are sent with UNSIGNED-PAYLOAD. */
+  readonly unsignedPayload?: boolean;
   /** Parts one upload may have: S3's 10,000 (tests lower it). */
   readonly maxParts?: number;
   readonly signal?: AbortSignal;
@@ -59,7 +61,7 @@ export interface UploadRequest {
  * thrown. A failure of `body` itself is thrown as it is.
  */
 export async function uploadStream(request: UploadRequest): Promise<void> {
-  const { client, params, body, partSize, queueSize, maxParts = MAX_PARTS } = request;
+  const { client, params, body, partSize, queueSize, maxParts = MAX_PARTS, unsignedPayload = false } = request;
   const stop = new AbortController();
   const pool = new PartBuffers();
   const inFlight = new Set<Promise<void>>();
@@ -87,7 +89,7 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
       const uploadId = await created;
       const body = buffer.subarray(0, length);
       const answer = await client.send(
-        hashedOnce(
+        payloadHash(
           new UploadPartCommand({
             Bucket: params.Bucket,
             Key: params.Key,
@@ -97,6 +99,7 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
             ChecksumAlgorithm: params.ChecksumAlgorithm,
           }),
           body,
+          unsignedPayload,
         ),
         { abortSignal: stop.signal },
       );
@@ -133,7 +136,7 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
     if (failures.length > 0) throw failures[0];
     if (created === undefined) {
       const body = buffer.subarray(0, filled);
-      await client.send(hashedOnce(new PutObjectCommand({ ...params, Body: body }), body), {
+      await client.send(payloadHash(new PutObjectCommand({ ...params, Body: body }), body, unsignedPayload), {
         abortSignal: stop.signal,
       });
       return;
@@ -187,23 +190,32 @@ async function abortUpload(
 }
 
 /**
- * A request that asks for an SHA-256 checksum (`verifyUpload: store`) hashes its body here, once: the SDK would
- * hash it twice, for the checksum header and for the request's signature (SigV4 signs a Buffer body's SHA-256).
- * The same digest is given to both, so the SDK hashes nothing. Any other request is left as it is.
+ * The hash of a request's body, taken once or not at all. A request that asks for an SHA-256 checksum
+ * (`verifyUpload: store`) hashes its body here, once: the SDK would hash it twice, for the checksum header and
+ * for the request's signature (SigV4 signs a Buffer body's SHA-256); the same digest is given to both. A body
+ * the caller reads back (`unsigned`) is left out of the signature (UNSIGNED-PAYLOAD): nobody hashes it, the
+ * store does not either, and the read-back proves what arrived. Any other request is left as it is.
  */
-function hashedOnce<C extends UploadPartCommand | PutObjectCommand>(command: C, body: Buffer): C {
-  if (command.input.ChecksumAlgorithm !== 'SHA256') return command;
-  const digest = createHash('sha256').update(body).digest();
-  command.input.ChecksumSHA256 = digest.toString('base64');
+function payloadHash<C extends UploadPartCommand | PutObjectCommand>(command: C, body: Buffer, unsigned: boolean): C {
+  let signed: string;
+  if (command.input.ChecksumAlgorithm === 'SHA256') {
+    const digest = createHash('sha256').update(body).digest();
+    command.input.ChecksumSHA256 = digest.toString('base64');
+    signed = digest.toString('hex');
+  } else if (unsigned) {
+    signed = 'UNSIGNED-PAYLOAD';
+  } else {
+    return command;
+  }
   const signedHash = (next: (args: BuildArgs) => Promise<unknown>) => (args: BuildArgs) => {
-    args.request.headers['x-amz-content-sha256'] = digest.toString('hex');
+    args.request.headers['x-amz-content-sha256'] = signed;
     return next(args);
   };
   (command.middlewareStack as unknown as BuildStack).add(signedHash, { step: 'build', name: 'lifeboatPayloadSha256' });
   return command;
 }
 
-/** The little of the SDK's middleware types that hashedOnce uses. */
+/** The little of the SDK's middleware types that payloadHash uses. */
 interface BuildArgs {
   readonly request: { headers: Record<string, string> };
 }

@@ -138,12 +138,14 @@ export class S3Storage implements Storage {
       if (Buffer.isBuffer(body)) {
         await this.#client.send(new PutObjectCommand({ ...params, Body: body }), { abortSignal: options.signal });
       } else {
+        // What is read back needs no signed payload (PutOptions.readBack); store mode sends its own SHA-256.
         await uploadStream({
           client: this.#client,
           params,
           body,
           partSize: this.#partSize,
           queueSize: this.#config.queueSize,
+          unsignedPayload: options.readBack === true,
           maxParts: this.#maxParts,
           signal: options.signal,
         });
