@@ -16,6 +16,7 @@ import {
   type ZstdOptions,
   zstdDecompress,
 } from 'node:zlib';
+import { releaseNow } from '../memory.js';
 
 export const COMPRESSION_ALGORITHMS = ['gzip', 'zstd', 'none'] as const;
 export type CompressionAlgorithm = (typeof COMPRESSION_ALGORITHMS)[number];
@@ -331,6 +332,9 @@ export class ParallelCompressor extends Transform {
     if (this.#filled > 0 || this.#blocks === 0) this.#start();
     this.#drain(1, (error) => {
       this.#engines.close();
+      // Every block was compressed (no engine reads one any more): their memory goes back now, not at the
+      // garbage collector's next full collection, which what follows the stream (a read-back) would wait for.
+      if (error == null) for (const block of this.#free.splice(0)) releaseNow(block);
       callback(error);
     });
   }

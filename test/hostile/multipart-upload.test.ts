@@ -3,6 +3,8 @@
 // stops while the parts on their way go unanswered.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LifeboatError } from '../../src/errors.js';
@@ -72,6 +74,21 @@ describe('multipart uploads', () => {
     const stored = await storage.storedChecksum?.('grown.bin');
     expect(stored).toEqual({ size: bytes.length, sha256: compositeSha256(parts) });
     expect((await read(storage, 'grown.bin')).equals(bytes)).toBe(true);
+  });
+
+  it('gives the memory of its part buffers back as soon as the upload is done, before any garbage collection', async () => {
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    // Straight to the store: the proxy, in this process, would leave garbage buffers of its own.
+    const storage = s3Storage(s3, randomPrefix('release'), { partSizeMiB: 5 });
+    const bytes = randomBytes(33 * MiB);
+    collect();
+    const before = process.memoryUsage().arrayBuffers;
+    await storage.put('released.bin', chunked(bytes));
+    // Up to five part buffers of 5 MiB (four on their way, one filling) would still be allocated here.
+    const held = process.memoryUsage().arrayBuffers - before;
+    expect(held).toBeLessThan(5 * MiB);
+    expect(sha256(await read(storage, 'released.bin'))).toEqual(sha256(bytes));
   });
 
   it('sends a part again whole when its connection breaks half way', async () => {

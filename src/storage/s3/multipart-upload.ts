@@ -1,6 +1,6 @@
 // A stream into one S3 object, in parts uploaded side by side from a fixed set of part buffers: the bytes are
 // copied once, into a buffer that is used again for a later part, so an upload holds (queueSize + 1) parts of
-// memory and leaves none behind for the garbage collector.
+// memory, and gives it back the moment it is done (not at the garbage collector's next full collection).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
@@ -15,6 +15,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { LifeboatError } from '../../errors.js';
+import { releaseNow } from '../../memory.js';
 
 /** S3's limits: parts of one upload, and the size of one part. */
 export const MAX_PARTS = 10_000;
@@ -139,11 +140,15 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
       await client.send(payloadHash(new PutObjectCommand({ ...params, Body: body }), body, unsignedPayload), {
         abortSignal: stop.signal,
       });
+      pool.release();
       return;
     }
     send(partNumber, buffer, filled);
     while (inFlight.size > 0) await Promise.race(inFlight);
     if (failures.length > 0) throw failures[0];
+    // Every part was answered: no request reads a part buffer any more. (After a failure the buffers are left
+    // to the garbage collector: a request cut short may still be writing one out.)
+    pool.release();
     parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     await client.send(
       new CompleteMultipartUploadCommand({
@@ -229,16 +234,30 @@ interface BuildStack {
 /** Part buffers to use again: a buffer goes back only while parts still have its size. */
 class PartBuffers {
   #free: Buffer[] = [];
+  readonly #made: Buffer[] = [];
 
   take(size: number): Buffer {
     const free = this.#free.pop();
     if (free !== undefined && free.length === size) return free;
     if (free !== undefined) this.#free = [];
-    return Buffer.allocUnsafeSlow(size);
+    const made = Buffer.allocUnsafeSlow(size);
+    this.#made.push(made);
+    return made;
   }
 
   give(buffer: Buffer): void {
     this.#free.push(buffer);
+  }
+
+  /**
+   * Gives the memory of every buffer back now, not at the garbage collector's next full collection (which the
+   * read-back after an upload would otherwise find still holding them). Only once no request can still be
+   * reading one: a detached buffer reads as empty.
+   */
+  release(): void {
+    for (const buffer of this.#made) releaseNow(buffer);
+    this.#made.length = 0;
+    this.#free = [];
   }
 }
 
