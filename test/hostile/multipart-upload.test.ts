@@ -3,8 +3,6 @@
 // stops while the parts on their way go unanswered.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LifeboatError } from '../../src/errors.js';
@@ -12,6 +10,7 @@ import { compositeSha256 } from '../../src/pipeline/digest-tap.js';
 import { partSizeOf } from '../../src/storage/s3/multipart-upload.js';
 import type { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { randomPrefix, s3Client, s3Storage } from '../harness/s3.js';
+import { collectGarbage } from '../support/gc.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 import { settledValue, waitForCondition } from './hostile-support.js';
 
@@ -77,12 +76,10 @@ describe('multipart uploads', () => {
   });
 
   it('gives the memory of its part buffers back as soon as the upload is done, before any garbage collection', async () => {
-    setFlagsFromString('--expose-gc');
-    const collect = runInNewContext('gc') as () => void;
     // Straight to the store: the proxy, in this process, would leave garbage buffers of its own.
     const storage = s3Storage(s3, randomPrefix('release'), { partSizeMiB: 5 });
     const bytes = randomBytes(33 * MiB);
-    collect();
+    collectGarbage();
     const before = process.memoryUsage().arrayBuffers;
     await storage.put('released.bin', chunked(bytes));
     // Up to five part buffers of 5 MiB (four on their way, one filling) would still be allocated here.

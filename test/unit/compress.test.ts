@@ -1,8 +1,6 @@
 // Parallel compression (real gzip members and zstd frames, read back by the reference tools), the settings
 // that choose it, and the rate limits' arithmetic.
 import { execFileSync } from 'node:child_process';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -14,6 +12,7 @@ import { ConfigError } from '../../src/errors.js';
 import { decompressor, ParallelCompressor } from '../../src/pipeline/compress.js';
 import { RateBucket, Throttle } from '../../src/pipeline/throttle.js';
 import { effectiveCompression, effectiveSettings, parseByteRate } from '../../src/scheduler/settings.js';
+import { collectGarbage } from '../support/gc.js';
 
 /** Text with the entropy of application data: words, numbers and JSON keys, compressing a few times. */
 function appText(bytes: number, seed = 1): Buffer {
@@ -110,11 +109,9 @@ describe('parallel compression', () => {
   });
 
   it('gives the memory of its blocks back at its end, before any garbage collection', async () => {
-    setFlagsFromString('--expose-gc');
-    const collect = runInNewContext('gc') as () => void;
     const blockSize = 4 * 1024 * 1024;
     const data = appText(6 * blockSize + 100, 5);
-    collect();
+    collectGarbage();
     const before = process.memoryUsage().arrayBuffers;
     const compressor = new ParallelCompressor({ algorithm: 'zstd', level: 1, threads: 2, blockSize });
     let out = 0;
