@@ -1,4 +1,6 @@
 // Memory given back when the program knows it is free, not when the garbage collector next finds it so.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /**
  * Frees the memory of a buffer that owns its whole ArrayBuffer (Buffer.allocUnsafeSlow) at once: the
@@ -7,4 +9,31 @@
  */
 export function releaseNow(buffer: Buffer): void {
   (buffer.buffer as ArrayBuffer).transfer(0);
+}
+
+type Collect = (options: { type: 'major'; execution: 'sync' | 'async' }) => void;
+let collector: Collect | undefined;
+
+/**
+ * A full garbage collection: `async` starts one (V8 marks alongside the program), `sync` runs it to its end.
+ * What a stream leaves behind in buffers that lived a little while (a compressed block on its way to the
+ * store, a read of a pipe) is freed only by a full collection, which V8 starts by itself only once such memory
+ * has grown by about 64 MB.
+ */
+export function collectGarbage(execution: 'sync' | 'async' = 'async'): void {
+  if (collector === undefined) {
+    setFlagsFromString('--expose-gc');
+    collector = runInNewContext('gc') as Collect;
+  }
+  collector({ type: 'major', execution });
+}
+
+/** A byte counter's listener that runs `action` each time the running total passes another `step` bytes. */
+export function everyBytes(step: number, action: () => void): (totalBytes: number) => void {
+  let next = step;
+  return (total) => {
+    if (total < next) return;
+    next = (Math.floor(total / step) + 1) * step;
+    action();
+  };
 }

@@ -3,10 +3,19 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isAbortError } from '../errors.js';
+import { collectGarbage, everyBytes } from '../memory.js';
 import type { Storage } from '../storage/storage.js';
 import { AgeEncrypter } from './age.js';
 import { type CompressionSettings, compressor, contentType, defaultThreads } from './compress.js';
 import { type Digest, DigestTap } from './digest-tap.js';
+
+/**
+ * A full garbage collection every this many raw bytes: the compressed blocks and pipe reads a backup leaves
+ * behind would otherwise pile up to about 64 MB before V8 collects them by itself. Paired runs, zstd backup of a
+ * 1086 MB dump to MinIO (about one collection a second): peak RSS 173 against 181 MiB, worst of four 174
+ * against 188, CPU 1.01x, wall 1.00x.
+ */
+const COLLECT_EVERY = 64 * 1024 * 1024;
 
 export interface StoredDigests {
   readonly raw: Digest;
@@ -38,7 +47,11 @@ export async function storeStream(
   source: Readable,
   options: StoreStreamOptions = {},
 ): Promise<StoredDigests> {
-  const rawTap = new DigestTap(options.onProgress);
+  const collect = everyBytes(COLLECT_EVERY, collectGarbage);
+  const rawTap = new DigestTap((rawBytes) => {
+    collect(rawBytes);
+    options.onProgress?.(rawBytes);
+  });
   const compression = options.compression ?? DEFAULT_COMPRESSION();
   const compressing = compressor(compression);
   const stages: NodeJS.ReadWriteStream[] = compressing === undefined ? [] : [compressing];

@@ -1,9 +1,7 @@
 // A full garbage collection on demand, for tests of memory given back before the collector would free it.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { collectGarbage as collect } from '../../src/memory.js';
 
-/** Runs a full garbage collection now. */
+/** Runs a full garbage collection to its end, now. */
 export function collectGarbage(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
+  collect('sync');
 }

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
+import { everyBytes } from '../../src/memory.js';
 import { decompressor, ParallelCompressor } from '../../src/pipeline/compress.js';
 import { RateBucket, Throttle } from '../../src/pipeline/throttle.js';
 import { effectiveCompression, effectiveSettings, parseByteRate } from '../../src/scheduler/settings.js';
@@ -131,6 +132,18 @@ describe('parallel compression', () => {
     expect(out).toBeGreaterThan(0);
     expect(compressor.writableFinished).toBe(true);
     expect(held).toBeLessThan(2 * blockSize);
+  });
+
+  it('runs an action once each time a running total passes another step, however far the total jumps', () => {
+    const passed: number[] = [];
+    let total = 0;
+    const listener = everyBytes(100, () => passed.push(total));
+    for (const next of [10, 99, 100, 150, 199, 420, 430, 500, 1000]) {
+      total = next;
+      listener(next);
+    }
+    // 100, 150 and 199 are within one step; 420 passes 200, 300 and 400 at once: one action, next at 500.
+    expect(passed).toEqual([100, 420, 500, 1000]);
   });
 
   it('keeps back-pressure: an unread output stops the input at a few blocks, none of it lost', async () => {
