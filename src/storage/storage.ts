@@ -16,8 +16,8 @@ export interface PutOptions {
   readonly contentType?: string;
   /**
    * The caller reads the stored bytes back and compares them with what it sent (a backup with `verifyUpload:
-   * checksum`, a copy): an S3 request then leaves the body out of its signature (UNSIGNED-PAYLOAD), and neither
-   * end hashes the bytes for it. The read-back is the proof of what arrived; without it the signature is.
+   * checksum`, a copy): a streamed S3 upload then leaves its parts out of their signatures (UNSIGNED-PAYLOAD),
+   * and neither end hashes the bytes for them. The read-back is the proof of what arrived; without it the signature is.
    */
   readonly readBack?: boolean;
 }

@@ -6,11 +6,11 @@ import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LifeboatError } from '../../src/errors.js';
+import { collectGarbage } from '../../src/memory.js';
 import { compositeSha256 } from '../../src/pipeline/digest-tap.js';
 import { partSizeOf } from '../../src/storage/s3/multipart-upload.js';
 import type { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { randomPrefix, s3Client, s3Storage } from '../harness/s3.js';
-import { collectGarbage } from '../support/gc.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 import { settledValue, waitForCondition } from './hostile-support.js';
 
@@ -79,7 +79,7 @@ describe('multipart uploads', () => {
     // Straight to the store: the proxy, in this process, would leave garbage buffers of its own.
     const storage = s3Storage(s3, randomPrefix('release'), { partSizeMiB: 5 });
     const bytes = randomBytes(33 * MiB);
-    collectGarbage();
+    collectGarbage('sync');
     const before = process.memoryUsage().arrayBuffers;
     await storage.put('released.bin', chunked(bytes));
     // Up to five part buffers of 5 MiB (four on their way, one filling) would still be allocated here.

@@ -9,11 +9,10 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
-import { everyBytes } from '../../src/memory.js';
+import { collectGarbage, everyBytes } from '../../src/memory.js';
 import { decompressor, ParallelCompressor } from '../../src/pipeline/compress.js';
 import { RateBucket, Throttle } from '../../src/pipeline/throttle.js';
 import { effectiveCompression, effectiveSettings, parseByteRate } from '../../src/scheduler/settings.js';
-import { collectGarbage } from '../support/gc.js';
 
 /** Text with the entropy of application data: words, numbers and JSON keys, compressing a few times. */
 function appText(bytes: number, seed = 1): Buffer {
@@ -112,7 +111,7 @@ describe('parallel compression', () => {
   it('gives the memory of its blocks back at its end, before any garbage collection', async () => {
     const blockSize = 4 * 1024 * 1024;
     const data = appText(6 * blockSize + 100, 5);
-    collectGarbage();
+    collectGarbage('sync');
     const before = process.memoryUsage().arrayBuffers;
     const compressor = new ParallelCompressor({ algorithm: 'zstd', level: 1, threads: 2, blockSize });
     let out = 0;

@@ -140,14 +140,15 @@ export async function uploadStream(request: UploadRequest): Promise<void> {
       await client.send(payloadHash(new PutObjectCommand({ ...params, Body: body }), body, unsignedPayload), {
         abortSignal: stop.signal,
       });
+      pool.give(buffer);
       pool.release();
       return;
     }
     send(partNumber, buffer, filled);
     while (inFlight.size > 0) await Promise.race(inFlight);
     if (failures.length > 0) throw failures[0];
-    // Every part was answered: no request reads a part buffer any more. (After a failure the buffers are left
-    // to the garbage collector: a request cut short may still be writing one out.)
+    // Every part was answered and its buffer given back. (After a failure the buffers of parts not answered
+    // are left to the garbage collector: a request cut short may still be writing one out.)
     pool.release();
     parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     await client.send(
@@ -231,18 +232,21 @@ interface BuildStack {
   ): void;
 }
 
-/** Part buffers to use again: a buffer goes back only while parts still have its size. */
+/**
+ * Part buffers to use again: a buffer is given back once its part is answered (nothing reads it any more), and
+ * goes on only while parts still have its size; the others' memory is given back at once (see release).
+ */
 class PartBuffers {
   #free: Buffer[] = [];
-  readonly #made: Buffer[] = [];
 
   take(size: number): Buffer {
     const free = this.#free.pop();
     if (free !== undefined && free.length === size) return free;
-    if (free !== undefined) this.#free = [];
-    const made = Buffer.allocUnsafeSlow(size);
-    this.#made.push(made);
-    return made;
+    if (free !== undefined) {
+      this.#free.push(free);
+      this.release();
+    }
+    return Buffer.allocUnsafeSlow(size);
   }
 
   give(buffer: Buffer): void {
@@ -250,13 +254,12 @@ class PartBuffers {
   }
 
   /**
-   * Gives the memory of every buffer back now, not at the garbage collector's next full collection (which the
-   * read-back after an upload would otherwise find still holding them). Only once no request can still be
-   * reading one: a detached buffer reads as empty.
+   * Gives the memory of every buffer given back so far now, not at the garbage collector's next full collection
+   * (which the read-back after an upload would otherwise find still holding them): a detached buffer reads as
+   * empty, and only answered parts' buffers are here.
    */
   release(): void {
-    for (const buffer of this.#made) releaseNow(buffer);
-    this.#made.length = 0;
+    for (const buffer of this.#free) releaseNow(buffer);
     this.#free = [];
   }
 }
