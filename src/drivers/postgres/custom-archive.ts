@@ -32,6 +32,38 @@ interface DataEntry {
   readonly table: string | undefined;
 }
 
+/** pg_dump's sections, as the table of contents numbers them. */
+export const SECTION = { none: 1, preData: 2, data: 3, postData: 4 } as const;
+
+/** One entry of the table of contents: what pg_restore would run for it. */
+export interface TocEntry {
+  readonly id: number;
+  /** "TABLE", "TABLE DATA", "SEQUENCE SET", "INDEX", ... */
+  readonly desc: string;
+  readonly tag: string;
+  readonly namespace: string | undefined;
+  readonly section: number;
+  /** The SQL that makes it (CREATE ..., SET ..., SELECT setval(...)). */
+  readonly defn: string;
+  readonly dropStmt: string;
+  /** "COPY schema.table (columns) FROM stdin;" for table data. */
+  readonly copyStmt: string;
+  /** Whether a data block follows the table of contents for it. */
+  readonly hasData: boolean;
+}
+
+/** Hears the archive's parts as they flow past the reader (each call inside `push`). */
+export interface ArchiveVisitor {
+  /** The header and table of contents, as the bytes they were read from. */
+  head(bytes: Buffer, toc: readonly TocEntry[]): void;
+  /** A data block starts: that entry's chunks follow until `blockEnd`. */
+  blockStart(id: number, largeObjects: boolean): void;
+  /** Bytes of the current block's chunks (a view into the pushed chunk). */
+  payload(bytes: Buffer): void;
+  /** The block ended; `copyEnded`: its COPY text held the `\.` line that ends it. */
+  blockEnd(id: number, copyEnded: boolean): void;
+}
+
 /** The archive is not whole, or not an archive; the reason is a sentence without a subject. */
 export class ArchiveDefect extends Error {}
 
@@ -76,6 +108,7 @@ class Cursor {
 interface Head {
   readonly intSize: number;
   readonly entries: Map<number, DataEntry>;
+  readonly toc: TocEntry[];
   readonly end: number;
 }
 
@@ -103,6 +136,7 @@ function readHead(buf: Buffer): Head {
   const count = c.int();
   if (count < 0) throw new ArchiveDefect(`its table of contents claims ${count} entries`);
   const entries = new Map<number, DataEntry>();
+  const toc: TocEntry[] = [];
   for (let i = 0; i < count; i++) {
     const dumpId = c.int();
     if (dumpId <= 0) throw new ArchiveDefect(`entry ${i + 1} of its table of contents has the id ${dumpId}`);
@@ -111,9 +145,9 @@ function readHead(buf: Buffer): Head {
     c.str(); // oid
     const tag = c.str() ?? '';
     const desc = c.str() ?? '';
-    c.int(); // section
-    c.str(); // definition
-    c.str(); // drop statement
+    const section = c.int();
+    const defn = c.str() ?? '';
+    const dropStmt = c.str() ?? '';
     const copyStmt = c.str();
     const namespace = c.str();
     c.str(); // tablespace
@@ -125,12 +159,23 @@ function readHead(buf: Buffer): Head {
     const state = c.byte();
     for (let b = 0; b < offSize; b++) c.byte(); // where its data sits, when pg_dump could seek
     if (state < 1 || state > 3) throw new ArchiveDefect(`entry ${dumpId} has the data state ${state}`);
+    toc.push({
+      id: dumpId,
+      desc,
+      tag,
+      namespace,
+      section,
+      defn,
+      dropStmt,
+      copyStmt: copyStmt ?? '',
+      hasData: state !== OFFSET_NO_DATA,
+    });
     if (state === OFFSET_NO_DATA) continue;
     const label = `${desc} ${namespace === undefined || namespace === '' ? '' : `${namespace}.`}${tag}`;
     const table = desc === 'TABLE DATA' && copyStmt ? copyTable(copyStmt.trim()) : undefined;
     entries.set(dumpId, { label, table });
   }
-  return { intSize, entries, end: c.pos };
+  return { intSize, entries, toc, end: c.pos };
 }
 
 type State = 'block' | 'length' | 'payload' | 'oid';
@@ -159,6 +204,11 @@ export class CustomArchiveReader {
   #remaining = 0;
   /** The start of a field cut by a chunk boundary. */
   #carry: Buffer | undefined;
+  readonly #visitor: ArchiveVisitor | undefined;
+
+  constructor(visitor?: ArchiveVisitor) {
+    this.#visitor = visitor;
+  }
 
   /** Whether the header and table of contents were read. */
   get headRead(): boolean {
@@ -204,6 +254,7 @@ export class CustomArchiveReader {
       this.#head = undefined;
       this.#intSize = head.intSize;
       this.#entries = head.entries;
+      this.#visitor?.head(buf.subarray(0, head.end), head.toc);
       return buf.subarray(head.end);
     } catch (error) {
       if (error !== MORE) throw error;
@@ -235,6 +286,7 @@ export class CustomArchiveReader {
       if (this.#state === 'payload') {
         const stop = Math.min(size, pos + this.#remaining);
         if (this.#entry?.table !== undefined && !this.#copyEnded) this.#countLines(chunk, pos, stop);
+        this.#visitor?.payload(chunk.subarray(pos, stop));
         this.#remaining -= stop - pos;
         pos = stop;
         if (this.#remaining === 0) this.#state = 'length';
@@ -312,6 +364,7 @@ export class CustomArchiveReader {
         this.#copyEnded = false;
         this.#largeObjects = type === BLOCK_LARGE_OBJECTS;
         this.#state = this.#largeObjects ? 'oid' : 'length';
+        this.#visitor?.blockStart(id, this.#largeObjects);
         return;
       }
       case 'length': {
@@ -340,5 +393,6 @@ export class CustomArchiveReader {
     this.#seen.add(this.#id);
     this.#entry = undefined;
     this.#state = 'block';
+    this.#visitor?.blockEnd(this.#id, this.#copyEnded);
   }
 }

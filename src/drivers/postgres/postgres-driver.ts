@@ -25,6 +25,7 @@ import { startBaseBackup } from './basebackup.js';
 import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
 import { statsMismatch } from './copy-count.js';
 import { checkArchive, checkPlainEnd } from './dump-check.js';
+import { restoreStreamed } from './streamed-restore.js';
 
 const USER_TABLES = `
   SELECT n.nspname AS schema, c.relname AS name
@@ -159,7 +160,7 @@ export class PostgresDriver implements Driver {
     const env = { ...libpqEnv(connection), PGAPPNAME: appName };
     const watcher = watchLockWaits(connection, appName, lockTimeoutMs, options.onNotice);
     try {
-      await this.#runRestoreTool(raw, env, state.hasData, connection.database, options.signal);
+      await this.#runRestoreTool(raw, env, state.hasData, connection, options.signal);
     } catch (error) {
       if (!watcher.cancelled()) throw error;
       throw lockTimedOut(error, state.description, lockTimeoutMs, watcher.blockers());
@@ -172,9 +173,10 @@ export class PostgresDriver implements Driver {
     raw: Readable,
     env: NodeJS.ProcessEnv,
     replace: boolean,
-    database: string,
+    connection: PgConnection,
     signal: AbortSignal | undefined,
   ): Promise<void> {
+    const database = connection.database;
     if (this.#config.format === 'plain') {
       const psql = toolPath('psql', this.#config.binDir);
       await feed(
@@ -204,11 +206,35 @@ export class PostgresDriver implements Driver {
       );
       return;
     }
+    let input = raw;
+    if (!replace) {
+      // Into an empty destination, the tables load in parallel as the backup downloads, committed once it
+      // proved itself (streamed-restore.ts); an archive that restore does not read comes back for pg_restore.
+      const rest = await restoreStreamed(raw, {
+        pgRestore,
+        psql: toolPath('psql', this.#config.binDir),
+        env,
+        database,
+        jobs: this.#config.restoreJobs,
+        signal,
+        query: async (sql) => {
+          const client = await connect(connection);
+          try {
+            const results = await client.query({ text: sql, rowMode: 'array' });
+            return (Array.isArray(results) ? results.at(-1) : results).rows;
+          } finally {
+            await client.end().catch(() => undefined);
+          }
+        },
+      });
+      if (rest === undefined) return;
+      input = rest;
+    }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
     const workDir = await makeWorkDir('pgrestore');
     try {
       const file = join(workDir, 'dump.pgcustom');
-      await pipeline(raw, createWriteStream(file, { mode: 0o600 }), { signal });
+      await pipeline(input, createWriteStream(file, { mode: 0o600 }), { signal });
       const tool = runTool('postgres', pgRestore, [...common, `--jobs=${this.#config.restoreJobs}`, file], {
         env,
         stdout: 'ignore',

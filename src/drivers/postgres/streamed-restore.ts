@@ -1,0 +1,514 @@
+// A parallel restore of a custom-format dump as it downloads, into a destination that holds no data: the
+// archive is read as it flows (CustomArchiveReader), its schema made by pg_restore from the table of contents
+// alone, each table's COPY text loaded by one of `jobs` psql sessions while the stream goes on, and the
+// indexes and constraints built by `pg_restore --jobs` at the end. pg_restore alone cannot start before the
+// whole file is there: a dump written to a pipe has no offsets for its data.
+//
+// Nothing is committed before the backup proved itself: each session loads its tables in one transaction
+// and commits only once the stream ended (the stream's end is gated on its checksums). On any failure the
+// sessions roll back and the schema this restore made is dropped again, so the destination is left as
+// empty as it was found.
+import { once } from 'node:events';
+import { type FileHandle, open, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describeError, LifeboatError } from '../../errors.js';
+import { makeWorkDir } from '../../work-dir.js';
+import { runTool, type ToolProcess } from '../run-tool.js';
+import { ArchiveUnsupported, CustomArchiveReader, SECTION, type TocEntry } from './custom-archive.js';
+
+export interface StreamedRestoreOptions {
+  readonly pgRestore: string;
+  readonly psql: string;
+  /** libpq's environment for the destination (PGHOST, PGDATABASE, PGPASSWORD, PGAPPNAME, ...). */
+  readonly env: NodeJS.ProcessEnv;
+  readonly database: string;
+  readonly jobs: number;
+  readonly signal?: AbortSignal;
+  /** Runs SQL on the destination and answers its rows (the clean-up after a failure). */
+  readonly query: (sql: string) => Promise<unknown[][]>;
+}
+
+/** Entries of the data section this restore runs itself; an archive with any other is left to pg_restore. */
+const DATA_ENTRIES = new Set(['TABLE DATA', 'SEQUENCE SET']);
+
+/** Session settings pg_restore makes before it restores (its fixed output state), for the loading sessions. */
+const SESSION_SETTINGS = [
+  'SET statement_timeout = 0;',
+  'SET lock_timeout = 0;',
+  // A session waits in its transaction until the whole backup proved itself.
+  'SET idle_in_transaction_session_timeout = 0;',
+  'SET row_security = off;',
+  'SET check_function_bodies = false;',
+  'SET client_min_messages = warning;',
+];
+
+/** Descriptions of the settings entries of the table of contents (encoding, strings, search path). */
+const SETTINGS_ENTRIES = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH']);
+
+/** Spool chunks read back for a loader: big enough for few reads, small enough for little memory. */
+const READ_SIZE = 1024 * 1024;
+
+/**
+ * Restores `raw` (a custom-format archive) into the empty destination `options.env` names. Answers undefined
+ * when done; answers a stream of the same bytes, from the first, when the archive holds what this restore
+ * does not run itself (large objects, data compressed by pg_dump, an unknown entry): the caller then restores
+ * it with pg_restore. Rejects, with the destination as empty as before, on any failure.
+ */
+export async function restoreStreamed(raw: Readable, options: StreamedRestoreOptions): Promise<Readable | undefined> {
+  const iterator = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const seen: Buffer[] = [];
+  let toc: readonly TocEntry[] | undefined;
+  let unsupported = false;
+  // The head first, read by a reader of its own: what it promises decides who restores.
+  const probe = new CustomArchiveReader({
+    head: (_bytes, entries) => {
+      toc = entries;
+    },
+    blockStart: () => undefined,
+    payload: () => undefined,
+    blockEnd: () => undefined,
+  });
+  while (toc === undefined && !unsupported) {
+    const next = await iterator.next();
+    if (next.done) break;
+    seen.push(next.value);
+    try {
+      probe.push(next.value);
+    } catch (error) {
+      // A defect after the head is the restoring reader's to find; an unknown layout is pg_restore's to read.
+      if (error instanceof ArchiveUnsupported) unsupported = true;
+      else if (toc === undefined) throw error;
+    }
+  }
+  if (unsupported || toc === undefined || !streamable(toc)) return replay(seen, iterator);
+  const stream = async function* () {
+    yield* seen;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  };
+  await new Restore(options).run(toc, stream, () => raw.destroy());
+  return undefined;
+}
+
+/** Whether this restore runs every entry with data, and every entry of the data section, itself. */
+function streamable(toc: readonly TocEntry[]): boolean {
+  return toc.every(
+    (e) =>
+      (e.hasData ? e.desc === 'TABLE DATA' && e.copyStmt !== '' : true) &&
+      (e.section !== SECTION.data || DATA_ENTRIES.has(e.desc)),
+  );
+}
+
+/** The bytes read so far, then the rest of the stream. */
+function replay(seen: Buffer[], iterator: AsyncIterator<Buffer>): Readable {
+  return Readable.from(
+    (async function* () {
+      yield* seen;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** A file that one side appends to while the other reads it from the start, until it is closed. */
+class Spool {
+  #written = 0;
+  #reserved = 0;
+  #closed = false;
+  #failed: unknown;
+  readonly #file: Promise<FileHandle>;
+  #appending: Promise<void>;
+  #wake: (() => void) | undefined;
+
+  constructor(readonly path: string) {
+    this.#file = open(path, 'w+', 0o600);
+    this.#appending = this.#file.then(() => undefined);
+    this.#appending.catch((error: unknown) => this.fail(error));
+  }
+
+  /** Appends `bytes` (written in order); the promise settles when they are in the file. */
+  append(bytes: Buffer): Promise<void> {
+    const at = this.#reserved;
+    this.#reserved += bytes.length;
+    this.#appending = this.#appending.then(async () => {
+      await (await this.#file).write(bytes, 0, bytes.length, at);
+      this.#written = at + bytes.length;
+      this.#notify();
+    });
+    this.#appending.catch((error: unknown) => this.fail(error));
+    return this.#appending;
+  }
+
+  /** No more bytes: a reader ends once it has read them all. The promise settles when all are written. */
+  close(): Promise<void> {
+    return this.#appending.then(() => {
+      this.#closed = true;
+      this.#notify();
+    });
+  }
+
+  fail(error: unknown): void {
+    this.#failed ??= error;
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async *read(): AsyncGenerator<Buffer> {
+    let at = 0;
+    for (;;) {
+      if (this.#failed !== undefined) throw this.#failed;
+      if (at < this.#written) {
+        const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, this.#written - at));
+        const { bytesRead } = await (await this.#file).read(buffer, 0, buffer.length, at);
+        at += bytesRead;
+        yield buffer.subarray(0, bytesRead);
+      } else if (this.#closed) return;
+      else await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  async remove(): Promise<void> {
+    await this.#file.then((file) => file.close()).catch(() => undefined);
+    await rm(this.path, { force: true });
+  }
+}
+
+interface Table {
+  readonly entry: TocEntry;
+  readonly spool: Spool;
+  copyEnded: boolean;
+}
+
+/** One restore: the schema, the loading sessions fed from spools, the commit, the indexes; or the clean-up. */
+class Restore {
+  readonly #options: StreamedRestoreOptions;
+  #toc = new Map<number, TocEntry>();
+  #workDir = '';
+  /** Tables whose data began, in stream order, waiting for a loader. */
+  #queue: Table[] = [];
+  #queueEnded = false;
+  #queueWake: (() => void) | undefined;
+  #current: Table | undefined;
+  #writes: Promise<void>[] = [];
+  #spools = 0;
+
+  constructor(options: StreamedRestoreOptions) {
+    this.#options = options;
+  }
+
+  /** A table's data begins: it goes to a spool of its own, and a loader may start on it at once. */
+  #blockStart(id: number): void {
+    this.#spools += 1;
+    const table: Table = {
+      entry: this.#toc.get(id) as TocEntry,
+      spool: new Spool(join(this.#workDir, `table-${this.#spools}.copy`)),
+      copyEnded: false,
+    };
+    this.#current = table;
+    this.#queue.push(table);
+    this.#wakeQueue();
+  }
+
+  #payload(bytes: Buffer): void {
+    this.#writes.push((this.#current as Table).spool.append(bytes));
+  }
+
+  #blockEnd(copyEnded: boolean): void {
+    const table = this.#current as Table;
+    table.copyEnded = copyEnded;
+    this.#writes.push(table.spool.close());
+    this.#current = undefined;
+  }
+
+  #wakeQueue(): void {
+    const wake = this.#queueWake;
+    this.#queueWake = undefined;
+    wake?.();
+  }
+
+  /** The next table for a loader, or undefined once every table was handed out. */
+  async #take(): Promise<Table | undefined> {
+    for (;;) {
+      const table = this.#queue.shift();
+      if (table !== undefined) return table;
+      if (this.#queueEnded) return undefined;
+      await new Promise<void>((resolve) => {
+        const before = this.#queueWake;
+        this.#queueWake = () => {
+          before?.();
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Restores the archive `bytes` yields (from its first byte); `stopInput` lets go of it after a failure. */
+  async run(toc: readonly TocEntry[], bytes: () => AsyncGenerator<Buffer>, stopInput: () => void): Promise<void> {
+    const options = this.#options;
+    for (const entry of toc) this.#toc.set(entry.id, entry);
+    this.#workDir = await makeWorkDir('pgrestore');
+    const tocFile = join(this.#workDir, 'toc.pgcustom');
+    const headWritten = Promise.withResolvers<void>();
+    headWritten.promise.catch(() => undefined);
+    const reader = new CustomArchiveReader({
+      // pg_restore makes the schema from the head alone, and at the end the indexes and constraints.
+      head: (head) => {
+        const writing = writeFile(tocFile, head, { mode: 0o600 });
+        writing.then(headWritten.resolve, headWritten.reject);
+        this.#writes.push(writing);
+      },
+      blockStart: (id) => this.#blockStart(id),
+      payload: (chunk) => this.#payload(chunk),
+      blockEnd: (_id, copyEnded) => this.#blockEnd(copyEnded),
+    });
+    const common = ['--exit-on-error', '--no-password', `--dbname=${options.database}`];
+    /** The failure that ends the restore: the first of the input's, a tool's, or the abort. */
+    const failure = Promise.withResolvers<never>();
+    failure.promise.catch(() => undefined);
+    const onAbort = () => failure.reject(options.signal?.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const loaders: Loader[] = [];
+    /** Whether the schema was made (then a failure drops it again). */
+    let madeSchema = false;
+    let extensions: ReadonlySet<string> = new Set();
+    try {
+      options.signal?.throwIfAborted();
+      extensions = new Set((await options.query('SELECT extname FROM pg_extension')).map((row) => String(row[0])));
+      const schema = headWritten.promise
+        .then(() =>
+          runToEnd(
+            runTool('postgres', options.pgRestore, [...common, '--section=pre-data', '--single-transaction', tocFile], {
+              env: options.env,
+              stdout: 'ignore',
+            }),
+            failure.promise,
+          ),
+        )
+        .then(() => {
+          madeSchema = true;
+        });
+      schema.catch((error: unknown) => failure.reject(error));
+      const settings = [
+        ...SESSION_SETTINGS,
+        ...toc.filter((e) => SETTINGS_ENTRIES.has(e.desc)).map((e) => e.defn.trim()),
+      ].join('\n');
+      const sequences = toc.filter((e) => e.desc === 'SEQUENCE SET').map((e) => e.defn.trim());
+      const jobs = Math.max(1, Math.min(options.jobs, toc.filter((e) => e.hasData).length));
+      for (let i = 0; i < jobs; i++) {
+        loaders.push(new Loader(options, settings, i === 0 ? sequences : [], failure.promise));
+      }
+      // The stream into the spools as fast as it comes, the loaders behind it; the stream's end is its proof.
+      const reading = (async () => {
+        for await (const chunk of bytes()) {
+          reader.push(chunk);
+          const writes = this.#writes;
+          this.#writes = [];
+          await Promise.race([Promise.all(writes), failure.promise]);
+        }
+        reader.end();
+        await Promise.all(this.#writes);
+        this.#queueEnded = true;
+        this.#wakeQueue();
+      })();
+      reading.catch((error: unknown) => failure.reject(error));
+      const loading = Promise.all(
+        loaders.map(async (loader) => {
+          await schema;
+          await loader.start();
+          for (let table = await this.#take(); table !== undefined; table = await this.#take()) {
+            await loader.load(table);
+          }
+          // Every table is loaded and the backup proved itself: only now is anything committed.
+          await reading;
+          await loader.commit();
+        }),
+      );
+      loading.catch((error: unknown) => failure.reject(error));
+      await Promise.race([loading, failure.promise]);
+      if (toc.some((e) => e.section === SECTION.postData)) {
+        await runToEnd(
+          runTool(
+            'postgres',
+            options.pgRestore,
+            [...common, '--section=post-data', `--jobs=${options.jobs}`, tocFile],
+            { env: options.env, stdout: 'ignore' },
+          ),
+          failure.promise,
+        );
+      }
+    } catch (error) {
+      stopInput();
+      this.#queueEnded = true;
+      this.#wakeQueue();
+      for (const loader of loaders) loader.stop();
+      await Promise.allSettled(loaders.map((l) => l.exited()));
+      const cause = options.signal?.aborted ? options.signal.reason : error;
+      const left = madeSchema ? await this.#cleanUp(toc, extensions) : undefined;
+      throw new LifeboatError(
+        'RESTORE_INPUT',
+        `postgres: restore stopped, ${left === undefined ? 'nothing committed' : `its schema left behind (${left})`}: ${describeError(cause)}`,
+        {
+          cause,
+          hint: left === undefined ? undefined : 'drop what the restore made in the destination, then restore again',
+        },
+      );
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      await rm(this.#workDir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Drops what the restore made, in the reverse order of the table of contents, in one transaction (CASCADE
+   * takes the indexes, constraints and defaults with their tables). Extensions that were there before stay.
+   * Answers undefined when the destination is as empty as before, else why not.
+   */
+  async #cleanUp(toc: readonly TocEntry[], extensions: ReadonlySet<string>): Promise<string | undefined> {
+    const drops = [...toc]
+      .reverse()
+      .filter((e) => e.section === SECTION.preData && madeByRestore(e, extensions))
+      .map((e) => dropIfExists(e))
+      .filter((sql): sql is string => sql !== undefined);
+    try {
+      await this.#options.query(['BEGIN', ...drops, 'COMMIT'].join(';\n'));
+      return undefined;
+    } catch (error) {
+      return `dropping it failed: ${describeError(error)}`;
+    }
+  }
+}
+
+/**
+ * The objects of the schema step that the clean-up drops (with what depends on them). Never DATABASE: that
+ * entry names the source database, and pg_restore runs it only with --create.
+ */
+const DROPPED = new Set([
+  'SCHEMA',
+  'EXTENSION',
+  'TYPE',
+  'DOMAIN',
+  'FUNCTION',
+  'PROCEDURE',
+  'AGGREGATE',
+  'COLLATION',
+  'TABLE',
+  'SEQUENCE',
+  'VIEW',
+  'MATERIALIZED VIEW',
+  'FOREIGN TABLE',
+]);
+
+/**
+ * Whether the schema step made this object, once that step succeeded: its CREATE would have failed on one
+ * that was there before; only an extension is made IF NOT EXISTS (it stays when it was there before).
+ */
+function madeByRestore(entry: TocEntry, extensions: ReadonlySet<string>): boolean {
+  if (!DROPPED.has(entry.desc)) return false;
+  if (entry.desc === 'EXTENSION') return !extensions.has(entry.tag);
+  const create = entry.defn.trim();
+  return create.startsWith('CREATE ') && !/^CREATE [^\n]*IF NOT EXISTS/.test(create);
+}
+
+/** `DROP <kind> IF EXISTS <name> CASCADE` for an entry whose drop statement is a DROP of its own kind. */
+function dropIfExists(entry: TocEntry): string | undefined {
+  const prefix = `DROP ${entry.desc} `;
+  const statement = entry.dropStmt.trim();
+  if (!statement.startsWith(prefix) || !statement.endsWith(';')) return undefined;
+  return `${prefix}IF EXISTS ${statement.slice(prefix.length, -1)} CASCADE`;
+}
+
+/** A tool run to its end, or stopped when `failure` rejects first. */
+async function runToEnd(tool: ToolProcess, failure: Promise<never>): Promise<void> {
+  try {
+    await Promise.race([tool.exited, failure]);
+  } catch (error) {
+    tool.child.kill('SIGTERM');
+    await tool.exited.catch(() => undefined);
+    throw error;
+  }
+}
+
+/** One psql session: one transaction, the COPY of each table it is given, committed at the end. */
+class Loader {
+  #tool: ToolProcess | undefined;
+
+  constructor(
+    readonly options: StreamedRestoreOptions,
+    readonly settings: string,
+    readonly last: readonly string[],
+    readonly failure: Promise<never>,
+  ) {}
+
+  async start(): Promise<void> {
+    this.#tool = runTool(
+      'postgres',
+      this.options.psql,
+      ['--no-psqlrc', '--quiet', '--no-password', '--set=ON_ERROR_STOP=1', '--file=-'],
+      { env: this.options.env, stdin: 'pipe', stdout: 'ignore', name: 'psql' },
+    );
+    this.#tool.exited.catch(() => undefined);
+    // A psql that exits early breaks the pipe: its exit code tells why (#send).
+    this.#tool.child.stdin?.on('error', () => undefined);
+    await this.#send(Buffer.from(`${this.settings}\nBEGIN;\n`));
+  }
+
+  async load(table: Table): Promise<void> {
+    await this.#send(Buffer.from(`${table.entry.copyStmt.trim()}\n`));
+    for await (const chunk of table.spool.read()) await this.#send(chunk);
+    // Loaded: its disk space goes back at once (after a failure the work directory goes as a whole).
+    await table.spool.remove();
+    if (!table.copyEnded) await this.#send(Buffer.from('\\.\n'));
+  }
+
+  async commit(): Promise<void> {
+    const tool = this.#tool as ToolProcess;
+    await this.#send(Buffer.from(`${this.last.join('\n')}\nCOMMIT;\n`));
+    tool.child.stdin?.end();
+    await Promise.race([tool.exited, this.failure]);
+  }
+
+  /** Writes to psql's stdin, waiting while its pipe is full; fails when psql has gone or the restore failed. */
+  async #send(bytes: Buffer): Promise<void> {
+    const tool = this.#tool as ToolProcess;
+    const stdin = tool.child.stdin;
+    if (stdin === null || stdin.destroyed) {
+      await tool.exited;
+      throw new LifeboatError('RESTORE_FAILED', 'postgres: psql closed its input');
+    }
+    if (stdin.write(bytes)) return;
+    try {
+      await Promise.race([once(stdin, 'drain'), tool.exited.then(() => Promise.reject(closedEarly())), this.failure]);
+    } catch (error) {
+      // A broken pipe is psql having gone: its exit says why.
+      if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+      await Promise.race([tool.exited, this.failure]);
+      throw closedEarly();
+    }
+  }
+
+  stop(): void {
+    this.#tool?.child.stdin?.destroy();
+    this.#tool?.child.kill('SIGTERM');
+  }
+
+  async exited(): Promise<void> {
+    await this.#tool?.exited;
+  }
+}
+
+function closedEarly(): LifeboatError {
+  return new LifeboatError('RESTORE_FAILED', 'postgres: psql exited before the restore ended');
+}

@@ -1,0 +1,186 @@
+// restoreJobs above 1 into an empty destination: the tables load in parallel while the backup downloads, and
+// nothing is committed before it proved itself. Against a real server and real pg_dump, pg_restore and psql:
+// the schema comes back whole (sequences, indexes, constraints, triggers, views), a backup that fails its
+// checksum at the end or a load cut half way leaves the destination as empty as it was, and an archive the
+// streamed restore does not read itself (large objects) is still restored, by pg_restore.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { runCli, startCli, writeConfig } from '../harness/cli.js';
+import { createDatabase, pgClient } from '../harness/postgres.js';
+
+const pg = inject('postgres');
+
+const SCHEMA = `
+  CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+  CREATE SCHEMA audit;
+  CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, mood mood, profile jsonb);
+  CREATE TABLE orders (id bigserial PRIMARY KEY, customer int REFERENCES customers(id), note text, tags text[]);
+  CREATE INDEX orders_customer ON orders (customer);
+  CREATE TABLE audit.events (id int, at timestamptz, what text);
+  CREATE TABLE empty (x int);
+  CREATE VIEW big_orders AS SELECT * FROM orders WHERE id > 100;
+  CREATE FUNCTION audit.stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.at := now(); RETURN NEW; END $$;
+  INSERT INTO customers (name, mood, profile)
+    SELECT 'customer ' || g, (ARRAY['sad', 'ok', 'happy']::mood[])[1 + g % 3], jsonb_build_object('g', g)
+    FROM generate_series(1, 3000) g;
+  INSERT INTO orders (customer, note, tags)
+    SELECT 1 + g % 3000, E'line ' || g || E'\\nwith\\ttab, a \\\\ backslash and ü', ARRAY['t' || g % 5]
+    FROM generate_series(1, 20000) g;
+  INSERT INTO audit.events SELECT g, timestamptz '2026-01-01' + g * interval '1 second', 'marker-' || g FROM generate_series(1, 5000) g;
+  -- Made after the load: restored, it must not fire while the rows go in (their times would change).
+  CREATE TRIGGER stamp BEFORE INSERT ON audit.events FOR EACH ROW EXECUTE FUNCTION audit.stamp();`;
+
+function url(database: string): string {
+  return `postgres://${pg.user}:${encodeURIComponent(pg.password ?? '')}@${pg.host}:${pg.port}/${database}`;
+}
+
+async function query(database: string, sql: string): Promise<unknown[]> {
+  const client = await pgClient(pg, database);
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Everything the restore must bring back: rows, sequence values, indexes, constraints, triggers, views. */
+async function snapshot(database: string): Promise<Record<string, unknown[]>> {
+  return {
+    customers: await query(database, 'SELECT * FROM customers ORDER BY id'),
+    orders: await query(database, 'SELECT * FROM orders ORDER BY id'),
+    events: await query(database, 'SELECT * FROM audit.events ORDER BY id'),
+    view: await query(database, 'SELECT count(*) FROM big_orders'),
+    sequences: await query(
+      database,
+      'SELECT last_value FROM customers_id_seq UNION ALL SELECT last_value FROM orders_id_seq',
+    ),
+    indexes: await query(
+      database,
+      "SELECT indexdef FROM pg_indexes WHERE schemaname IN ('public', 'audit') ORDER BY 1",
+    ),
+    constraints: await query(
+      database,
+      "SELECT conname, contype FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1",
+    ),
+    triggers: await query(database, 'SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1'),
+  };
+}
+
+/** What a destination holds that a restore may have made: tables, schemas, types of the dump. */
+async function leftovers(database: string): Promise<unknown[]> {
+  return query(
+    database,
+    `SELECT 'table ' || relname AS what FROM pg_class WHERE relnamespace::regnamespace::text IN ('public', 'audit')
+     UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname = 'audit'
+     UNION ALL SELECT 'type ' || typname FROM pg_type WHERE typname = 'mood'`,
+  );
+}
+
+async function configFor(database: string, extra: Record<string, unknown> = {}) {
+  return writeConfig({
+    storage: { type: 'local', path: './store' },
+    targets: [{ name: 'app', driver: 'postgres', url: url(database), restoreJobs: 2, ...extra }],
+  });
+}
+
+/** The one stored dump of the newest backup in a local store. */
+function storedDump(dir: string): string {
+  const target = join(dir, 'store', 'app');
+  const id = readdirSync(target).sort().at(-1) as string;
+  const name = readdirSync(join(target, id)).find((f) => f.startsWith('dump.')) as string;
+  return join(target, id, name);
+}
+
+describe('postgres: restoreJobs 2 into an empty destination (tables loaded as the backup downloads)', () => {
+  let database: string;
+
+  beforeAll(async () => {
+    database = await createDatabase(pg, 'streamed');
+    await query(database, SCHEMA);
+  });
+
+  it('brings back rows, sequences, indexes, constraints, triggers and views as pg_restore would', async () => {
+    const { path } = await configFor(database);
+    const backup = await runCli(['--config', path, 'backup']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const scratch = await createDatabase(pg, 'streamed-to');
+    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toContain('while restoring');
+    const expected = await snapshot(database);
+    expect((expected.events as unknown[]).length).toBe(5000);
+    expect(await snapshot(scratch)).toEqual(expected);
+  });
+
+  it('a backup that fails its checksum at the end leaves the destination as empty as it was', async () => {
+    const { dir, path } = await configFor(database, { compression: { algorithm: 'none' } });
+    const backup = await runCli(['--config', path, 'backup']);
+    expect(backup.code, backup.stderr).toBe(0);
+    // One changed byte in a row near the end: every row still loads, only the checksum can tell.
+    const file = storedDump(dir);
+    const bytes = readFileSync(file);
+    const at = bytes.lastIndexOf('marker-4999');
+    expect(at).toBeGreaterThan(0);
+    bytes[at] = 'M'.charCodeAt(0);
+    writeFileSync(file, bytes);
+    const scratch = await createDatabase(pg, 'streamed-bad');
+    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(restored.code).not.toBe(0);
+    expect(restored.stderr).toMatch(/failed verification while restoring, postgres: nothing committed/);
+    expect(restored.stderr).toMatch(/SHA-256/);
+    expect(await leftovers(scratch)).toEqual([]);
+  });
+
+  it('a loading session cut half way stops the restore, and the destination is left as empty as it was', async () => {
+    const big = await createDatabase(pg, 'streamed-big');
+    await query(
+      big,
+      `CREATE TABLE blob AS SELECT g AS id, md5(g::text) || repeat(md5((g * 7)::text), 6) AS payload FROM generate_series(1, 400000) g;
+       CREATE TABLE other AS SELECT g AS id FROM generate_series(1, 1000) g;`,
+    );
+    const { path } = await configFor(big);
+    const backup = await runCli(['--config', path, 'backup']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const scratch = await createDatabase(pg, 'streamed-cut');
+    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    const admin = await pgClient(pg);
+    let terminated = 0;
+    try {
+      const deadline = Date.now() + 60_000;
+      while (terminated === 0 && Date.now() < deadline) {
+        const result = await admin.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lifeboat-restore-%' AND query LIKE 'COPY public.blob%' AND datname = $1",
+          [scratch],
+        );
+        terminated = result.rowCount ?? 0;
+      }
+    } finally {
+      await admin.end();
+    }
+    expect(terminated).toBe(1);
+    const result = await running.result;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /restore stopped, nothing committed: postgres: psql failed \(exit code \d\): .*terminating connection/s,
+    );
+    expect(await leftovers(scratch)).toEqual([]);
+  });
+
+  it('an archive with large objects is restored by pg_restore instead, whole', async () => {
+    const withObjects = await createDatabase(pg, 'streamed-lo');
+    await query(
+      withObjects,
+      "CREATE TABLE docs (id int, body oid); INSERT INTO docs SELECT 1, lo_from_bytea(0, convert_to('large object body', 'UTF8'))",
+    );
+    const { path } = await configFor(withObjects);
+    const backup = await runCli(['--config', path, 'backup']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const scratch = await createDatabase(pg, 'streamed-lo-to');
+    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await query(scratch, "SELECT convert_from(lo_get(body), 'UTF8') AS body FROM docs")).toEqual([
+      { body: 'large object body' },
+    ]);
+  });
+});
