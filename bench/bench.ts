@@ -423,7 +423,7 @@ async function runBench(): Promise<void> {
         return chain([['pg_restore', `--jobs=${cores}`, `--dbname=${url.pathname.slice(1)}`, dumpFile]], env);
       }),
     ];
-    // The zstd backup again, restored with `restoreJobs: 2` (spooled to a file, then pg_restore --jobs 2).
+    // The zstd backup again, restored with `restoreJobs: 2` (two sessions load the tables as it downloads).
     const parallel = await configFor('s3-zstd-jobs', s3StorageInline(s3, 'zstd/'), { ...zstd, restoreJobs: 2 });
     for (const [label, config] of [
       ['lifeboat restore gzip (S3/MinIO)', remote.gzip],

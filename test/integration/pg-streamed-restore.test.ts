@@ -132,7 +132,8 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     expect(await leftovers(scratch)).toEqual([]);
   });
 
-  it('a loading session cut half way stops the restore, and the destination is left as empty as it was', async () => {
+  /** A database of about 90 MB of dump, backed up: restores of it are still loading when a test cuts in. */
+  async function bigBackup(): Promise<string> {
     const big = await createDatabase(pg, 'streamed-big');
     await query(
       big,
@@ -142,29 +143,66 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     const { path } = await configFor(big);
     const backup = await runCli(['--config', path, 'backup']);
     expect(backup.code, backup.stderr).toBe(0);
-    const scratch = await createDatabase(pg, 'streamed-cut');
-    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    return path;
+  }
+
+  /** Waits (up to 60 s) until a session of the restore into `database` loads the big table; its pid. */
+  async function loadingSession(database: string, terminate: boolean): Promise<number | undefined> {
     const admin = await pgClient(pg);
-    let terminated = 0;
     try {
       const deadline = Date.now() + 60_000;
-      while (terminated === 0 && Date.now() < deadline) {
+      while (Date.now() < deadline) {
         const result = await admin.query(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lifeboat-restore-%' AND query LIKE 'COPY public.blob%' AND datname = $1",
-          [scratch],
+          `SELECT pid, ${terminate ? 'pg_terminate_backend(pid)' : 'true'} FROM pg_stat_activity
+           WHERE application_name LIKE 'lifeboat-restore-%' AND query LIKE 'COPY public.blob%' AND datname = $1`,
+          [database],
         );
-        terminated = result.rowCount ?? 0;
+        if ((result.rowCount ?? 0) > 0) return result.rows[0].pid as number;
       }
+      return undefined;
     } finally {
       await admin.end();
     }
-    expect(terminated).toBe(1);
+  }
+
+  it('a loading session cut half way stops the restore, and the destination is left as empty as it was', async () => {
+    const path = await bigBackup();
+    const scratch = await createDatabase(pg, 'streamed-cut');
+    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(await loadingSession(scratch, true)).toBeDefined();
     const result = await running.result;
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
       /restore stopped, nothing committed: postgres: psql failed \(exit code \d\): .*terminating connection/s,
     );
     expect(await leftovers(scratch)).toEqual([]);
+  });
+
+  it('SIGTERM half way stops the restore: the destination is left as empty as it was', async () => {
+    const path = await bigBackup();
+    const scratch = await createDatabase(pg, 'streamed-term');
+    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(await loadingSession(scratch, false)).toBeDefined();
+    running.child.kill('SIGTERM');
+    const result = await running.result;
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('interrupted (received SIGTERM)');
+    expect(await leftovers(scratch)).toEqual([]);
+  });
+
+  it('--force into a database that holds data replaces it (pg_restore --jobs from a spooled file)', async () => {
+    const { path } = await configFor(database);
+    const backup = await runCli(['--config', path, 'backup']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const scratch = await createDatabase(pg, 'streamed-force');
+    await query(scratch, 'CREATE TABLE customers (id int); INSERT INTO customers VALUES (-1)');
+    const refused = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('holds data');
+    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force']);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toContain('before restoring');
+    expect(await snapshot(scratch)).toEqual(await snapshot(database));
   });
 
   it('an archive with large objects is restored by pg_restore instead, whole', async () => {

@@ -21,7 +21,10 @@ export const postgresTarget = z
       .min(1)
       .max(64)
       .default(1)
-      .describe('pg_restore --jobs; above 1 the dump is first written to a temporary file.'),
+      .describe(
+        'Parallel restore: above 1, an empty destination loads that many tables at once as the backup downloads ' +
+          '(committed once it proved itself); one that holds data gets pg_restore --jobs from a temporary file.',
+      ),
     binDir: z.string().optional().describe('Folder with pg_dump, pg_restore and psql; default: PATH.'),
     lockTimeoutSeconds: z
       .number()

@@ -126,6 +126,7 @@ class Spool {
   #failed: unknown;
   readonly #file: Promise<FileHandle>;
   #appending: Promise<void>;
+  #pending: Buffer[] = [];
   #wake: (() => void) | undefined;
 
   constructor(readonly path: string) {
@@ -134,8 +135,16 @@ class Spool {
     this.#appending.catch((error: unknown) => this.fail(error));
   }
 
-  /** Appends `bytes` (written in order); the promise settles when they are in the file. */
-  append(bytes: Buffer): Promise<void> {
+  /** Keeps `bytes` for the next flush: the archive gives a chunk per row, far too small for a write each. */
+  add(bytes: Buffer): void {
+    this.#pending.push(bytes);
+  }
+
+  /** Writes what was added since the last flush (in order); the promise settles when it is in the file. */
+  flush(): Promise<void> {
+    if (this.#pending.length === 0) return this.#appending;
+    const bytes = Buffer.concat(this.#pending);
+    this.#pending = [];
     const at = this.#reserved;
     this.#reserved += bytes.length;
     this.#appending = this.#appending.then(async () => {
@@ -149,7 +158,7 @@ class Spool {
 
   /** No more bytes: a reader ends once it has read them all. The promise settles when all are written. */
   close(): Promise<void> {
-    return this.#appending.then(() => {
+    return this.flush().then(() => {
       this.#closed = true;
       this.#notify();
     });
@@ -223,7 +232,7 @@ class Restore {
   }
 
   #payload(bytes: Buffer): void {
-    this.#writes.push((this.#current as Table).spool.append(bytes));
+    (this.#current as Table).spool.add(bytes);
   }
 
   #blockEnd(copyEnded: boolean): void {
@@ -314,6 +323,7 @@ class Restore {
       const reading = (async () => {
         for await (const chunk of bytes()) {
           reader.push(chunk);
+          if (this.#current !== undefined) this.#writes.push(this.#current.spool.flush());
           const writes = this.#writes;
           this.#writes = [];
           await Promise.race([Promise.all(writes), failure.promise]);
