@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { describeError, LifeboatError } from '../../errors.js';
 import { makeWorkDir } from '../../work-dir.js';
 import { runTool, type ToolProcess } from '../run-tool.js';
-import { ArchiveUnsupported, CustomArchiveReader, SECTION, type TocEntry } from './custom-archive.js';
+import { CustomArchiveReader, SECTION, type TocEntry } from './custom-archive.js';
 
 export interface StreamedRestoreOptions {
   readonly pgRestore: string;
@@ -75,14 +75,14 @@ export async function restoreStreamed(raw: Readable, options: StreamedRestoreOpt
     seen.push(next.value);
     try {
       probe.push(next.value);
-    } catch (error) {
-      // A defect after the head is the restoring reader's to find; an unknown layout is pg_restore's to read.
-      if (error instanceof ArchiveUnsupported) unsupported = true;
-      else if (toc === undefined) throw error;
+    } catch {
+      // A defect after the head is the restoring reader's to find; a head this reader does not read (an
+      // unknown layout, or no archive at all) is pg_restore's, whose own error then says what it is.
+      if (toc === undefined) unsupported = true;
     }
   }
-  if (unsupported || toc === undefined || !streamable(toc)) return replay(seen, iterator);
-  const stream = async function* () {
+  /** The bytes read so far, then the rest of the stream. */
+  const all = async function* () {
     yield* seen;
     for (;;) {
       const next = await iterator.next();
@@ -90,7 +90,8 @@ export async function restoreStreamed(raw: Readable, options: StreamedRestoreOpt
       yield next.value;
     }
   };
-  await new Restore(options).run(toc, stream, () => raw.destroy());
+  if (unsupported || toc === undefined || !streamable(toc)) return Readable.from(all(), { objectMode: false });
+  await new Restore(options).run(toc, all, () => raw.destroy());
   return undefined;
 }
 
@@ -100,21 +101,6 @@ function streamable(toc: readonly TocEntry[]): boolean {
     (e) =>
       (e.hasData ? e.desc === 'TABLE DATA' && e.copyStmt !== '' : true) &&
       (e.section !== SECTION.data || DATA_ENTRIES.has(e.desc)),
-  );
-}
-
-/** The bytes read so far, then the rest of the stream. */
-function replay(seen: Buffer[], iterator: AsyncIterator<Buffer>): Readable {
-  return Readable.from(
-    (async function* () {
-      yield* seen;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value;
-      }
-    })(),
-    { objectMode: false },
   );
 }
 
