@@ -84,6 +84,14 @@ async function configFor(database: string, extra: Record<string, unknown> = {}) 
   });
 }
 
+/** A config for `database` and one backup made with it. */
+async function backedUp(database: string, extra: Record<string, unknown> = {}) {
+  const config = await configFor(database, extra);
+  const backup = await runCli(['--config', config.path, 'backup']);
+  expect(backup.code, backup.stderr).toBe(0);
+  return config;
+}
+
 /** The one stored dump of the newest backup in a local store. */
 function storedDump(dir: string): string {
   const target = join(dir, 'store', 'app');
@@ -101,9 +109,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
   });
 
   it('brings back rows, sequences, indexes, constraints, triggers and views as pg_restore would', async () => {
-    const { path } = await configFor(database);
-    const backup = await runCli(['--config', path, 'backup']);
-    expect(backup.code, backup.stderr).toBe(0);
+    const { path } = await backedUp(database);
     const scratch = await createDatabase(pg, 'streamed-to');
     const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
     expect(restored.code, restored.stderr).toBe(0);
@@ -114,9 +120,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
   });
 
   it('a backup that fails its checksum at the end leaves the destination as empty as it was', async () => {
-    const { dir, path } = await configFor(database, { compression: { algorithm: 'none' } });
-    const backup = await runCli(['--config', path, 'backup']);
-    expect(backup.code, backup.stderr).toBe(0);
+    const { dir, path } = await backedUp(database, { compression: { algorithm: 'none' } });
     // One changed byte in a row near the end: every row still loads, only the checksum can tell.
     const file = storedDump(dir);
     const bytes = readFileSync(file);
@@ -140,9 +144,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
       `CREATE TABLE blob AS SELECT g AS id, md5(g::text) || repeat(md5((g * 7)::text), 6) AS payload FROM generate_series(1, 400000) g;
        CREATE TABLE other AS SELECT g AS id FROM generate_series(1, 1000) g;`,
     );
-    const { path } = await configFor(big);
-    const backup = await runCli(['--config', path, 'backup']);
-    expect(backup.code, backup.stderr).toBe(0);
+    const { path } = await backedUp(big);
     return path;
   }
 
@@ -191,9 +193,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
   });
 
   it('--force into a database that holds data replaces it (pg_restore --jobs from a spooled file)', async () => {
-    const { path } = await configFor(database);
-    const backup = await runCli(['--config', path, 'backup']);
-    expect(backup.code, backup.stderr).toBe(0);
+    const { path } = await backedUp(database);
     const scratch = await createDatabase(pg, 'streamed-force');
     await query(scratch, 'CREATE TABLE customers (id int); INSERT INTO customers VALUES (-1)');
     const refused = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
@@ -211,9 +211,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
       withObjects,
       "CREATE TABLE docs (id int, body oid); INSERT INTO docs SELECT 1, lo_from_bytea(0, convert_to('large object body', 'UTF8'))",
     );
-    const { path } = await configFor(withObjects);
-    const backup = await runCli(['--config', path, 'backup']);
-    expect(backup.code, backup.stderr).toBe(0);
+    const { path } = await backedUp(withObjects);
     const scratch = await createDatabase(pg, 'streamed-lo-to');
     const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
     expect(restored.code, restored.stderr).toBe(0);
