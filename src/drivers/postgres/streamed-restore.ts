@@ -91,7 +91,13 @@ export async function restoreStreamed(raw: Readable, options: StreamedRestoreOpt
     }
   };
   if (unsupported || toc === undefined || !streamable(toc)) return Readable.from(all(), { objectMode: false });
-  await new Restore(options).run(toc, all, () => raw.destroy());
+  try {
+    await new Restore(options).run(toc, all, () => raw.destroy());
+  } catch (error) {
+    // Whatever failed, the bytes are let go of: the download must not wait for a reader that is gone.
+    raw.destroy();
+    throw error;
+  }
   return undefined;
 }
 
