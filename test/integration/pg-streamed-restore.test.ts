@@ -205,6 +205,26 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     expect(await snapshot(scratch)).toEqual(await snapshot(database));
   });
 
+  it('a schema with an object its clean-up would not drop (a cast) is restored by pg_restore instead, whole', async () => {
+    const withCast = await createDatabase(pg, 'streamed-cast');
+    await query(
+      withCast,
+      `CREATE TYPE pair AS (a int, b int);
+       CREATE FUNCTION pair_text(pair) RETURNS text LANGUAGE sql AS $$ SELECT ($1).a || ',' || ($1).b $$;
+       CREATE CAST (pair AS text) WITH FUNCTION pair_text(pair);
+       CREATE TABLE pairs AS SELECT ROW(g, g * 2)::pair AS p FROM generate_series(1, 3) g;`,
+    );
+    const { path } = await backedUp(withCast);
+    const scratch = await createDatabase(pg, 'streamed-cast-to');
+    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await query(scratch, 'SELECT p::text AS t FROM pairs ORDER BY 1')).toEqual([
+      { t: '1,2' },
+      { t: '2,4' },
+      { t: '3,6' },
+    ]);
+  });
+
   it('an archive with large objects is restored by pg_restore instead, whole', async () => {
     const withObjects = await createDatabase(pg, 'streamed-lo');
     await query(

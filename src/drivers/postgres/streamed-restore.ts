@@ -32,6 +32,26 @@ export interface StreamedRestoreOptions {
 /** Entries of the data section this restore runs itself; an archive with any other is left to pg_restore. */
 const DATA_ENTRIES = new Set(['TABLE DATA', 'SEQUENCE SET']);
 
+/**
+ * The objects of the schema step that the clean-up drops (with what depends on them). Never DATABASE: that
+ * entry names the source database, and pg_restore runs it only with --create.
+ */
+const DROPPED = new Set([
+  'SCHEMA',
+  'EXTENSION',
+  'TYPE',
+  'DOMAIN',
+  'FUNCTION',
+  'PROCEDURE',
+  'AGGREGATE',
+  'COLLATION',
+  'TABLE',
+  'SEQUENCE',
+  'VIEW',
+  'MATERIALIZED VIEW',
+  'FOREIGN TABLE',
+]);
+
 /** Session settings pg_restore makes before it restores (its fixed output state), for the loading sessions. */
 const SESSION_SETTINGS = [
   'SET statement_timeout = 0;',
@@ -101,13 +121,24 @@ export async function restoreStreamed(raw: Readable, options: StreamedRestoreOpt
   return undefined;
 }
 
-/** Whether this restore runs every entry with data, and every entry of the data section, itself. */
+/**
+ * Whether this restore runs every entry with data, and every entry of the data section, itself, and whether
+ * a failure's clean-up can drop everything its schema step makes (an object of another kind, a cast or an
+ * operator, sends the archive the spooled way).
+ */
 function streamable(toc: readonly TocEntry[]): boolean {
   return toc.every(
     (e) =>
       (e.hasData ? e.desc === 'TABLE DATA' && e.copyStmt !== '' : true) &&
-      (e.section !== SECTION.data || DATA_ENTRIES.has(e.desc)),
+      (e.section !== SECTION.data || DATA_ENTRIES.has(e.desc)) &&
+      (e.section !== SECTION.preData || !creates(e) || DROPPED.has(e.desc) || NOT_MADE.has(e.desc)),
   );
+}
+
+/** Whether an entry makes an object of its own: a CREATE that fails on one that is there already. */
+function creates(entry: TocEntry): boolean {
+  const create = entry.defn.trim();
+  return create.startsWith('CREATE ') && !/^CREATE [^\n]*IF NOT EXISTS/.test(create);
 }
 
 /** A file that one side appends to while the other reads it from the start, until it is closed. */
@@ -394,24 +425,10 @@ class Restore {
 }
 
 /**
- * The objects of the schema step that the clean-up drops (with what depends on them). Never DATABASE: that
- * entry names the source database, and pg_restore runs it only with --create.
+ * CREATE entries of the schema step that make nothing to drop: DATABASE (pg_restore runs it only with
+ * --create, never given here) and a SHELL TYPE (its TYPE entry completes and drops it).
  */
-const DROPPED = new Set([
-  'SCHEMA',
-  'EXTENSION',
-  'TYPE',
-  'DOMAIN',
-  'FUNCTION',
-  'PROCEDURE',
-  'AGGREGATE',
-  'COLLATION',
-  'TABLE',
-  'SEQUENCE',
-  'VIEW',
-  'MATERIALIZED VIEW',
-  'FOREIGN TABLE',
-]);
+const NOT_MADE = new Set(['DATABASE', 'SHELL TYPE']);
 
 /**
  * Whether the schema step made this object, once that step succeeded: its CREATE would have failed on one
@@ -420,8 +437,7 @@ const DROPPED = new Set([
 function madeByRestore(entry: TocEntry, extensions: ReadonlySet<string>): boolean {
   if (!DROPPED.has(entry.desc)) return false;
   if (entry.desc === 'EXTENSION') return !extensions.has(entry.tag);
-  const create = entry.defn.trim();
-  return create.startsWith('CREATE ') && !/^CREATE [^\n]*IF NOT EXISTS/.test(create);
+  return creates(entry);
 }
 
 /** `DROP <kind> IF EXISTS <name> CASCADE` for an entry whose drop statement is a DROP of its own kind. */
