@@ -41,7 +41,6 @@ export interface TocEntry {
   /** "TABLE", "TABLE DATA", "SEQUENCE SET", "INDEX", ... */
   readonly desc: string;
   readonly tag: string;
-  readonly namespace: string | undefined;
   readonly section: number;
   /** The SQL that makes it (CREATE ..., SET ..., SELECT setval(...)). */
   readonly defn: string;
@@ -55,13 +54,13 @@ export interface TocEntry {
 /** Hears the archive's parts as they flow past the reader (each call inside `push`). */
 export interface ArchiveVisitor {
   /** The header and table of contents, as the bytes they were read from. */
-  head(bytes: Buffer, toc: readonly TocEntry[]): void;
+  head?(bytes: Buffer, toc: readonly TocEntry[]): void;
   /** A data block starts: that entry's chunks follow until `blockEnd`. */
-  blockStart(id: number, largeObjects: boolean): void;
+  blockStart?(id: number): void;
   /** Bytes of the current block's chunks (a view into the pushed chunk). */
-  payload(bytes: Buffer): void;
+  payload?(bytes: Buffer): void;
   /** The block ended; `copyEnded`: its COPY text held the `\.` line that ends it. */
-  blockEnd(id: number, copyEnded: boolean): void;
+  blockEnd?(copyEnded: boolean): void;
 }
 
 /** The archive is not whole, or not an archive; the reason is a sentence without a subject. */
@@ -163,7 +162,6 @@ function readHead(buf: Buffer): Head {
       id: dumpId,
       desc,
       tag,
-      namespace,
       section,
       defn,
       dropStmt,
@@ -254,7 +252,7 @@ export class CustomArchiveReader {
       this.#head = undefined;
       this.#intSize = head.intSize;
       this.#entries = head.entries;
-      this.#visitor?.head(buf.subarray(0, head.end), head.toc);
+      this.#visitor?.head?.(buf.subarray(0, head.end), head.toc);
       return buf.subarray(head.end);
     } catch (error) {
       if (error !== MORE) throw error;
@@ -286,7 +284,7 @@ export class CustomArchiveReader {
       if (this.#state === 'payload') {
         const stop = Math.min(size, pos + this.#remaining);
         if (this.#entry?.table !== undefined && !this.#copyEnded) this.#countLines(chunk, pos, stop);
-        this.#visitor?.payload(chunk.subarray(pos, stop));
+        this.#visitor?.payload?.(chunk.subarray(pos, stop));
         this.#remaining -= stop - pos;
         pos = stop;
         if (this.#remaining === 0) this.#state = 'length';
@@ -364,7 +362,7 @@ export class CustomArchiveReader {
         this.#copyEnded = false;
         this.#largeObjects = type === BLOCK_LARGE_OBJECTS;
         this.#state = this.#largeObjects ? 'oid' : 'length';
-        this.#visitor?.blockStart(id, this.#largeObjects);
+        this.#visitor?.blockStart?.(id);
         return;
       }
       case 'length': {
@@ -393,6 +391,6 @@ export class CustomArchiveReader {
     this.#seen.add(this.#id);
     this.#entry = undefined;
     this.#state = 'block';
-    this.#visitor?.blockEnd(this.#id, this.#copyEnded);
+    this.#visitor?.blockEnd?.(this.#copyEnded);
   }
 }

@@ -85,9 +85,6 @@ export async function restoreStreamed(raw: Readable, options: StreamedRestoreOpt
     head: (_bytes, entries) => {
       toc = entries;
     },
-    blockStart: () => undefined,
-    payload: () => undefined,
-    blockEnd: () => undefined,
   });
   while (toc === undefined && !unsupported) {
     const next = await iterator.next();
@@ -155,7 +152,7 @@ class Spool {
   constructor(readonly path: string) {
     this.#file = open(path, 'w+', 0o600);
     this.#appending = this.#file.then(() => undefined);
-    this.#appending.catch((error: unknown) => this.fail(error));
+    this.#appending.catch((error: unknown) => this.#fail(error));
   }
 
   /** Keeps `bytes` for the next flush: the archive gives a chunk per row, far too small for a write each. */
@@ -175,7 +172,7 @@ class Spool {
       this.#written = at + bytes.length;
       this.#notify();
     });
-    this.#appending.catch((error: unknown) => this.fail(error));
+    this.#appending.catch((error: unknown) => this.#fail(error));
     return this.#appending;
   }
 
@@ -187,7 +184,7 @@ class Spool {
     });
   }
 
-  fail(error: unknown): void {
+  #fail(error: unknown): void {
     this.#failed ??= error;
     this.#notify();
   }
@@ -235,7 +232,6 @@ class Restore {
   #queueWake: (() => void) | undefined;
   #current: Table | undefined;
   #writes: Promise<void>[] = [];
-  #spools = 0;
 
   constructor(options: StreamedRestoreOptions) {
     this.#options = options;
@@ -243,10 +239,10 @@ class Restore {
 
   /** A table's data begins: it goes to a spool of its own, and a loader may start on it at once. */
   #blockStart(id: number): void {
-    this.#spools += 1;
     const table: Table = {
       entry: this.#toc.get(id) as TocEntry,
-      spool: new Spool(join(this.#workDir, `table-${this.#spools}.copy`)),
+      // The entry's id names it: the reader refuses a second block for an id.
+      spool: new Spool(join(this.#workDir, `data-${id}.copy`)),
       copyEnded: false,
     };
     this.#current = table;
@@ -304,7 +300,7 @@ class Restore {
       },
       blockStart: (id) => this.#blockStart(id),
       payload: (chunk) => this.#payload(chunk),
-      blockEnd: (_id, copyEnded) => this.#blockEnd(copyEnded),
+      blockEnd: (copyEnded) => this.#blockEnd(copyEnded),
     });
     const common = ['--exit-on-error', '--no-password', `--dbname=${options.database}`];
     /** The failure that ends the restore: the first of the input's, a tool's, or the abort. */
