@@ -120,15 +120,15 @@ export async function restoreStreamed(raw: Readable, options: StreamedRestoreOpt
 
 /**
  * Whether this restore runs every entry with data, and every entry of the data section, itself, and whether
- * a failure's clean-up can drop everything its schema step makes (an object of another kind, a cast or an
- * operator, sends the archive the spooled way).
+ * a failure's clean-up can drop everything its schema step makes (`undo`: an object of another kind, a cast
+ * or an operator, or one whose drop statement it does not know, sends the archive the spooled way).
  */
 function streamable(toc: readonly TocEntry[]): boolean {
   return toc.every(
     (e) =>
       (e.hasData ? e.desc === 'TABLE DATA' && e.copyStmt !== '' : true) &&
       (e.section !== SECTION.data || DATA_ENTRIES.has(e.desc)) &&
-      (e.section !== SECTION.preData || !creates(e) || DROPPED.has(e.desc) || NOT_MADE.has(e.desc)),
+      (e.section !== SECTION.preData || !creates(e) || NOT_MADE.has(e.desc) || undo(e) !== undefined),
   );
 }
 
@@ -409,7 +409,7 @@ class Restore {
     const drops = [...toc]
       .reverse()
       .filter((e) => e.section === SECTION.preData && madeByRestore(e, extensions))
-      .map((e) => dropIfExists(e))
+      .map((e) => undo(e))
       .filter((sql): sql is string => sql !== undefined);
     try {
       await this.#options.query(['BEGIN', ...drops, 'COMMIT'].join(';\n'));
@@ -431,13 +431,16 @@ const NOT_MADE = new Set(['DATABASE', 'SHELL TYPE']);
  * that was there before; only an extension is made IF NOT EXISTS (it stays when it was there before).
  */
 function madeByRestore(entry: TocEntry, extensions: ReadonlySet<string>): boolean {
-  if (!DROPPED.has(entry.desc)) return false;
   if (entry.desc === 'EXTENSION') return !extensions.has(entry.tag);
   return creates(entry);
 }
 
-/** `DROP <kind> IF EXISTS <name> CASCADE` for an entry whose drop statement is a DROP of its own kind. */
-function dropIfExists(entry: TocEntry): string | undefined {
+/**
+ * `DROP <kind> IF EXISTS <name> CASCADE`, undoing an entry of a kind the clean-up drops whose drop statement
+ * is a DROP of that kind; undefined for any other. The one rule for both the clean-up and `streamable`.
+ */
+function undo(entry: TocEntry): string | undefined {
+  if (!DROPPED.has(entry.desc)) return undefined;
   const prefix = `DROP ${entry.desc} `;
   const statement = entry.dropStmt.trim();
   if (!statement.startsWith(prefix) || !statement.endsWith(';')) return undefined;
