@@ -92,6 +92,19 @@ async function backedUp(database: string, extra: Record<string, unknown> = {}) {
   return config;
 }
 
+/** A new database holding what `sql` makes. */
+async function databaseWith(label: string, sql: string): Promise<string> {
+  const database = await createDatabase(pg, label);
+  await query(database, sql);
+  return database;
+}
+
+/** `lifeboat restore` of the newest backup into a new, empty database; that database and the result. */
+async function restoreIntoNew(path: string, label: string) {
+  const scratch = await createDatabase(pg, label);
+  return { scratch, restored: await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]) };
+}
+
 /** The one stored dump of the newest backup in a local store. */
 function storedDump(dir: string): string {
   const target = join(dir, 'store', 'app');
@@ -110,8 +123,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
 
   it('brings back rows, sequences, indexes, constraints, triggers and views as pg_restore would', async () => {
     const { path } = await backedUp(database);
-    const scratch = await createDatabase(pg, 'streamed-to');
-    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    const { scratch, restored } = await restoreIntoNew(path, 'streamed-to');
     expect(restored.code, restored.stderr).toBe(0);
     expect(restored.stdout).toContain('while restoring');
     const expected = await snapshot(database);
@@ -128,8 +140,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     expect(at).toBeGreaterThan(0);
     bytes[at] = 'M'.charCodeAt(0);
     writeFileSync(file, bytes);
-    const scratch = await createDatabase(pg, 'streamed-bad');
-    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    const { scratch, restored } = await restoreIntoNew(path, 'streamed-bad');
     expect(restored.code).not.toBe(0);
     expect(restored.stderr).toMatch(/failed verification while restoring, postgres: nothing committed/);
     expect(restored.stderr).toMatch(/SHA-256/);
@@ -138,9 +149,8 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
 
   /** A database of about 90 MB of dump, backed up: restores of it are still loading when a test cuts in. */
   async function bigBackup(): Promise<string> {
-    const big = await createDatabase(pg, 'streamed-big');
-    await query(
-      big,
+    const big = await databaseWith(
+      'streamed-big',
       `CREATE TABLE blob AS SELECT g AS id, md5(g::text) || repeat(md5((g * 7)::text), 6) AS payload FROM generate_series(1, 400000) g;
        CREATE TABLE other AS SELECT g AS id FROM generate_series(1, 1000) g;`,
     );
@@ -206,17 +216,15 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
   });
 
   it('a schema with an object its clean-up would not drop (a cast) is restored by pg_restore instead, whole', async () => {
-    const withCast = await createDatabase(pg, 'streamed-cast');
-    await query(
-      withCast,
+    const withCast = await databaseWith(
+      'streamed-cast',
       `CREATE TYPE pair AS (a int, b int);
        CREATE FUNCTION pair_text(pair) RETURNS text LANGUAGE sql AS $$ SELECT ($1).a || ',' || ($1).b $$;
        CREATE CAST (pair AS text) WITH FUNCTION pair_text(pair);
        CREATE TABLE pairs AS SELECT ROW(g, g * 2)::pair AS p FROM generate_series(1, 3) g;`,
     );
     const { path } = await backedUp(withCast);
-    const scratch = await createDatabase(pg, 'streamed-cast-to');
-    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    const { scratch, restored } = await restoreIntoNew(path, 'streamed-cast-to');
     expect(restored.code, restored.stderr).toBe(0);
     expect(await query(scratch, 'SELECT p::text AS t FROM pairs ORDER BY 1')).toEqual([
       { t: '1,2' },
@@ -226,14 +234,12 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
   });
 
   it('an archive with large objects is restored by pg_restore instead, whole', async () => {
-    const withObjects = await createDatabase(pg, 'streamed-lo');
-    await query(
-      withObjects,
+    const withObjects = await databaseWith(
+      'streamed-lo',
       "CREATE TABLE docs (id int, body oid); INSERT INTO docs SELECT 1, lo_from_bytea(0, convert_to('large object body', 'UTF8'))",
     );
     const { path } = await backedUp(withObjects);
-    const scratch = await createDatabase(pg, 'streamed-lo-to');
-    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    const { scratch, restored } = await restoreIntoNew(path, 'streamed-lo-to');
     expect(restored.code, restored.stderr).toBe(0);
     expect(await query(scratch, "SELECT convert_from(lo_get(body), 'UTF8') AS body FROM docs")).toEqual([
       { body: 'large object body' },
