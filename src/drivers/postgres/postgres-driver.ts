@@ -54,6 +54,9 @@ export class PostgresDriver implements Driver {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const lockTimeout = this.#config.lockTimeoutSeconds;
       await client.query(`SET LOCAL lock_timeout = '${lockTimeout}s'`);
+      // The row counts run beside pg_dump and only have to end before it does: one process, no parallel
+      // workers taking cores from the dump (and the application), no JIT compilation for a count.
+      await client.query('SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off');
       const head = await client.query(
         'SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version',
       );
