@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { extract } from 'tar';
 import type { Manifest } from '../catalog/manifest.js';
 import type { EncryptionConfig, PostgresTargetConfig } from '../config/schema.js';
-import { connect, connectionFromConfig, type PgConnection } from '../drivers/postgres/connection.js';
+import { connectionFromConfig, type PgConnection, withClient } from '../drivers/postgres/connection.js';
 import { runTool, toolPath } from '../drivers/run-tool.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import { freePort } from '../free-port.js';
@@ -378,13 +378,11 @@ async function startRecovered(
       );
     }
     try {
-      const client = await connect({ ...connection, database: 'postgres' });
-      try {
-        const inRecovery = (await client.query('SELECT pg_is_in_recovery() AS r')).rows[0].r as boolean;
-        if (!inRecovery) break;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
+      const inRecovery = await withClient(
+        { ...connection, database: 'postgres' },
+        async (client) => (await client.query('SELECT pg_is_in_recovery() AS r')).rows[0].r as boolean,
+      );
+      if (!inRecovery) break;
     } catch {
       // Not accepting connections yet (starting up, or replaying to the consistent point).
     }

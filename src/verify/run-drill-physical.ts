@@ -8,7 +8,7 @@ import { now as wallNow } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
 import type { PostgresTargetConfig } from '../config/schema.js';
 import { restoreDatadir, stopRecovered } from '../core/restore-datadir.js';
-import { connect, connectionFromConfig } from '../drivers/postgres/connection.js';
+import { connectionFromConfig, withClient } from '../drivers/postgres/connection.js';
 import { PostgresDriver } from '../drivers/postgres/postgres-driver.js';
 import { describeError } from '../errors.js';
 import { readRecoveryState } from '../wal/state.js';
@@ -98,26 +98,24 @@ export async function runPhysicalDrill(options: DrillOptions & { target: Postgre
     checks.push(builtin('files', [], 'pg_verifybackup: every file matches the backup_manifest'));
     enter('checks');
     const url = `${result.server?.url ?? ''}${encodeURIComponent(connectionFromConfig(target).database)}`;
-    const client = await connect(connectionFromConfig(target, url));
-    try {
-      const row = (await client.query('SELECT pg_is_in_recovery() AS r, pg_last_xact_replay_timestamp() AS last'))
-        .rows[0];
-      const last = row.last === null ? undefined : new Date(row.last);
-      const problems: string[] = [];
-      if (row.r) problems.push('the scratch server is still in recovery');
-      if (last !== undefined && last.getTime() > point.getTime()) {
-        problems.push(`recovery replayed a commit at ${last.toISOString()}, after the point ${point.toISOString()}`);
-      }
-      checks.push(
-        builtin(
-          'recovery point',
-          problems,
-          `recovered to ${point.toISOString()} and promoted${last === undefined ? '' : `; the last commit replayed is from ${last.toISOString()}, ${((point.getTime() - last.getTime()) / 1000).toFixed(3)} s before`}`,
-        ),
-      );
-    } finally {
-      await client.end().catch(() => undefined);
+    const row = await withClient(
+      connectionFromConfig(target, url),
+      async (client) =>
+        (await client.query('SELECT pg_is_in_recovery() AS r, pg_last_xact_replay_timestamp() AS last')).rows[0],
+    );
+    const last = row.last === null ? undefined : new Date(row.last);
+    const problems: string[] = [];
+    if (row.r) problems.push('the scratch server is still in recovery');
+    if (last !== undefined && last.getTime() > point.getTime()) {
+      problems.push(`recovery replayed a commit at ${last.toISOString()}, after the point ${point.toISOString()}`);
     }
+    checks.push(
+      builtin(
+        'recovery point',
+        problems,
+        `recovered to ${point.toISOString()} and promoted${last === undefined ? '' : `; the last commit replayed is from ${last.toISOString()}, ${((point.getTime() - last.getTime()) / 1000).toFixed(3)} s before`}`,
+      ),
+    );
     const driver = new PostgresDriver(target);
     const restored = await driver.inspectRestored(url);
     checks.push(

@@ -8,7 +8,7 @@ import { formatLsn, parseLsn, segmentName, segmentOf } from '../../wal/segment.j
 import { ensureSlot } from '../../wal/slot.js';
 import type { DumpSession, WalRange } from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
-import { connect, connectionFromConfig, libpqEnv } from './connection.js';
+import { connectionFromConfig, libpqEnv, withClient } from './connection.js';
 
 /** Starts `pg_basebackup -D - -Ft -X none`: the WAL comes from the archive, as for any other recovery. */
 export async function startBaseBackup(config: PostgresTargetConfig): Promise<DumpSession> {
@@ -18,20 +18,17 @@ export async function startBaseBackup(config: PostgresTargetConfig): Promise<Dum
   // The WAL from the backup's start on must reach the archive: with the daemon streaming it, the slot keeps it
   // on the server until then, even when this backup runs before the daemon first started.
   if (config.wal.receive) await ensureSlot(config);
-  const client = await connect(connection);
-  let segmentSize: number;
-  let server: { version: string; num: number };
-  try {
-    const row = (
-      await client.query(
-        "SELECT (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS size, version() AS version, current_setting('server_version_num') AS num",
-      )
-    ).rows[0];
-    segmentSize = Number(row.size);
-    server = { version: row.version, num: Number(row.num) };
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  const row = await withClient(
+    connection,
+    async (client) =>
+      (
+        await client.query(
+          "SELECT (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS size, version() AS version, current_setting('server_version_num') AS num",
+        )
+      ).rows[0],
+  );
+  const segmentSize = Number(row.size);
+  const server = { version: row.version as string, num: Number(row.num) };
   const tool = runTool(
     'postgres',
     command,
@@ -64,12 +61,10 @@ export async function startBaseBackup(config: PostgresTargetConfig): Promise<Dum
     };
     // Consistent once the backup ended: the earliest time it can be recovered to (the server's clock, as the
     // commit times recovery compares against).
-    const after = await connect(connection);
-    try {
-      finishedAt = new Date((await after.query('SELECT now() AS at')).rows[0].at);
-    } finally {
-      await after.end().catch(() => undefined);
-    }
+    finishedAt = await withClient(
+      connection,
+      async (client) => new Date((await client.query('SELECT now() AS at')).rows[0].at),
+    );
   });
   done.catch(() => undefined);
   return {

@@ -89,6 +89,22 @@ export async function connect(c: PgConnection): Promise<pg.Client> {
   }
 }
 
+/** One connection for `use`, closed when it ends (however it ends). */
+export async function withClient<T>(c: PgConnection, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(c);
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The rows of `sql` as arrays; of its last statement when it holds several. */
+export async function arrayRows(client: pg.Client, sql: string): Promise<unknown[][]> {
+  const results: pg.QueryArrayResult | pg.QueryArrayResult[] = await client.query({ text: sql, rowMode: 'array' });
+  return (Array.isArray(results) ? (results.at(-1) as pg.QueryArrayResult) : results).rows;
+}
+
 export function explainConnectError(error: unknown, c: PgConnection): LifeboatError {
   const err = error as NodeJS.ErrnoException & { code?: string };
   const where = describeConnection(c);

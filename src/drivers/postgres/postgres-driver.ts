@@ -22,7 +22,15 @@ import {
 import { fedProcess, feedTool } from '../feed-tool.js';
 import { runTool, type ToolProcess, toolOutput, toolPath } from '../run-tool.js';
 import { startBaseBackup } from './basebackup.js';
-import { connect, connectionFromConfig, describeConnection, libpqEnv, type PgConnection } from './connection.js';
+import {
+  arrayRows,
+  connect,
+  connectionFromConfig,
+  describeConnection,
+  libpqEnv,
+  type PgConnection,
+  withClient,
+} from './connection.js';
 import { statsMismatch } from './copy-count.js';
 import { checkArchive, checkPlainEnd } from './dump-check.js';
 import { restoreStreamed } from './streamed-restore.js';
@@ -138,17 +146,12 @@ export class PostgresDriver implements Driver {
 
   async inspectDestination(destination?: string): Promise<DestinationState> {
     const connection = connectionFromConfig(this.#config, destination);
-    const client = await connect(connection);
-    try {
-      const tables = (await client.query(USER_TABLES)).rows.length;
-      return {
-        description: describeConnection(connection),
-        hasData: tables > 0,
-        detail: tables === 0 ? 'no user tables' : `${tables} user tables`,
-      };
-    } finally {
-      await client.end();
-    }
+    const tables = await withClient(connection, async (client) => (await client.query(USER_TABLES)).rows.length);
+    return {
+      description: describeConnection(connection),
+      hasData: tables > 0,
+      detail: tables === 0 ? 'no user tables' : `${tables} user tables`,
+    };
   }
 
   async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
@@ -220,15 +223,7 @@ export class PostgresDriver implements Driver {
         database,
         jobs: this.#config.restoreJobs,
         signal,
-        query: async (sql) => {
-          const client = await connect(connection);
-          try {
-            const results = await client.query({ text: sql, rowMode: 'array' });
-            return (Array.isArray(results) ? results.at(-1) : results).rows;
-          } finally {
-            await client.end().catch(() => undefined);
-          }
-        },
+        query: (sql) => withClient(connection, (client) => arrayRows(client, sql)),
       });
       if (rest === undefined) return;
       input = rest;
@@ -288,43 +283,29 @@ export class PostgresDriver implements Driver {
       description: `scratch database ${describeConnection(scratch)}`,
       drop: async () => {
         if (dropped) return;
-        const client = await connect(server);
-        try {
+        await withClient(server, async (client) => {
           const major = Math.floor(
             Number((await client.query('SHOW server_version_num')).rows[0].server_version_num) / 10000,
           );
           // WITH (FORCE) (PostgreSQL 13+) ends sessions a failed restore may have left behind.
           await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}${major >= 13 ? ' WITH (FORCE)' : ''}`);
-          dropped = true;
-        } finally {
-          await client.end().catch(() => undefined);
-        }
+        });
+        dropped = true;
       },
     };
   }
 
   async inspectRestored(destination: string): Promise<RestoredState> {
-    const client = await connect(connectionFromConfig(this.#config, destination));
-    try {
-      // pg_restore ran with --exit-on-error (in one transaction unless restoreJobs > 1): it finished cleanly.
-      return {
-        integrity: 'pg_restore finished without errors',
-        problems: [],
-        tables: await countRows(client, this.#config.lockTimeoutSeconds),
-      };
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+    // pg_restore ran with --exit-on-error (in one transaction unless restoreJobs > 1): it finished cleanly.
+    const tables = await withClient(connectionFromConfig(this.#config, destination), (client) =>
+      countRows(client, this.#config.lockTimeoutSeconds),
+    );
+    return { integrity: 'pg_restore finished without errors', problems: [], tables };
   }
 
   async queryValue(destination: string, sql: string): Promise<unknown> {
-    const client = await connect(connectionFromConfig(this.#config, destination));
-    try {
-      const result = await client.query({ text: sql, rowMode: 'array' });
-      return (result.rows[0] as unknown[] | undefined)?.[0];
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+    const rows = await withClient(connectionFromConfig(this.#config, destination), (client) => arrayRows(client, sql));
+    return rows[0]?.[0];
   }
 }
 
