@@ -138,6 +138,19 @@ function creates(entry: TocEntry): boolean {
   return create.startsWith('CREATE ') && !/^CREATE [^\n]*IF NOT EXISTS/.test(create);
 }
 
+/** Wakes everyone waiting at once; each looks again at what changed (and may wait again). */
+class Changed {
+  #waiting: (() => void)[] = [];
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  notify(): void {
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+}
+
 /** A file that one side appends to while the other reads it from the start, until it is closed. */
 class Spool {
   #written = 0;
@@ -147,7 +160,7 @@ class Spool {
   readonly #file: Promise<FileHandle>;
   #appending: Promise<void>;
   #pending: Buffer[] = [];
-  #wake: (() => void) | undefined;
+  readonly #changed = new Changed();
 
   constructor(readonly path: string) {
     this.#file = open(path, 'w+', 0o600);
@@ -170,7 +183,7 @@ class Spool {
     this.#appending = this.#appending.then(async () => {
       await (await this.#file).write(bytes, 0, bytes.length, at);
       this.#written = at + bytes.length;
-      this.#notify();
+      this.#changed.notify();
     });
     this.#appending.catch((error: unknown) => this.#fail(error));
     return this.#appending;
@@ -180,19 +193,13 @@ class Spool {
   close(): Promise<void> {
     return this.flush().then(() => {
       this.#closed = true;
-      this.#notify();
+      this.#changed.notify();
     });
   }
 
   #fail(error: unknown): void {
     this.#failed ??= error;
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    this.#changed.notify();
   }
 
   async *read(): AsyncGenerator<Buffer> {
@@ -205,7 +212,7 @@ class Spool {
         at += bytesRead;
         yield buffer.subarray(0, bytesRead);
       } else if (this.#closed) return;
-      else await new Promise<void>((resolve) => (this.#wake = resolve));
+      else await this.#changed.wait();
     }
   }
 
@@ -229,7 +236,7 @@ class Restore {
   /** Tables whose data began, in stream order, waiting for a loader. */
   #queue: Table[] = [];
   #queueEnded = false;
-  #queueWake: (() => void) | undefined;
+  readonly #queueChanged = new Changed();
   #current: Table | undefined;
   #writes: Promise<void>[] = [];
 
@@ -247,7 +254,7 @@ class Restore {
     };
     this.#current = table;
     this.#queue.push(table);
-    this.#wakeQueue();
+    this.#queueChanged.notify();
   }
 
   #payload(bytes: Buffer): void {
@@ -261,25 +268,13 @@ class Restore {
     this.#current = undefined;
   }
 
-  #wakeQueue(): void {
-    const wake = this.#queueWake;
-    this.#queueWake = undefined;
-    wake?.();
-  }
-
   /** The next table for a loader, or undefined once every table was handed out. */
   async #take(): Promise<Table | undefined> {
     for (;;) {
       const table = this.#queue.shift();
       if (table !== undefined) return table;
       if (this.#queueEnded) return undefined;
-      await new Promise<void>((resolve) => {
-        const before = this.#queueWake;
-        this.#queueWake = () => {
-          before?.();
-          resolve();
-        };
-      });
+      await this.#queueChanged.wait();
     }
   }
 
@@ -350,7 +345,7 @@ class Restore {
         reader.end();
         await Promise.all(this.#writes);
         this.#queueEnded = true;
-        this.#wakeQueue();
+        this.#queueChanged.notify();
       })();
       reading.catch((error: unknown) => failure.reject(error));
       const loading = Promise.all(
@@ -381,7 +376,7 @@ class Restore {
     } catch (error) {
       stopInput();
       this.#queueEnded = true;
-      this.#wakeQueue();
+      this.#queueChanged.notify();
       for (const loader of loaders) loader.stop();
       await Promise.allSettled(loaders.map((l) => l.exited()));
       const cause = options.signal?.aborted ? options.signal.reason : error;
