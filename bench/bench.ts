@@ -296,7 +296,7 @@ async function runBench(): Promise<void> {
       return;
     }
     const size = await generate(ROWS);
-    const tools = { chain, repeat, print: printResults };
+    const tools = { chain, repeat, print: printResults, rssMB };
     if (ONLY === 'physical') {
       say(`bench: database size ${(size / 1e6).toFixed(0)} MB\n\n`);
       await physicalBench(tools, pg, s3, work, CLI, env);

@@ -22,6 +22,8 @@ export interface BenchTools {
     rawBytes: number,
     baselines: readonly [string, number][],
   ) => void;
+  /** A peak RSS in KiB as MB, as every table prints it. */
+  readonly rssMB: (kib: number) => number;
 }
 
 interface Measured {
@@ -188,7 +190,7 @@ export async function physicalBench(
     process.stdout.write(
       `restore of the base backup plus ${(walBytes / 1e6).toFixed(0)} MB of WAL (${out.walFiles} files, ` +
         `${(out.walBytes / 1e6).toFixed(0)} MB stored) from S3, recovered and promoted: ${restored.seconds.toFixed(1)} s wall, ` +
-        `peak RSS ${((restored.peakRssKiB * 1024) / 1e6).toFixed(0)} MB\n`,
+        `peak RSS ${tools.rssMB(restored.peakRssKiB).toFixed(0)} MB\n`,
     );
   } finally {
     if (daemon.child.exitCode === null) daemon.child.kill('SIGTERM');
