@@ -62,9 +62,8 @@ export class PostgresDriver implements Driver {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const lockTimeout = this.#config.lockTimeoutSeconds;
       await client.query(`SET LOCAL lock_timeout = '${lockTimeout}s'`);
-      // The row counts run beside pg_dump and only have to end before it does: one process, no parallel
-      // workers taking cores from the dump (and the application), no JIT compilation for a count.
-      await client.query('SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off');
+      const settings = countSettings(serverNum);
+      if (settings.length > 0) await client.query(settings.join('; '));
       const head = await client.query(
         'SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version',
       );
@@ -448,6 +447,18 @@ async function countRows(
 
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * The row counts run beside pg_dump and only have to end before it does: one process, no parallel workers
+ * taking cores from the dump (and the application), no JIT compilation for a count. A server older than a
+ * setting (9.6, 11) has no such thing to turn off, and would refuse its name.
+ */
+export function countSettings(serverVersionNum: number): string[] {
+  return [
+    ...(serverVersionNum >= 90600 ? ['SET LOCAL max_parallel_workers_per_gather = 0'] : []),
+    ...(serverVersionNum >= 110000 ? ['SET LOCAL jit = off'] : []),
+  ];
 }
 
 /** pg_dump refuses, or silently mis-dumps, servers newer than itself: refuse first, with a way out. */
