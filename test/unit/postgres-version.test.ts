@@ -1,4 +1,5 @@
-// pg_dump must be at least the server's major version; the refusal names both and says what to install.
+// pg_dump must be at least the server's major version (the refusal names both and says what to install); the row
+// counts' settings are only those the server has.
 import { describe, expect, it } from 'vitest';
 import { assertDumpCanRead, countSettings } from '../../src/drivers/postgres/postgres-driver.js';
 

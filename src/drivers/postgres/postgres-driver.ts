@@ -61,9 +61,7 @@ export class PostgresDriver implements Driver {
       // One snapshot for stats and dump: the row counts in the manifest describe exactly the dumped data.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const lockTimeout = this.#config.lockTimeoutSeconds;
-      await client.query(`SET LOCAL lock_timeout = '${lockTimeout}s'`);
-      const settings = countSettings(serverNum);
-      if (settings.length > 0) await client.query(settings.join('; '));
+      await client.query([`SET LOCAL lock_timeout = '${lockTimeout}s'`, ...countSettings(serverNum)].join('; '));
       const head = await client.query(
         'SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version',
       );
