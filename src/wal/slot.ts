@@ -1,7 +1,7 @@
 // The replication slot of a physical target: it keeps the server's WAL until Lifeboat has archived it.
 import type { PostgresTargetConfig } from '../config/schema.js';
 import { walSlot } from '../drivers/postgres/config.js';
-import { connect, connectionFromConfig, describeConnection } from '../drivers/postgres/connection.js';
+import { connectionFromConfig, describeConnection, withClient } from '../drivers/postgres/connection.js';
 import { LifeboatError } from '../errors.js';
 
 /**
@@ -12,8 +12,7 @@ import { LifeboatError } from '../errors.js';
 export async function ensureSlot(target: PostgresTargetConfig): Promise<string> {
   const slot = walSlot(target);
   const connection = connectionFromConfig(target);
-  const client = await connect(connection);
-  try {
+  return withClient(connection, async (client) => {
     const found = await client.query('SELECT slot_type, restart_lsn FROM pg_replication_slots WHERE slot_name = $1', [
       slot,
     ]);
@@ -38,7 +37,7 @@ export async function ensureSlot(target: PostgresTargetConfig): Promise<string> 
         if (error.code !== '42710') throw error;
       });
     return slot;
-  } catch (error) {
+  }).catch((error: unknown) => {
     if (error instanceof LifeboatError) throw error;
     const err = error as { code?: string; message?: string };
     throw new LifeboatError(
@@ -54,7 +53,5 @@ export async function ensureSlot(target: PostgresTargetConfig): Promise<string> 
               : undefined,
       },
     );
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  });
 }

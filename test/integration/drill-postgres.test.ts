@@ -126,6 +126,23 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
     expect(await scratchDatabases()).toEqual([]);
   });
 
+  it('fails a drill whose user may not create the scratch database, naming the database and the server', async () => {
+    const role = `nocreate_${Math.random().toString(36).slice(2, 8)}`;
+    const admin = await pgClient(pg);
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN NOCREATEDB PASSWORD '${pg.password}'`);
+    } finally {
+      await admin.end();
+    }
+    const path = await configFor(database, { to: `postgres://${role}@${pg.host}:${pg.port}/postgres` });
+    expect((await runCli(['--config', path, 'backup'])).code).toBe(0);
+    const result = await runCli(['--config', path, 'drill']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(`create scratch database lifeboat_drill_app_db_`);
+    expect(result.stderr).toContain(`on ${role}@${pg.host}:${pg.port}/postgres: permission denied to create database`);
+    expect(await scratchDatabases()).toEqual([]);
+  });
+
   it('refuses a drill destination that is the live database', async () => {
     const path = await configFor(database, { to: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}` });
     const result = await runCli(['--config', path, 'drill']);

@@ -254,18 +254,15 @@ export class PostgresDriver implements Driver {
     const live = connectionFromConfig(this.#config);
     if (name === live.database)
       throw new LifeboatError('DRILL_DESTINATION', `postgres: scratch ${name} is the live database`);
-    const admin = await connect(server);
-    try {
-      await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
-    } catch (error) {
-      throw new LifeboatError(
-        'DRILL_DESTINATION',
-        `postgres: create scratch database ${name} on ${describeConnection(server)}: ${(error as Error).message}`,
-        { cause: error, hint: 'the drill user needs CREATEDB on that server (or set drill.to to another server)' },
-      );
-    } finally {
-      await admin.end().catch(() => undefined);
-    }
+    await withClient(server, (admin) =>
+      admin.query(`CREATE DATABASE ${quoteIdent(name)}`).catch((error: unknown) => {
+        throw new LifeboatError(
+          'DRILL_DESTINATION',
+          `postgres: create scratch database ${name} on ${describeConnection(server)}: ${(error as Error).message}`,
+          { cause: error, hint: 'the drill user needs CREATEDB on that server (or set drill.to to another server)' },
+        );
+      }),
+    );
     const scratch = { ...server, database: name };
     const url = new URL('postgres://localhost');
     url.hostname = scratch.host;
