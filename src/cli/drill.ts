@@ -51,6 +51,7 @@ function printRecord(r: DrillRecord): void {
     ? `${r.target}: drill passed`
     : `${r.target}: drill FAILED at ${r.failure?.stage}: ${r.failure?.message}`;
   process.stdout.write(`${head}\n`);
+  if (r.failure?.hint !== undefined) process.stdout.write(`  Try: ${r.failure.hint}\n`);
   if (r.backup !== undefined) {
     process.stdout.write(`  backup   ${r.backup.id} (data ${s(r.dataAgeSeconds)} old)\n`);
   }

@@ -23,7 +23,7 @@ import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { storageForRun } from '../storage/throttled-storage.js';
 import { objectiveSeconds } from '../verify/drill-checks.js';
-import { type DrillRecord, drillRestored, lastDrill } from '../verify/drill-record.js';
+import { type DrillRecord, describeFailure, drillRestored, lastDrill } from '../verify/drill-record.js';
 import { runDrill } from '../verify/run-drill.js';
 import { WalArchiver } from '../wal/receiver.js';
 import { removeStaleWorkDirs } from '../work-dir.js';
@@ -353,7 +353,7 @@ export class Daemon {
       id: record.backup?.id,
       target: name,
       result: record.ok ? 'success' : 'failure',
-      error: record.failure === undefined ? undefined : `${record.failure.stage}: ${record.failure.message}`,
+      error: record.failure === undefined ? undefined : describeFailure(record.failure),
       durationSeconds: record.timings.total,
       storedBytes: record.backup?.storedBytes,
     });

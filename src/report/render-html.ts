@@ -1,6 +1,7 @@
 // The report as one self-contained HTML file: inline CSS and inline SVG charts, no scripts, no network, so it
 // opens offline and can be handed to an auditor as is.
 import { formatBytes, formatDuration } from '../format.js';
+import { describeFailure } from '../verify/drill-record.js';
 import { protectionText } from './render-markdown.js';
 import type { Report, TargetReport, Verdict } from './report.js';
 
@@ -142,7 +143,7 @@ function targetSection(t: TargetReport): string {
       : `<table><thead><tr><th>started</th><th>backup</th><th>result</th><th>download</th><th>verify</th><th>restore</th><th>checks</th><th>total (RTO)</th><th>data age</th><th>failure</th></tr></thead><tbody>${t.drills
           .map(
             (d) =>
-              `<tr class="${d.ok ? 'ok' : 'failed'}"><td>${esc(d.startedAt)}</td><td>${esc(d.backup?.id ?? '—')}</td><td>${badge(d.ok ? 'pass' : 'fail')}</td><td>${dur(d.timings.download)}</td><td>${dur(d.timings.verify)}</td><td>${dur(d.timings.restore)}</td><td>${dur(d.timings.checks)}</td><td>${dur(d.timings.total)}</td><td>${dur(d.dataAgeSeconds)}</td><td>${d.failure === undefined ? '' : esc(`${d.failure.stage}: ${d.failure.message}`)}</td></tr><tr class="checks"><td colspan="10">${d.checks
+              `<tr class="${d.ok ? 'ok' : 'failed'}"><td>${esc(d.startedAt)}</td><td>${esc(d.backup?.id ?? '—')}</td><td>${badge(d.ok ? 'pass' : 'fail')}</td><td>${dur(d.timings.download)}</td><td>${dur(d.timings.verify)}</td><td>${dur(d.timings.restore)}</td><td>${dur(d.timings.checks)}</td><td>${dur(d.timings.total)}</td><td>${dur(d.dataAgeSeconds)}</td><td>${d.failure === undefined ? '' : esc(describeFailure(d.failure))}</td></tr><tr class="checks"><td colspan="10">${d.checks
                 .map(
                   (c) =>
                     `<span class="check ${c.ok ? 'ok' : 'failed'}" title="${esc(c.message)}">${c.ok ? '✓' : '✗'} ${esc(c.name)}</span>`,

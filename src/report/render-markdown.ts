@@ -1,5 +1,6 @@
 // The report as Markdown: tables that render on any code forge, and a Mermaid chart of backup sizes.
 import { formatBytes, formatDuration } from '../format.js';
+import { describeFailure } from '../verify/drill-record.js';
 import type { Report, TargetReport, Verdict } from './report.js';
 
 const VERDICT: Record<Verdict, string> = { pass: '✅ pass', fail: '❌ fail', none: '— (no objective)' };
@@ -50,7 +51,7 @@ function targetSection(t: TargetReport): string[] {
     out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const d of t.drills) {
       out.push(
-        `| ${d.startedAt} | ${d.backup?.id ?? '—'} | ${d.ok ? '✅ pass' : '❌ fail'} | ${dur(d.timings.download)} | ${dur(d.timings.verify)} | ${dur(d.timings.restore)} | ${dur(d.timings.checks)} | ${dur(d.timings.total)} | ${dur(d.dataAgeSeconds)} | ${d.failure === undefined ? '' : cell(`${d.failure.stage}: ${d.failure.message}`)} |`,
+        `| ${d.startedAt} | ${d.backup?.id ?? '—'} | ${d.ok ? '✅ pass' : '❌ fail'} | ${dur(d.timings.download)} | ${dur(d.timings.verify)} | ${dur(d.timings.restore)} | ${dur(d.timings.checks)} | ${dur(d.timings.total)} | ${dur(d.dataAgeSeconds)} | ${d.failure === undefined ? '' : cell(describeFailure(d.failure))} |`,
       );
     }
     const last = t.drills.at(-1);

@@ -6,7 +6,7 @@ import type { TargetConfig } from '../config/schema.js';
 import { formatDuration } from '../format.js';
 import type { Storage } from '../storage/storage.js';
 import { backupGaps, type Gap, objectiveSeconds, worstGap } from '../verify/drill-checks.js';
-import { type DrillRecord, drillRestored, listDrills } from '../verify/drill-record.js';
+import { type DrillRecord, describeFailure, drillRestored, listDrills } from '../verify/drill-record.js';
 import { TOOL } from '../version.js';
 
 export type Verdict = 'pass' | 'fail' | 'none';
@@ -121,7 +121,9 @@ export function targetReport(
   const last = drills.at(-1);
   const lastDrill: Verdict = last === undefined ? 'none' : last.ok ? 'pass' : 'fail';
   for (const drill of drills.filter((d) => !d.ok)) {
-    findings.push(`drill ${drill.startedAt} failed at ${drill.failure?.stage}: ${drill.failure?.message}`);
+    findings.push(
+      `drill ${drill.startedAt} failed at ${drill.failure === undefined ? 'an unrecorded stage' : describeFailure(drill.failure)}`,
+    );
   }
   return {
     target: target.name,

@@ -17,8 +17,8 @@ export const drillRecordSchema = z.object({
   startedAt: isoTime,
   finishedAt: isoTime,
   ok: z.boolean(),
-  /** The first thing that failed; absent when ok. */
-  failure: z.object({ stage: z.enum(DRILL_STAGES), message: z.string() }).optional(),
+  /** The first thing that failed, and what to try when Lifeboat knows; absent when ok. */
+  failure: z.object({ stage: z.enum(DRILL_STAGES), message: z.string(), hint: z.string().optional() }).optional(),
   backup: z
     .object({
       id: z.string(),
@@ -60,6 +60,11 @@ export const drillRecordSchema = z.object({
 });
 
 export type DrillRecord = z.infer<typeof drillRecordSchema>;
+
+/** `<stage>: <message>`, and what to try when the record says: for logs, webhooks and reports. */
+export function describeFailure(failure: NonNullable<DrillRecord['failure']>): string {
+  return `${failure.stage}: ${failure.message}${failure.hint === undefined ? '' : ` (try: ${failure.hint})`}`;
+}
 
 export function drillPrefix(target: string): string {
   return `${target}/drills/`;

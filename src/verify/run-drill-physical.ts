@@ -22,6 +22,7 @@ import {
   type DrillOptions,
   finishDrill,
   StageFailure,
+  stageFailure,
   userCheck,
 } from './run-drill.js';
 
@@ -90,7 +91,7 @@ export async function runPhysicalDrill(options: DrillOptions & { target: Postgre
       signal,
       onStage: (next) => enter(next),
     }).catch((error: unknown) => {
-      throw new StageFailure(describeError(error));
+      throw StageFailure.of(error);
     });
     backup = result.backup;
     serverPid = result.server?.pid;
@@ -146,9 +147,7 @@ export async function runPhysicalDrill(options: DrillOptions & { target: Postgre
     }
     if (missed.length > 0) throw new StageFailure(missed.join('; '));
   } catch (error) {
-    if (error instanceof StageFailure) failure = { stage, message: error.message };
-    else if (signal?.aborted) failure = { stage, message: `interrupted (${describeError(signal.reason)})` };
-    else failure = { stage, message: describeError(error) };
+    failure = stageFailure(stage, error, signal);
   }
   closeStage();
   timings.total = timings.download + timings.verify + timings.restore + timings.checks;

@@ -48,7 +48,29 @@ export type Check = DrillRecord['checks'][number];
 
 export const DEFAULT_DRILL: DrillConfig = { checks: [], objectives: {}, window: '30d' };
 
-export class StageFailure extends Error {}
+/** A drill's own verdict on a stage (a failed check, a missed objective, a failed restore): recorded as it is. */
+export class StageFailure extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+
+  /** Wraps another failure, keeping a LifeboatError's hint. */
+  static of(error: unknown): StageFailure {
+    return new StageFailure(describeError(error), error instanceof LifeboatError ? error.hint : undefined);
+  }
+}
+
+/** What a drill records of the error that ended it at `stage`: its message, and a LifeboatError's hint. */
+export function stageFailure(stage: Stage, error: unknown, signal: AbortSignal | undefined): DrillRecord['failure'] {
+  if (!(error instanceof StageFailure) && signal?.aborted) {
+    return { stage, message: `interrupted (${describeError(signal.reason)})` };
+  }
+  const { message, hint } = error instanceof StageFailure ? error : StageFailure.of(error);
+  return { stage, message, ...(hint === undefined ? {} : { hint }) };
+}
 
 const CHECKSUMS_OK = 'stored and raw size and SHA-256 match the manifest';
 
@@ -178,9 +200,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
     }
     if (missed.length > 0) throw new StageFailure(missed.join('; '));
   } catch (error) {
-    if (error instanceof StageFailure) failure = { stage, message: error.message };
-    else if (signal?.aborted) failure = { stage, message: `interrupted (${describeError(signal.reason)})` };
-    else failure = { stage, message: describeError(error) };
+    failure = stageFailure(stage, error, signal);
   }
   timings.total = timings.download + timings.verify + timings.restore + timings.checks;
 
@@ -293,6 +313,7 @@ export async function finishDrill(outcome: DrillOutcome): Promise<DrillRecord> {
       id: backup?.id,
       stage: failure?.stage,
       error: failure?.message,
+      hint: failure?.hint,
       rtoSeconds: record.timings.total,
       dataAgeSeconds,
     },

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { createStorage } from '../../src/storage/create-storage.js';
+import { listDrills } from '../../src/verify/drill-record.js';
 import { drillJson, runCli, writeConfig } from '../harness/cli.js';
 import { plantBackup } from '../harness/plant.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
@@ -140,6 +141,12 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain(`create scratch database lifeboat_drill_app_db_`);
     expect(result.stderr).toContain(`on ${role}@${pg.host}:${pg.port}/postgres: permission denied to create database`);
+    // What to try travels with the failure: printed, and kept in the stored record.
+    const hint = 'the drill user needs CREATEDB on that server (or set drill.to to another server)';
+    expect(result.stdout).toContain(`drill FAILED at restore: `);
+    expect(result.stdout).toContain(`  Try: ${hint}\n`);
+    const [stored] = await listDrills(await createStorage(loadConfig(path).storage), 'app-db');
+    expect(stored?.failure).toMatchObject({ stage: 'restore', hint });
     expect(await scratchDatabases()).toEqual([]);
   });
 

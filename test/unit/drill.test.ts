@@ -157,7 +157,7 @@ describe('report', () => {
       [
         drill('2026-01-02T05:00:00Z', 12),
         drill('2026-01-03T05:00:00Z', 45, { stage: 'checks', message: 'check users failed: got 0, expected >= 1' }),
-        drill('2026-01-04T05:00:00Z', 3, { stage: 'verify', message: 'backup damaged' }),
+        drill('2026-01-04T05:00:00Z', 3, { stage: 'verify', message: 'backup damaged', hint: 'drill an older backup' }),
       ],
       since,
       now,
@@ -170,7 +170,7 @@ describe('report', () => {
       'RPO: the longest gap without a backup was 2d 6h (2026-01-02T03:00:00.000Z to 2026-01-04T09:00:00.000Z), objective 1d 2h',
       'RTO: the slowest drill took 45s, objective 30s',
       'drill 2026-01-03T05:00:00Z failed at checks: check users failed: got 0, expected >= 1',
-      'drill 2026-01-04T05:00:00Z failed at verify: backup damaged',
+      'drill 2026-01-04T05:00:00Z failed at verify: backup damaged (try: drill an older backup)',
     ]);
     const md = renderMarkdown({
       generatedAt: now.toISOString(),
@@ -179,7 +179,8 @@ describe('report', () => {
       targets: [report],
     });
     expect(md).toContain('| app | 1d 2h | 2d 6h | ❌ fail | 30s | 45s / 45s | ❌ fail | ❌ fail |');
-    expect(md).toContain('- drill 2026-01-04T05:00:00Z failed at verify: backup damaged');
+    expect(md).toContain('- drill 2026-01-04T05:00:00Z failed at verify: backup damaged (try: drill an older backup)');
+    expect(md).toContain('| verify: backup damaged (try: drill an older backup) |');
     expect(md).toContain('xychart-beta');
     const html = renderHtml({
       generatedAt: now.toISOString(),
@@ -188,6 +189,7 @@ describe('report', () => {
       targets: [report],
     });
     expect(html.match(/<svg class="chart"/g)).toHaveLength(4);
+    expect(html).toContain('<td>verify: backup damaged (try: drill an older backup)</td>');
     expect(html).not.toMatch(/<script|https?:\/\//);
   });
 
