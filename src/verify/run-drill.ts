@@ -13,6 +13,7 @@ import type { Scratch } from '../drivers/driver.js';
 import { describeError, LifeboatError } from '../errors.js';
 import { formatDuration } from '../format.js';
 import type { Logger } from '../log.js';
+import { redactUrlPasswords } from '../redact.js';
 import type { Storage } from '../storage/storage.js';
 import { TOOL } from '../version.js';
 import {
@@ -69,7 +70,12 @@ export function stageFailure(stage: Stage, error: unknown, signal: AbortSignal |
     return { stage, message: `interrupted (${describeError(signal.reason)})` };
   }
   const { message, hint } = error instanceof StageFailure ? error : StageFailure.of(error);
-  return { stage, message, ...(hint === undefined ? {} : { hint }) };
+  // The record is stored beside the backups and shown in reports: no password of a URL goes into it.
+  return {
+    stage,
+    message: redactUrlPasswords(message),
+    ...(hint === undefined ? {} : { hint: redactUrlPasswords(hint) }),
+  };
 }
 
 const CHECKSUMS_OK = 'stored and raw size and SHA-256 match the manifest';

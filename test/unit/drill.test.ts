@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.js';
 import { configSchema } from '../../src/config/schema.js';
+import { LifeboatError } from '../../src/errors.js';
 import { renderHtml } from '../../src/report/render-html.js';
 import { renderMarkdown } from '../../src/report/render-markdown.js';
 import { targetReport } from '../../src/report/report.js';
@@ -15,6 +16,7 @@ import {
   worstGap,
 } from '../../src/verify/drill-checks.js';
 import type { DrillRecord } from '../../src/verify/drill-record.js';
+import { StageFailure, stageFailure } from '../../src/verify/run-drill.js';
 
 describe('drill checks', () => {
   it('parses expectations and compares', () => {
@@ -134,6 +136,37 @@ function drill(startedAt: string, total: number, failure?: DrillRecord['failure'
     tool: { name: 'lifeboat', version: '0.1.0' },
   };
 }
+
+describe('drill failures', () => {
+  it("records a LifeboatError's message and hint, without a URL's password", () => {
+    const error = new LifeboatError('DRILL_DESTINATION', 'postgres: connect postgres://app:s3cret@db:5432/x: refused', {
+      hint: 'set drill.to, e.g. postgres://drill:pw@other:5432/postgres',
+    });
+    expect(stageFailure('restore', error, undefined)).toEqual({
+      stage: 'restore',
+      message: 'postgres: connect postgres://app:redacted@db:5432/x: refused',
+      hint: 'set drill.to, e.g. postgres://drill:redacted@other:5432/postgres',
+    });
+    // Wrapped as the drill's own verdict, the hint stays; a plain error has none.
+    expect(stageFailure('restore', StageFailure.of(error), undefined)?.hint).toBe(
+      'set drill.to, e.g. postgres://drill:redacted@other:5432/postgres',
+    );
+    expect(stageFailure('checks', new Error('boom'), undefined)).toEqual({ stage: 'checks', message: 'boom' });
+  });
+
+  it('says a drill was interrupted when its signal aborted, and keeps its own verdicts as they are', () => {
+    const controller = new AbortController();
+    controller.abort(new Error('SIGTERM'));
+    expect(stageFailure('download', new Error('socket closed'), controller.signal)).toEqual({
+      stage: 'download',
+      message: 'interrupted (SIGTERM)',
+    });
+    expect(stageFailure('checks', new StageFailure('check x failed'), controller.signal)).toEqual({
+      stage: 'checks',
+      message: 'check x failed',
+    });
+  });
+});
 
 describe('report', () => {
   const config = configSchema.parse({
