@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Artifact, Manifest } from '../catalog/manifest.js';
 import { now } from '../clock.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
+import { COLLECT_EVERY, collectGarbage, everyBytes } from '../memory.js';
 import { AgeDecrypter } from '../pipeline/age.js';
 import { decompressor } from '../pipeline/compress.js';
 import { type Digest, DigestTap } from '../pipeline/digest-tap.js';
@@ -202,7 +203,10 @@ export function missingIdentity(artifact: Artifact): LifeboatError {
 
 /** Size and SHA-256 of the stored bytes of one object, without decompressing them. */
 export async function storedDigest(storage: Storage, key: string, signal?: AbortSignal): Promise<Digest> {
-  const tap = new DigestTap();
+  // A read-back after an upload is a long stream too: what its reads leave behind is collected as a backup's
+  // own is. A 10.9 GB zstd backup to MinIO, RSS sampled each second: its read-back of 2.6 GB rose to 196 and
+  // 168 MiB without these collections (the upload 192 and 181), 146 and 161 MiB with them (one run each).
+  const tap = new DigestTap(everyBytes(COLLECT_EVERY, collectGarbage));
   tap.resume();
   await pipeline(await storage.get(key, { signal }), tap, { signal });
   return tap.digest;
