@@ -204,8 +204,8 @@ export function missingIdentity(artifact: Artifact): LifeboatError {
 /** Size and SHA-256 of the stored bytes of one object, without decompressing them. */
 export async function storedDigest(storage: Storage, key: string, signal?: AbortSignal): Promise<Digest> {
   // A read-back after an upload is a long stream too: what its reads leave behind is collected as a backup's
-  // own is. A 10.9 GB zstd backup to MinIO, RSS sampled each second: its read-back of 2.6 GB rose to 196 and
-  // 168 MiB without these collections (the upload 192 and 181), 146 and 161 MiB with them (one run each).
+  // own is. A 10.9 GB zstd backup to MinIO, RSS sampled each second: its read-back of 2.6 GB rose to 200 and
+  // 172 MB without these collections (the upload to 196 and 186), to 149 and 165 MB with them.
   const tap = new DigestTap(everyBytes(COLLECT_EVERY, collectGarbage));
   tap.resume();
   await pipeline(await storage.get(key, { signal }), tap, { signal });
