@@ -35,7 +35,12 @@ export function collectGarbage(execution: 'sync' | 'async' = 'async'): void {
  * MinIO, these collections with part buffers and blocks given back at their end and unsigned parts, against
  * none of the three: peak RSS 169 against 185 MiB, worst of five 170 against 197, CPU 1.02x, wall 0.99x.
  */
-export const COLLECT_EVERY = 64 * 1024 * 1024;
+const COLLECT_EVERY = 64 * 1024 * 1024;
+
+/** A long stream's byte counter listener: a full collection each time another COLLECT_EVERY bytes passed. */
+export function collectAlong(): (totalBytes: number) => void {
+  return everyBytes(COLLECT_EVERY, collectGarbage);
+}
 
 /** A byte counter's listener that runs `action` each time the running total passes another `step` bytes. */
 export function everyBytes(step: number, action: () => void): (totalBytes: number) => void {

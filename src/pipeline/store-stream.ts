@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isAbortError } from '../errors.js';
-import { COLLECT_EVERY, collectGarbage, everyBytes } from '../memory.js';
+import { collectAlong } from '../memory.js';
 import type { Storage } from '../storage/storage.js';
 import { AgeEncrypter } from './age.js';
 import { type CompressionSettings, compressor, contentType, defaultThreads } from './compress.js';
@@ -39,7 +39,7 @@ export async function storeStream(
   source: Readable,
   options: StoreStreamOptions = {},
 ): Promise<StoredDigests> {
-  const collect = everyBytes(COLLECT_EVERY, collectGarbage);
+  const collect = collectAlong();
   const rawTap = new DigestTap((rawBytes) => {
     collect(rawBytes);
     options.onProgress?.(rawBytes);
