@@ -31,7 +31,7 @@ const ONLY = process.env.LIFEBOAT_BENCH_ONLY; // physical | scaling | (unset: ev
 const JSON_OUT = process.argv.includes('--json');
 /** Human output: stdout, or stderr when stdout carries the JSON document. */
 const say = (text: string) => (JSON_OUT ? process.stderr : process.stdout).write(text);
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+const CLI = new URL('../cli/lifeboat.js', import.meta.url).pathname;
 
 interface Measure {
   seconds: number;

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/lifeboat.js', import.meta.url));
 const config = fileURLToPath(new URL('../config/demo.yaml', import.meta.url));
 
 process.stdout.write(
@@ -13,10 +13,10 @@ process.stdout.write(
     '  backs up   config/demo/app.db (SQLite) every 10 seconds, keeps the newest 6 plus one per day',
     '  into       ./var/backups/demo/<id>/ (manifest.json is written last)',
     '  metrics    http://127.0.0.1:9464/metrics   health http://127.0.0.1:9464/healthz   /readyz',
-    '  meanwhile  node dist/src/cli/main.js --config config/demo.yaml list',
-    '             node dist/src/cli/main.js --config config/demo.yaml verify demo',
-    '             node dist/src/cli/main.js --config config/demo.yaml restore demo --to /tmp/demo-restored.db',
-    '             node dist/src/cli/main.js --config config/demo.yaml prune --dry-run',
+    '  meanwhile  node dist/cli/lifeboat.js --config config/demo.yaml list',
+    '             node dist/cli/lifeboat.js --config config/demo.yaml verify demo',
+    '             node dist/cli/lifeboat.js --config config/demo.yaml restore demo --to /tmp/demo-restored.db',
+    '             node dist/cli/lifeboat.js --config config/demo.yaml prune --dry-run',
     '',
   ].join('\n'),
 );

@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { DrillRecord } from '../../src/verify/drill-record.js';
 
-// The built command: from the sources (test/harness) or from the build itself (dist/test/harness).
+// The built command, the bundle users run (scripts/bundle.mjs): from the sources (test/harness) or from the
+// build itself (dist/test/harness).
 export const CLI = [
-  join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js'),
-  join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js'),
+  join(import.meta.dirname, '..', '..', 'dist', 'cli', 'lifeboat.js'),
+  join(import.meta.dirname, '..', '..', 'cli', 'lifeboat.js'),
 ].find((file) => existsSync(file)) as string;
 
 /** The Node.js flags on the command's first line (`#!/usr/bin/env -S node ...`): it runs with them. */
