@@ -325,4 +325,30 @@ describe('postgres backups to S3 through the CLI', () => {
       `postgres: connect to postgres@127.0.0.1:${closedPort}/x: server unreachable (ECONNREFUSED)`,
     );
   });
+
+  it('a missing pg_dump fails the backup naming it and binDir, with the server up or down, and stores nothing', async () => {
+    const { dir, path } = await writeConfig({ storage: { type: 'local', path: './store' }, targets: [] });
+    const binDir = join(dir, 'no-tools');
+    const target = { name: 'app-db', driver: 'postgres', user: pg.user, password: pg.password, database, binDir };
+    const closedPort = await freePort();
+    for (const [host, port] of [
+      [pg.host, pg.port],
+      ['127.0.0.1', closedPort],
+    ] as const) {
+      await writeFile(
+        path,
+        JSON.stringify({ storage: { type: 'local', path: './store' }, targets: [{ ...target, host, port }] }),
+      );
+      const result = await runCli(['--config', path, 'backup']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        `Error: backup app-db: dump: postgres: run ${join(binDir, 'pg_dump')}: not found`,
+      );
+      expect(result.stderr).toContain('Try: install pg_dump (Debian: apt-get install postgresql-client) or set binDir');
+      expect(result.stderr).not.toContain(pg.password);
+      const list = await runCli(['--config', path, 'list', '--json']);
+      expect(list.code).toBe(0);
+      expect(JSON.parse(list.stdout)).toEqual([]);
+    }
+  });
 });
