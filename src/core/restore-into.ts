@@ -28,7 +28,7 @@ export async function restoreInto(
   }
   options.signal?.throwIfAborted();
   try {
-    await driver.restore(raw, destination, options);
+    await driver.restore(raw, destination, { ...options, found: state });
   } catch (error) {
     if (error instanceof LifeboatError || options.signal?.aborted) throw error;
     throw new LifeboatError(

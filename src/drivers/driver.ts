@@ -48,6 +48,8 @@ export interface RestoreOptions {
   readonly lockTimeoutMs?: number;
   /** Hears what the restore is waiting for, as a sentence for the operator. */
   readonly onNotice?: (message: string) => void;
+  /** What the destination held when the core checked it, just before the restore (restoreInto). */
+  readonly found?: DestinationState;
 }
 
 /** Default wait for a destination lock during a restore. */

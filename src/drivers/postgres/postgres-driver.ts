@@ -154,7 +154,7 @@ export class PostgresDriver implements Driver {
   async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
     const connection = connectionFromConfig(this.#config, destination);
     // Whether it is replaced (--clean); whether it may be is the core's rule (restoreInto).
-    const state = await this.inspectDestination(destination);
+    const state = options.found ?? (await this.inspectDestination(destination));
     const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_RESTORE_LOCK_TIMEOUT_MS;
     const appName = `lifeboat-restore-${randomBytes(4).toString('hex')}`;
     // A session holding a lock on an object the restore replaces must make it fail clearly instead of
