@@ -1,4 +1,4 @@
-// The `lifeboat` command as one bundle: dist/cli/lifeboat.js, from tsc's dist/src/cli/main.js.
+// The `lifeboat` command as a bundle: dist/cli/lifeboat.js and its chunks, from tsc's dist/src/cli/main.js.
 //
 // Node.js loads an ES module graph file by file: about 400 files (zod, yaml, the S3 SDK, pg, pino, ...) for a
 // backup, each resolved, read and compiled before the first byte is dumped. The bundle is a few files, one
