@@ -9,7 +9,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
-import { lifeboatArgv, logLines, NODE_FLAGS } from '../test/harness/cli.js';
+import { CLI, lifeboatArgv, logLines, NODE_FLAGS } from '../test/harness/cli.js';
 import { type S3Server, startMinio } from '../test/harness/minio.js';
 import {
   createDatabase,
@@ -31,7 +31,6 @@ const ONLY = process.env.LIFEBOAT_BENCH_ONLY; // physical | scaling | (unset: ev
 const JSON_OUT = process.argv.includes('--json');
 /** Human output: stdout, or stderr when stdout carries the JSON document. */
 const say = (text: string) => (JSON_OUT ? process.stderr : process.stdout).write(text);
-const CLI = new URL('../cli/lifeboat.js', import.meta.url).pathname;
 
 interface Measure {
   seconds: number;

@@ -5,10 +5,9 @@ import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { NODE_FLAGS } from '../test/harness/cli.js';
+import { CLI, NODE_FLAGS } from '../test/harness/cli.js';
 
 const RUNS = Number(process.env.LIFEBOAT_SOAK_RUNS ?? 200);
-const CLI = new URL('../cli/lifeboat.js', import.meta.url).pathname;
 const DEMO_DB = new URL('../../config/demo/app.db', import.meta.url).pathname;
 
 function sample(text: string, name: string, labels = ''): number {
