@@ -327,18 +327,17 @@ describe('postgres backups to S3 through the CLI', () => {
   });
 
   it('a missing pg_dump fails the backup naming it and binDir, with the server up or down, and stores nothing', async () => {
-    const { dir, path } = await writeConfig({ storage: { type: 'local', path: './store' }, targets: [] });
-    const binDir = join(dir, 'no-tools');
+    const binDir = '/nonexistent/lifeboat-no-tools';
     const target = { name: 'app-db', driver: 'postgres', user: pg.user, password: pg.password, database, binDir };
     const closedPort = await freePort();
     for (const [host, port] of [
       [pg.host, pg.port],
       ['127.0.0.1', closedPort],
     ] as const) {
-      await writeFile(
-        path,
-        JSON.stringify({ storage: { type: 'local', path: './store' }, targets: [{ ...target, host, port }] }),
-      );
+      const { path } = await writeConfig({
+        storage: { type: 'local', path: './store' },
+        targets: [{ ...target, host, port }],
+      });
       const result = await runCli(['--config', path, 'backup']);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(
