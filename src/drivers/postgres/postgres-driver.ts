@@ -320,7 +320,8 @@ interface LockBlocker {
 
 /**
  * Polls pg_stat_activity while the restore tool runs, and tells `onNotice` once about each session that
- * holds a lock the restore waits for.
+ * holds a lock the restore waits for; the restore's own sessions, which wait for each other in a parallel
+ * load, are not counted (nor towards the lock timeout).
  */
 function watchLockWaits(
   connection: PgConnection,
@@ -340,7 +341,9 @@ function watchLockWaits(
          FROM pg_stat_activity w
          CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocking(pid)
          JOIN pg_stat_activity b ON b.pid = blocking.pid
-        WHERE w.application_name = $1 AND w.wait_event_type = 'Lock'`,
+        WHERE w.application_name = $1 AND w.wait_event_type = 'Lock'
+          -- The restore's own sessions wait for each other (for the lock that grows a table they both load).
+          AND b.application_name IS DISTINCT FROM $1`,
       [appName],
     );
     const rows = result.rows as Record<string, unknown>[];
