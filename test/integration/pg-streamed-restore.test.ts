@@ -1,8 +1,9 @@
-// restoreJobs above 1 into an empty destination: the tables load in parallel while the backup downloads, and
-// nothing is committed before it proved itself. Against a real server and real pg_dump, pg_restore and psql:
-// the schema comes back whole (sequences, indexes, constraints, triggers, views), a backup that fails its
-// checksum at the end or a load cut half way leaves the destination as empty as it was, and an archive the
-// streamed restore does not read itself (large objects) is still restored, by pg_restore.
+// restoreJobs above 1 into an empty destination: the tables load in parallel while the backup downloads (a big
+// one in pieces, by every session), and nothing is committed before it proved itself. Against a real server
+// and real pg_dump, pg_restore and psql: the schema comes back whole (sequences, indexes, constraints,
+// triggers, views), a backup that fails its checksum at the end or a load cut half way leaves the destination
+// as empty as it was, and an archive the streamed restore does not read itself (large objects) is still
+// restored, by pg_restore.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -200,6 +201,25 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('interrupted (received SIGTERM)');
     expect(await leftovers(scratch)).toEqual([]);
+  });
+
+  it('a table of many pieces is loaded by both sessions, every row once, with no lock notice about their waits', async () => {
+    const path = await bigBackup();
+    const scratch = await createDatabase(pg, 'streamed-shared');
+    // A short lock timeout: the two sessions that load one table wait for each other to grow it, and that
+    // wait is neither a lock to report nor one to give up on.
+    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--lock-timeout', '1s']);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(`${restored.stdout}${restored.stderr}`).not.toContain('waits for a lock');
+    const [loaded] = await query(
+      scratch,
+      `SELECT count(*)::int AS rows, count(DISTINCT id)::int AS ids,
+              count(*) FILTER (WHERE payload <> md5(id::text) || repeat(md5((id * 7)::text), 6))::int AS wrong,
+              count(DISTINCT xmin::text)::int AS transactions
+         FROM blob`,
+    );
+    // Each session loads in one transaction of its own: rows of two transactions, two sessions.
+    expect(loaded).toEqual({ rows: 400000, ids: 400000, wrong: 0, transactions: 2 });
   });
 
   it('--force into a database that holds data replaces it (pg_restore --jobs from a spooled file)', async () => {

@@ -57,8 +57,11 @@ export interface ArchiveVisitor {
   head?(bytes: Buffer, toc: readonly TocEntry[]): void;
   /** A data block starts: that entry's chunks follow until `blockEnd`. */
   blockStart?(id: number): void;
-  /** Bytes of the current block's chunks (a view into the pushed chunk). */
-  payload?(bytes: Buffer): void;
+  /**
+   * Bytes of the current block's chunks (a view into the pushed chunk); `copyEnded`: the `\.` line that ends
+   * its COPY text came, in these bytes or before.
+   */
+  payload?(bytes: Buffer, copyEnded: boolean): void;
   /** The block ended; `copyEnded`: its COPY text held the `\.` line that ends it. */
   blockEnd?(copyEnded: boolean): void;
 }
@@ -284,7 +287,7 @@ export class CustomArchiveReader {
       if (this.#state === 'payload') {
         const stop = Math.min(size, pos + this.#remaining);
         if (this.#entry?.table !== undefined && !this.#copyEnded) this.#countLines(chunk, pos, stop);
-        this.#visitor?.payload?.(chunk.subarray(pos, stop));
+        this.#visitor?.payload?.(chunk.subarray(pos, stop), this.#copyEnded);
         this.#remaining -= stop - pos;
         pos = stop;
         if (this.#remaining === 0) this.#state = 'length';

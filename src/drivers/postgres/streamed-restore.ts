@@ -1,13 +1,15 @@
 // A parallel restore of a custom-format dump as it downloads, into a destination that holds no data: the
 // archive is read as it flows (CustomArchiveReader), its schema made by pg_restore from the table of contents
-// alone, each table's COPY text loaded by one of `jobs` psql sessions while the stream goes on, and the
-// indexes and constraints built by `pg_restore --jobs` at the end. pg_restore alone cannot start before the
-// whole file is there: a dump written to a pipe has no offsets for its data.
+// alone, each table's COPY text cut at row ends into pieces of about PIECE_BYTES, each piece loaded by one of
+// `jobs` psql sessions while the stream goes on (a big table by all of them at once), and the indexes and
+// constraints built by `pg_restore --jobs` at the end. pg_restore alone cannot start before the whole file is
+// there: a dump written to a pipe has no offsets for its data; and its --jobs loads a table in one session,
+// so the biggest table bounds it.
 //
-// Nothing is committed before the backup proved itself: each session loads its tables in one transaction
+// Nothing is committed before the backup proved itself: each session loads its pieces in one transaction
 // and commits only once the stream ended (the stream's end is gated on its checksums). On any failure the
 // sessions roll back and the schema this restore made is dropped again, so the destination is left as
-// empty as it was found.
+// empty as it was found. The pieces wait on disk, a few at most: the stream waits for the loaders.
 import { once } from 'node:events';
 import { type FileHandle, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -68,6 +70,14 @@ const SETTINGS_ENTRIES = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH']);
 
 /** Spool chunks read back for a loader: big enough for few reads, small enough for little memory. */
 const READ_SIZE = 1024 * 1024;
+
+/**
+ * The size at which a table's COPY text goes on in a new piece (at the next row end): small enough that the
+ * sessions share a big table evenly and the spools stay small, big enough for few COPY statements.
+ */
+const PIECE_BYTES = 16 * 1024 * 1024;
+
+const NEWLINE = 0x0a;
 
 /**
  * Restores `raw` (a custom-format archive) into the empty destination `options.env` names. Answers undefined
@@ -222,9 +232,15 @@ class Spool {
   }
 }
 
-interface Table {
+/** A run of whole rows of one table's COPY text, loaded by one COPY statement. */
+interface Piece {
   readonly entry: TocEntry;
   readonly spool: Spool;
+  /** Bytes added so far. */
+  size: number;
+  /** Whether the bytes added so far end with a newline (at a row end). */
+  rowEnd: boolean;
+  /** Whether its COPY text holds the `\.` line that ends the data (older archives): the last piece only. */
   copyEnded: boolean;
 }
 
@@ -233,46 +249,62 @@ class Restore {
   readonly #options: StreamedRestoreOptions;
   #toc = new Map<number, TocEntry>();
   #workDir = '';
-  /** Tables whose data began, in stream order, waiting for a loader. */
-  #queue: Table[] = [];
+  /** Pieces whose data began, in stream order, waiting for a loader. */
+  #queue: Piece[] = [];
   #queueEnded = false;
   readonly #queueChanged = new Changed();
-  #current: Table | undefined;
+  #current: Piece | undefined;
+  #pieces = 0;
+  /** Pieces begun and not yet loaded (queued, being written or being loaded): the stream waits above a few. */
+  #unloaded = 0;
+  readonly #loaded = new Changed();
   #writes: Promise<void>[] = [];
 
   constructor(options: StreamedRestoreOptions) {
     this.#options = options;
   }
 
-  /** A table's data begins: it goes to a spool of its own, and a loader may start on it at once. */
-  #blockStart(id: number): void {
-    const table: Table = {
-      entry: this.#toc.get(id) as TocEntry,
-      // The entry's id names it: the reader refuses a second block for an id.
-      spool: new Spool(join(this.#workDir, `data-${id}.copy`)),
+  /** A piece of `entry`'s data begins: it goes to a spool of its own, and a loader may start on it at once. */
+  #pieceStart(entry: TocEntry): void {
+    const piece: Piece = {
+      entry,
+      spool: new Spool(join(this.#workDir, `data-${entry.id}-${this.#pieces++}.copy`)),
+      size: 0,
+      rowEnd: true,
       copyEnded: false,
     };
-    this.#current = table;
-    this.#queue.push(table);
+    this.#current = piece;
+    this.#unloaded += 1;
+    this.#queue.push(piece);
     this.#queueChanged.notify();
   }
 
-  #payload(bytes: Buffer): void {
-    (this.#current as Table).spool.add(bytes);
+  /** `ended`: the data's `\.` line (older archives) came, in these bytes or before: no piece begins after it. */
+  #payload(bytes: Buffer, ended: boolean): void {
+    let piece = this.#current as Piece;
+    // A big piece goes on in a new one where a row ends.
+    if (piece.size >= PIECE_BYTES && piece.rowEnd && !ended) {
+      this.#writes.push(piece.spool.close());
+      this.#pieceStart(piece.entry);
+      piece = this.#current as Piece;
+    }
+    piece.spool.add(bytes);
+    piece.size += bytes.length;
+    piece.rowEnd = bytes[bytes.length - 1] === NEWLINE;
   }
 
   #blockEnd(copyEnded: boolean): void {
-    const table = this.#current as Table;
-    table.copyEnded = copyEnded;
-    this.#writes.push(table.spool.close());
+    const piece = this.#current as Piece;
+    piece.copyEnded = copyEnded;
+    this.#writes.push(piece.spool.close());
     this.#current = undefined;
   }
 
-  /** The next table for a loader, or undefined once every table was handed out. */
-  async #take(): Promise<Table | undefined> {
+  /** The next piece for a loader, or undefined once every piece was handed out. */
+  async #take(): Promise<Piece | undefined> {
     for (;;) {
-      const table = this.#queue.shift();
-      if (table !== undefined) return table;
+      const piece = this.#queue.shift();
+      if (piece !== undefined) return piece;
       if (this.#queueEnded) return undefined;
       await this.#queueChanged.wait();
     }
@@ -293,8 +325,8 @@ class Restore {
         writing.then(headWritten.resolve, headWritten.reject);
         this.#writes.push(writing);
       },
-      blockStart: (id) => this.#blockStart(id),
-      payload: (chunk) => this.#payload(chunk),
+      blockStart: (id) => this.#pieceStart(this.#toc.get(id) as TocEntry),
+      payload: (chunk, ended) => this.#payload(chunk, ended),
       blockEnd: (copyEnded) => this.#blockEnd(copyEnded),
     });
     const common = ['--exit-on-error', '--no-password', `--dbname=${options.database}`];
@@ -329,7 +361,8 @@ class Restore {
         ...toc.filter((e) => SETTINGS_ENTRIES.has(e.desc)).map((e) => e.defn.trim()),
       ].join('\n');
       const sequences = toc.filter((e) => e.desc === 'SEQUENCE SET').map((e) => e.defn.trim());
-      const jobs = Math.max(1, Math.min(options.jobs, toc.filter((e) => e.hasData).length));
+      // A big table is shared by the sessions: as many as asked for, when there is data at all.
+      const jobs = toc.some((e) => e.hasData) ? options.jobs : 1;
       for (let i = 0; i < jobs; i++) {
         loaders.push(new Loader(options, settings, i === 0 ? sequences : [], failure.promise));
       }
@@ -341,6 +374,8 @@ class Restore {
           const writes = this.#writes;
           this.#writes = [];
           await Promise.race([Promise.all(writes), failure.promise]);
+          // A few pieces ahead of the loaders at most (one of them may be the one being written).
+          while (this.#unloaded > 2 * loaders.length) await Promise.race([this.#loaded.wait(), failure.promise]);
         }
         reader.end();
         await Promise.all(this.#writes);
@@ -352,10 +387,12 @@ class Restore {
         loaders.map(async (loader) => {
           await schema;
           await loader.start();
-          for (let table = await this.#take(); table !== undefined; table = await this.#take()) {
-            await loader.load(table);
+          for (let piece = await this.#take(); piece !== undefined; piece = await this.#take()) {
+            await loader.load(piece);
+            this.#unloaded -= 1;
+            this.#loaded.notify();
           }
-          // Every table is loaded and the backup proved itself: only now is anything committed.
+          // Every piece is loaded and the backup proved itself: only now is anything committed.
           await reading;
           await loader.commit();
         }),
@@ -453,7 +490,7 @@ async function runToEnd(tool: ToolProcess, failure: Promise<never>): Promise<voi
   }
 }
 
-/** One psql session: one transaction, the COPY of each table it is given, committed at the end. */
+/** One psql session: one transaction, the COPY of each piece it is given, committed at the end. */
 class Loader {
   #tool: ToolProcess | undefined;
 
@@ -477,12 +514,12 @@ class Loader {
     await this.#send(Buffer.from(`${this.settings}\nBEGIN;\n`));
   }
 
-  async load(table: Table): Promise<void> {
-    await this.#send(Buffer.from(`${table.entry.copyStmt.trim()}\n`));
-    for await (const chunk of table.spool.read()) await this.#send(chunk);
+  async load(piece: Piece): Promise<void> {
+    await this.#send(Buffer.from(`${piece.entry.copyStmt.trim()}\n`));
+    for await (const chunk of piece.spool.read()) await this.#send(chunk);
     // Loaded: its disk space goes back at once (after a failure the work directory goes as a whole).
-    await table.spool.remove();
-    if (!table.copyEnded) await this.#send(Buffer.from('\\.\n'));
+    await piece.spool.remove();
+    if (!piece.copyEnded) await this.#send(Buffer.from('\\.\n'));
   }
 
   async commit(): Promise<void> {
