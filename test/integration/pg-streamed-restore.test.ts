@@ -5,6 +5,7 @@
 // as empty as it was, and an archive the streamed restore does not read itself (large objects) is still
 // restored, by pg_restore.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startCli, writeConfig } from '../harness/cli.js';
@@ -149,14 +150,26 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
   });
 
   /** A database of about 90 MB of dump, backed up: restores of it are still loading when a test cuts in. */
-  async function bigBackup(): Promise<string> {
+  async function bigBackup(extra: Record<string, unknown> = {}): Promise<string> {
     const big = await databaseWith(
       'streamed-big',
       `CREATE TABLE blob AS SELECT g AS id, md5(g::text) || repeat(md5((g * 7)::text), 6) AS payload FROM generate_series(1, 400000) g;
        CREATE TABLE other AS SELECT g AS id FROM generate_series(1, 1000) g;`,
     );
-    const { path } = await backedUp(big);
+    const { path } = await backedUp(big, extra);
     return path;
+  }
+
+  /** The big table restored into `database`: rows, distinct ids, rows not as made, loading transactions. */
+  async function blobLoaded(database: string) {
+    const [loaded] = await query(
+      database,
+      `SELECT count(*)::int AS rows, count(DISTINCT id)::int AS ids,
+              count(*) FILTER (WHERE payload <> md5(id::text) || repeat(md5((id * 7)::text), 6))::int AS wrong,
+              count(DISTINCT xmin::text)::int AS transactions
+         FROM blob`,
+    );
+    return loaded as { rows: number; ids: number; wrong: number; transactions: number };
   }
 
   /** Waits (up to 60 s) until a session of the restore into `database` loads the big table; its pid. */
@@ -211,15 +224,42 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--lock-timeout', '1s']);
     expect(restored.code, restored.stderr).toBe(0);
     expect(`${restored.stdout}${restored.stderr}`).not.toContain('waits for a lock');
-    const [loaded] = await query(
-      scratch,
-      `SELECT count(*)::int AS rows, count(DISTINCT id)::int AS ids,
-              count(*) FILTER (WHERE payload <> md5(id::text) || repeat(md5((id * 7)::text), 6))::int AS wrong,
-              count(DISTINCT xmin::text)::int AS transactions
-         FROM blob`,
-    );
     // Each session loads in one transaction of its own: rows of two transactions, two sessions.
-    expect(loaded).toEqual({ rows: 400000, ids: 400000, wrong: 0, transactions: 2 });
+    expect(await blobLoaded(scratch)).toEqual({ rows: 400000, ids: 400000, wrong: 0, transactions: 2 });
+  });
+
+  it('without restoreJobs, an empty destination is loaded by one session a core (at most 4)', async () => {
+    const path = await bigBackup({ restoreJobs: undefined });
+    const { scratch, restored } = await restoreIntoNew(path, 'streamed-default');
+    expect(restored.code, restored.stderr).toBe(0);
+    const loaded = await blobLoaded(scratch);
+    expect(loaded).toMatchObject({ rows: 400000, ids: 400000, wrong: 0 });
+    // Six pieces or so: each session most likely gets one, and none is a session more than asked for.
+    const sessions = Math.min(4, availableParallelism());
+    expect(loaded.transactions).toBeLessThanOrEqual(sessions);
+    expect(loaded.transactions).toBeGreaterThanOrEqual(Math.min(2, sessions));
+  });
+
+  it('without restoreJobs, an archive the streamed restore does not read keeps one transaction', async () => {
+    const withObjects = await databaseWith(
+      'streamed-lo-default',
+      `CREATE TABLE docs (id int, body oid); INSERT INTO docs SELECT 1, lo_from_bytea(0, convert_to('body', 'UTF8'));
+       CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 1000) g;`,
+    );
+    const { path } = await backedUp(withObjects, { restoreJobs: undefined });
+    const { scratch, restored } = await restoreIntoNew(path, 'streamed-lo-default-to');
+    expect(restored.code, restored.stderr).toBe(0);
+    // pg_restore --single-transaction: both tables' rows in one transaction (--jobs would load each in its own).
+    expect(
+      await query(
+        scratch,
+        `SELECT count(DISTINCT x)::int AS transactions, sum(n)::int AS rows
+           FROM (SELECT xmin::text AS x, 1 AS n FROM docs UNION ALL SELECT xmin::text, 1 FROM notes) t`,
+      ),
+    ).toEqual([{ transactions: 1, rows: 1001 }]);
+    expect(await query(scratch, "SELECT convert_from(lo_get(body), 'UTF8') AS body FROM docs")).toEqual([
+      { body: 'body' },
+    ]);
   });
 
   it('--force into a database that holds data replaces it (pg_restore --jobs from a spooled file)', async () => {

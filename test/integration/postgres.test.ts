@@ -157,8 +157,8 @@ describe('postgres backups to S3 through the CLI', () => {
     expect((await runCli(['--config', config, 'verify', 'app-db', '--all'])).code).toBe(0);
   });
 
-  it('restores a plain-SQL-format backup and with parallel pg_restore jobs', async () => {
-    for (const extra of [{ format: 'plain' }, { restoreJobs: 2 }]) {
+  it('restores a plain-SQL-format backup, in one transaction and with parallel jobs', async () => {
+    for (const extra of [{ format: 'plain' }, { restoreJobs: 1 }, { restoreJobs: 2 }]) {
       const { path } = await configFor(database, extra);
       const backup = await runCli(['--config', path, 'backup']);
       expect(backup.code, backup.stderr).toBe(0);
@@ -184,7 +184,8 @@ describe('postgres backups to S3 through the CLI', () => {
   });
 
   it('a pg_restore whose connection is lost half way says that pg_restore failed and why', async () => {
-    const { path } = await configFor(bigDatabase, { compression: { algorithm: 'none' } });
+    // restoreJobs 1: pg_restore itself loads (by default psql sessions load an empty destination).
+    const { path } = await configFor(bigDatabase, { compression: { algorithm: 'none' }, restoreJobs: 1 });
     const backup = await runCli(['--config', path, 'backup', 'app-db']);
     expect(backup.code, backup.stderr).toBe(0);
     const scratch = await createDatabase(pg, 'killed');

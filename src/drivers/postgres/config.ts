@@ -20,10 +20,12 @@ export const postgresTarget = z
       .int()
       .min(1)
       .max(64)
-      .default(1)
+      .optional()
       .describe(
-        'Parallel restore: above 1, an empty destination loads that many tables at once as the backup downloads ' +
-          '(committed once it proved itself); one that holds data gets pg_restore --jobs from a temporary file.',
+        'Parallel restore. Default: into an empty destination (drills, --to a new database) one session a core ' +
+          '(at most 4) loads the tables as the backup downloads, committed once it proved itself; into one that ' +
+          'holds data, 1. 1: pg_restore in one transaction. Above 1: that many sessions into an empty ' +
+          'destination; one that holds data gets pg_restore --jobs from a temporary file.',
       ),
     binDir: z.string().optional().describe('Folder with pg_dump, pg_restore and psql; default: PATH.'),
     lockTimeoutSeconds: z

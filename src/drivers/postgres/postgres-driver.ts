@@ -1,5 +1,6 @@
 // PostgreSQL driver: pg_dump under an exported snapshot (stats and dump agree), pg_restore or psql to restore.
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,6 +35,12 @@ import {
 import { statsMismatch } from './copy-count.js';
 import { checkArchive, checkPlainEnd } from './dump-check.js';
 import { restoreStreamed } from './streamed-restore.js';
+
+/**
+ * Sessions that load an empty destination when restoreJobs is not set: one a core of this machine (the
+ * restore's own work, decompression and checksums, shares them), at most 4.
+ */
+const DEFAULT_LOAD_JOBS = Math.min(4, availableParallelism());
 
 const USER_TABLES = `
   SELECT n.nspname AS schema, c.relname AS name
@@ -201,14 +208,16 @@ export class PostgresDriver implements Driver {
       ...(replace ? ['--clean', '--if-exists'] : []),
       `--dbname=${database}`,
     ];
-    if (this.#config.restoreJobs <= 1) {
-      await feed(
+    /** pg_restore in one transaction, fed as the bytes come: rolled back whole if anything fails. */
+    const serial = (input: Readable) =>
+      feed(
         runTool('postgres', pgRestore, [...common, '--single-transaction'], { env, stdin: 'pipe', stdout: 'ignore' }),
-        raw,
+        input,
         signal,
       );
-      return;
-    }
+    const configured = this.#config.restoreJobs;
+    const jobs = configured ?? (replace ? 1 : DEFAULT_LOAD_JOBS);
+    if (jobs <= 1) return serial(raw);
     let input = raw;
     if (!replace) {
       // Into an empty destination, the tables load in parallel as the backup downloads, committed once it
@@ -218,11 +227,13 @@ export class PostgresDriver implements Driver {
         psql: toolPath('psql', this.#config.binDir),
         env,
         database,
-        jobs: this.#config.restoreJobs,
+        jobs,
         signal,
         query: (sql) => withClient(connection, (client) => arrayRows(client, sql)),
       });
       if (rest === undefined) return;
+      // Unless parallel was asked for, such an archive keeps the one transaction.
+      if (configured === undefined) return serial(rest);
       input = rest;
     }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
@@ -230,7 +241,7 @@ export class PostgresDriver implements Driver {
     try {
       const file = join(workDir, 'dump.pgcustom');
       await pipeline(input, createWriteStream(file, { mode: 0o600 }), { signal });
-      const tool = runTool('postgres', pgRestore, [...common, `--jobs=${this.#config.restoreJobs}`, file], {
+      const tool = runTool('postgres', pgRestore, [...common, `--jobs=${jobs}`, file], {
         env,
         stdout: 'ignore',
       });
@@ -290,7 +301,7 @@ export class PostgresDriver implements Driver {
   }
 
   async inspectRestored(destination: string): Promise<RestoredState> {
-    // pg_restore ran with --exit-on-error (in one transaction unless restoreJobs > 1): it finished cleanly.
+    // pg_restore or the loading sessions ran with --exit-on-error (psql: ON_ERROR_STOP): it finished cleanly.
     const tables = await withClient(connectionFromConfig(this.#config, destination), (client) =>
       countRows(client, this.#config.lockTimeoutSeconds),
     );
