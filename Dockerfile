@@ -75,7 +75,7 @@ COPY config ./config
 COPY docs ./docs
 RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/lifeboat && chmod +x /app/dist/src/cli/main.js \
   && install -d -o node -g node /etc/lifeboat
-# Non-root; the daemon needs no writable root filesystem (pg_restore --jobs uses /tmp: mount a tmpfs there).
+# Non-root; the daemon needs no writable root filesystem (restores use /tmp: mount a tmpfs there).
 USER node
 ENV NODE_ENV=production \
     LIFEBOAT_CONFIG=/etc/lifeboat/lifeboat.yaml
