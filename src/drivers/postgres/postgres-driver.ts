@@ -1,8 +1,8 @@
 // PostgreSQL driver: pg_dump under an exported snapshot (stats and dump agree), pg_restore or psql to restore.
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
