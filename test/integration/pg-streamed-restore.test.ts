@@ -101,10 +101,10 @@ async function databaseWith(label: string, sql: string): Promise<string> {
   return database;
 }
 
-/** `lifeboat restore` of the newest backup into a new, empty database; that database and the result. */
-async function restoreIntoNew(path: string, label: string) {
+/** `lifeboat restore` of the newest backup into a new, empty database, with `options`; that database and the result. */
+async function restoreIntoNew(path: string, label: string, ...options: string[]) {
   const scratch = await createDatabase(pg, label);
-  return { scratch, restored: await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]) };
+  return { scratch, restored: await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), ...options]) };
 }
 
 /** The one stored dump of the newest backup in a local store. */
@@ -218,10 +218,9 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
 
   it('a table of many pieces is loaded by both sessions, every row once, with no lock notice about their waits', async () => {
     const path = await bigBackup();
-    const scratch = await createDatabase(pg, 'streamed-shared');
     // A short lock timeout: the two sessions that load one table wait for each other to grow it, and that
     // wait is neither a lock to report nor one to give up on.
-    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--lock-timeout', '1s']);
+    const { scratch, restored } = await restoreIntoNew(path, 'streamed-shared', '--lock-timeout', '1s');
     expect(restored.code, restored.stderr).toBe(0);
     expect(`${restored.stdout}${restored.stderr}`).not.toContain('waits for a lock');
     // Each session loads in one transaction of its own: rows of two transactions, two sessions.
