@@ -284,7 +284,7 @@ class Restore {
     let piece = this.#current as Piece;
     // A big piece goes on in a new one where a row ends.
     if (piece.size >= PIECE_BYTES && piece.rowEnd && !ended) {
-      this.#writes.push(piece.spool.close());
+      this.#pieceEnd(false);
       this.#pieceStart(piece.entry);
       piece = this.#current as Piece;
     }
@@ -293,7 +293,8 @@ class Restore {
     piece.rowEnd = bytes[bytes.length - 1] === NEWLINE;
   }
 
-  #blockEnd(copyEnded: boolean): void {
+  /** The current piece is whole: at its block's end, or where the next piece of the block begins. */
+  #pieceEnd(copyEnded: boolean): void {
     const piece = this.#current as Piece;
     piece.copyEnded = copyEnded;
     this.#writes.push(piece.spool.close());
@@ -327,7 +328,7 @@ class Restore {
       },
       blockStart: (id) => this.#pieceStart(this.#toc.get(id) as TocEntry),
       payload: (chunk, ended) => this.#payload(chunk, ended),
-      blockEnd: (copyEnded) => this.#blockEnd(copyEnded),
+      blockEnd: (copyEnded) => this.#pieceEnd(copyEnded),
     });
     const common = ['--exit-on-error', '--no-password', `--dbname=${options.database}`];
     /** The failure that ends the restore: the first of the input's, a tool's, or the abort. */
