@@ -89,15 +89,34 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
-async function repeat(label: string, run: () => Promise<Measure>): Promise<Measure & { label: string }> {
-  const results: Measure[] = [];
-  for (let i = 0; i < RUNS; i += 1) results.push(await run());
-  return {
-    label,
-    seconds: median(results.map((r) => r.seconds)),
-    peakRssKiB: Math.max(...results.map((r) => r.peakRssKiB)),
-    storedBytes: results.at(-1)?.storedBytes ?? 0,
-  };
+/** A command the bench times; `storedIn` names the config whose newest backup's stored size its row shows. */
+interface Entry {
+  readonly label: string;
+  readonly run: () => Promise<Measure>;
+  readonly storedIn?: string;
+}
+
+/**
+ * Runs each entry once a round, RUNS rounds, and gives each its median wall time and worst peak RSS. The runs
+ * a ratio compares are spread over the same minutes: this shared machine grows slower or faster during a run
+ * of half an hour, and RUNS runs of one command, then RUNS of the next, put each command in minutes of its own.
+ */
+async function rounds(entries: readonly Entry[]): Promise<(Measure & { label: string })[]> {
+  const results = entries.map(() => [] as Measure[]);
+  for (let i = 0; i < RUNS; i += 1) {
+    for (const [j, entry] of entries.entries()) results[j]?.push(await entry.run());
+  }
+  return Promise.all(
+    entries.map(async (entry, j) => {
+      const runs = results[j] ?? [];
+      return {
+        label: entry.label,
+        seconds: median(runs.map((r) => r.seconds)),
+        peakRssKiB: Math.max(...runs.map((r) => r.peakRssKiB)),
+        storedBytes: entry.storedIn === undefined ? (runs.at(-1)?.storedBytes ?? 0) : await storedSize(entry.storedIn),
+      };
+    }),
+  );
 }
 
 /** Everything printed, for `--json`: tables of rows, the targets with their limits, notes. */
@@ -177,10 +196,13 @@ const storedSize = async (config: string) => (await newestSizes(config)).size;
 
 const QUIET = { LIFEBOAT_LOG_LEVEL: 'warn' };
 
-/** A Lifeboat command, timed with its peak RSS; the stored bytes are those of the newest backup. */
-async function lifeboat(label: string, config: string, args: string[]): Promise<Measure & { label: string }> {
-  const measured = await repeat(label, () => chain([[...lifeboatArgv(), '--config', config, ...args]], QUIET));
-  return args[0] === 'backup' ? { ...measured, storedBytes: await storedSize(config) } : measured;
+/** A Lifeboat command; a backup's row shows the stored bytes of its newest backup. */
+function lifeboatEntry(label: string, config: string, args: string[]): Entry {
+  return {
+    label,
+    run: () => chain([[...lifeboatArgv(), '--config', config, ...args]], QUIET),
+    storedIn: args[0] === 'backup' ? config : undefined,
+  };
 }
 
 async function dropDatabase(pg: Parameters<typeof pgClient>[0], name: string): Promise<void> {
@@ -295,7 +317,7 @@ async function runBench(): Promise<void> {
       return;
     }
     const size = await generate(ROWS);
-    const tools = { chain, repeat, print: printResults, rssMB };
+    const tools = { chain, rounds, print: printResults, rssMB };
     if (ONLY === 'physical') {
       say(`bench: database size ${(size / 1e6).toFixed(0)} MB\n\n`);
       await physicalBench(tools, pg, s3, work, CLI, env);
@@ -306,7 +328,7 @@ async function runBench(): Promise<void> {
     report.dataset = { data: DATA, rows: ROWS, databaseBytes: size, dumpBytes: rawBytes, runs: RUNS };
     say(
       `bench: database ${(size / 1e6).toFixed(0)} MB, ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output; ` +
-        `${RUNS} runs each, median wall time, peak RSS of the worst run\n\n`,
+        `${RUNS} runs each in rounds (every command of a table once a round), median wall time, peak RSS of the worst run\n\n`,
     );
 
     const cores = String(cpus().length);
@@ -342,25 +364,27 @@ async function runBench(): Promise<void> {
       zstd,
     );
     const dump = ['pg_dump', '--format=custom', '--compress=0'];
-    const backups = [
-      await repeat('pg_dump > /dev/null (floor)', () => chain([dump], env)),
-      await repeat('pg_dump | gzip -6 > file', () => chain([dump, ['gzip', '-6']], env, join(work, 'f.gz'))),
-      await repeat(`pg_dump | pigz -p ${cores} -6 > file`, () =>
-        chain([dump, ['pigz', '-6', '-p', cores]], env, join(work, 'p.gz')),
-      ),
-      await repeat(`pg_dump | zstd -T${cores} -3 > file`, () =>
-        chain([dump, ['zstd', '-q', '-3', `-T${cores}`]], env, join(work, 'f.zst')),
-      ),
-      await lifeboat('lifeboat backup gzip (local)', local.gzip, ['backup']),
-      await lifeboat('lifeboat backup zstd (local)', local.zstd, ['backup']),
-      await lifeboat('lifeboat backup none (local)', local.none, ['backup']),
-      await lifeboat('lifeboat backup gzip (S3/MinIO)', remote.gzip, ['backup']),
-      await lifeboat('lifeboat backup zstd (S3/MinIO)', remote.zstd, ['backup']),
-      await lifeboat('lifeboat backup none (S3/MinIO)', remote.none, ['backup']),
-      await lifeboat('lifeboat backup gzip (S3, verifyUpload store)', storeChecked.gzip, ['backup']),
-      await lifeboat('lifeboat backup zstd (S3, verifyUpload store)', storeChecked.zstd, ['backup']),
-      await lifeboat('lifeboat backup zstd (S3, age)', ageConfig, ['backup']),
-    ];
+    const backups = await rounds([
+      { label: 'pg_dump > /dev/null (floor)', run: () => chain([dump], env) },
+      { label: 'pg_dump | gzip -6 > file', run: () => chain([dump, ['gzip', '-6']], env, join(work, 'f.gz')) },
+      {
+        label: `pg_dump | pigz -p ${cores} -6 > file`,
+        run: () => chain([dump, ['pigz', '-6', '-p', cores]], env, join(work, 'p.gz')),
+      },
+      {
+        label: `pg_dump | zstd -T${cores} -3 > file`,
+        run: () => chain([dump, ['zstd', '-q', '-3', `-T${cores}`]], env, join(work, 'f.zst')),
+      },
+      lifeboatEntry('lifeboat backup gzip (local)', local.gzip, ['backup']),
+      lifeboatEntry('lifeboat backup zstd (local)', local.zstd, ['backup']),
+      lifeboatEntry('lifeboat backup none (local)', local.none, ['backup']),
+      lifeboatEntry('lifeboat backup gzip (S3/MinIO)', remote.gzip, ['backup']),
+      lifeboatEntry('lifeboat backup zstd (S3/MinIO)', remote.zstd, ['backup']),
+      lifeboatEntry('lifeboat backup none (S3/MinIO)', remote.none, ['backup']),
+      lifeboatEntry('lifeboat backup gzip (S3, verifyUpload store)', storeChecked.gzip, ['backup']),
+      lifeboatEntry('lifeboat backup zstd (S3, verifyUpload store)', storeChecked.zstd, ['backup']),
+      lifeboatEntry('lifeboat backup zstd (S3, age)', ageConfig, ['backup']),
+    ]);
     const seconds = (label: string) => backups.find((b) => b.label.startsWith(label))?.seconds ?? Number.NaN;
     const stored = (label: string) => backups.find((b) => b.label.startsWith(label))?.storedBytes ?? Number.NaN;
     printResults(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output`, backups, rawBytes, [
@@ -416,44 +440,50 @@ async function runBench(): Promise<void> {
       // No password in the URL: the target's password is used, so no secret reaches argv.
       return `postgres://${pg.user}@${pg.host}:${pg.port}/${scratch}`;
     };
-    const restores = [
-      await repeat(`pg_restore --jobs ${cores} (local file)`, async () => {
-        const url = new URL(await restoreInto());
-        return chain([['pg_restore', `--jobs=${cores}`, `--dbname=${url.pathname.slice(1)}`, dumpFile]], env);
-      }),
-    ];
     // By default one session a core loads the empty database as the backup downloads; the zstd backup again
     // with `restoreJobs: 1`: pg_restore in one transaction, as a database that holds data is restored.
     const serial = await configFor('s3-zstd-serial', s3StorageInline(s3, 'zstd/'), { ...zstd, restoreJobs: 1 });
-    for (const [label, config] of [
-      ['lifeboat restore gzip (S3/MinIO)', remote.gzip],
-      ['lifeboat restore zstd (S3/MinIO)', remote.zstd],
-      ['lifeboat restore zstd, restoreJobs 1 (S3)', serial],
-      ['lifeboat restore zstd (S3, age)', ageConfig],
-    ] as const) {
-      restores.push(
-        await repeat(label, async () =>
-          chain([[...lifeboatArgv(), '--config', config, 'restore', 'bench', '--to', await restoreInto()]], QUIET),
-        ),
-      );
-    }
+    const lifeboatRestore = (label: string, config: string): Entry => ({
+      label,
+      run: async () =>
+        chain([[...lifeboatArgv(), '--config', config, 'restore', 'bench', '--to', await restoreInto()]], QUIET),
+    });
+    // A drill: download from S3, verify, restore into a scratch database, check row counts; its total is the
+    // measured RTO for this size. It runs in the restores' rounds, beside the pg_restore it is compared with.
+    const drills: { measure: Measure; timings: Record<string, number> }[] = [];
+    const drill: Entry = {
+      label: 'lifeboat drill zstd (S3/MinIO)',
+      run: async () => {
+        const out = join(work, 'drill.json');
+        const measure = await chain(
+          [[...lifeboatArgv(), '--config', remote.zstd, 'drill', 'bench', '--json']],
+          QUIET,
+          out,
+        );
+        const [record] = JSON.parse(readFileSync(out, 'utf8')) as { ok: boolean; timings: Record<string, number> }[];
+        if (record?.ok !== true) throw new Error(`bench: drill failed: ${readFileSync(out, 'utf8')}`);
+        drills.push({ measure, timings: record.timings });
+        return measure;
+      },
+    };
+    const restores = await rounds([
+      {
+        label: `pg_restore --jobs ${cores} (local file)`,
+        run: async () => {
+          const url = new URL(await restoreInto());
+          return chain([['pg_restore', `--jobs=${cores}`, `--dbname=${url.pathname.slice(1)}`, dumpFile]], env);
+        },
+      },
+      lifeboatRestore('lifeboat restore gzip (S3/MinIO)', remote.gzip),
+      lifeboatRestore('lifeboat restore zstd (S3/MinIO)', remote.zstd),
+      lifeboatRestore('lifeboat restore zstd, restoreJobs 1 (S3)', serial),
+      lifeboatRestore('lifeboat restore zstd (S3, age)', ageConfig),
+      drill,
+    ]);
+    restores.pop();
     const pgRestore = restores[0]?.seconds ?? 1;
     printResults('\nrestore', restores, rawBytes, [['pg_restore', pgRestore]]);
 
-    // A drill: download from S3, verify, restore into a scratch database, check row counts; its total is the
-    // measured RTO for this size.
-    const drills: { measure: Measure; timings: Record<string, number> }[] = [];
-    for (let i = 0; i < RUNS; i += 1) {
-      const out = join(work, 'drill.json');
-      const measure = await chain(
-        [[...lifeboatArgv(), '--config', remote.zstd, 'drill', 'bench', '--json']],
-        QUIET,
-        out,
-      );
-      const [record] = JSON.parse(readFileSync(out, 'utf8')) as { ok: boolean; timings: Record<string, number> }[];
-      if (record?.ok !== true) throw new Error(`bench: drill failed: ${readFileSync(out, 'utf8')}`);
-      drills.push({ measure, timings: record.timings });
-    }
     const stage = (name: string) => median(drills.map((d) => d.timings[name] ?? 0));
     const drillWall = median(drills.map((d) => d.measure.seconds));
     const drillRss = rssMB(Math.max(...drills.map((d) => d.measure.peakRssKiB)));
@@ -480,13 +510,13 @@ async function runBench(): Promise<void> {
           { ...s3StorageInline(s3, 'zstd/'), endpoint: wan.url, downloadConcurrency: concurrency },
           zstd,
         );
-      const wanResults = [
-        await lifeboat('lifeboat verify zstd, one GET (40 MB/s a connection)', await through(1), ['verify', 'bench']),
-        await lifeboat('lifeboat verify zstd, 4 ranged GETs (40 MB/s a connection)', await through(4), [
+      const wanResults = await rounds([
+        lifeboatEntry('lifeboat verify zstd, one GET (40 MB/s a connection)', await through(1), ['verify', 'bench']),
+        lifeboatEntry('lifeboat verify zstd, 4 ranged GETs (40 MB/s a connection)', await through(4), [
           'verify',
           'bench',
         ]),
-      ];
+      ]);
       printResults('\ndownload across a slow link', wanResults, rawBytes, [['one GET', wanResults[0]?.seconds ?? 1]]);
     } finally {
       await wan.close();
@@ -534,17 +564,20 @@ async function sqliteBench(work: string, cores: string): Promise<number> {
     `\nbench: SQLite file of ${(bytes / 1e6).toFixed(0)} MB generated in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
   );
   const copy = join(work, 'copy.db');
-  const results = [
-    await repeat(`sqlite3 .backup, then pigz -p ${cores} -6`, async () => {
-      await rm(copy, { force: true });
-      const backup = await chain([['sqlite3', file, `.backup ${copy}`]], {});
-      const packed = await chain([['pigz', '-6', '-p', cores]], {}, join(work, 'copy.db.gz'), copy);
-      return {
-        seconds: backup.seconds + packed.seconds,
-        peakRssKiB: Math.max(backup.peakRssKiB, packed.peakRssKiB),
-        storedBytes: packed.storedBytes,
-      };
-    }),
+  const entries: Entry[] = [
+    {
+      label: `sqlite3 .backup, then pigz -p ${cores} -6`,
+      run: async () => {
+        await rm(copy, { force: true });
+        const backup = await chain([['sqlite3', file, `.backup ${copy}`]], {});
+        const packed = await chain([['pigz', '-6', '-p', cores]], {}, join(work, 'copy.db.gz'), copy);
+        return {
+          seconds: backup.seconds + packed.seconds,
+          peakRssKiB: Math.max(backup.peakRssKiB, packed.peakRssKiB),
+          storedBytes: packed.storedBytes,
+        };
+      },
+    },
   ];
   for (const [algorithm, level] of [
     ['gzip', 6],
@@ -554,8 +587,9 @@ async function sqliteBench(work: string, cores: string): Promise<number> {
       storage: { type: 'local', path: join(work, 'sqlite-store', algorithm) },
       targets: [{ name: 'app', driver: 'sqlite', path: file, compression: { algorithm, level } }],
     });
-    results.push(await lifeboat(`lifeboat backup ${algorithm} (local)`, config, ['backup']));
+    entries.push(lifeboatEntry(`lifeboat backup ${algorithm} (local)`, config, ['backup']));
   }
+  const results = await rounds(entries);
   printResults(`\nSQLite backup of a ${(bytes / 1e6).toFixed(0)} MB file`, results, bytes, [
     ['sqlite3+pigz', results[0]?.seconds ?? 1],
   ]);

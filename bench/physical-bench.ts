@@ -15,7 +15,10 @@ import { s3StorageInline } from '../test/harness/s3.js';
 
 export interface BenchTools {
   readonly chain: (commands: string[][], env: NodeJS.ProcessEnv, output?: string) => Promise<Measured>;
-  readonly repeat: (label: string, run: () => Promise<Measured>) => Promise<Measured & { label: string }>;
+  /** Runs each entry once a round, every round, and gives each its median (the runs a ratio compares interleave). */
+  readonly rounds: (
+    entries: readonly { label: string; run: () => Promise<Measured> }[],
+  ) => Promise<(Measured & { label: string })[]>;
   readonly print: (
     title: string,
     results: readonly (Measured & { label: string })[],
@@ -95,17 +98,19 @@ export async function physicalBench(
     }),
   );
   const quiet = { LIFEBOAT_LOG_LEVEL: 'warn' };
-  const floor = await tools.repeat('pg_basebackup -Ft -D - > /dev/null', () => tools.chain([basebackup], env));
   const rawBytes = (await tools.chain([basebackup], env, join(work, 'base.tar'))).storedBytes;
-  const results = [
-    floor,
-    await tools.repeat(`pg_basebackup -Ft -D - | pigz -p ${cores}`, () =>
-      tools.chain([basebackup, ['pigz', '-6', '-p', cores]], env, join(work, 'base.tar.gz')),
-    ),
-    await tools.repeat('lifeboat backup (physical, S3)', () =>
-      tools.chain([[process.execPath, ...NODE_FLAGS, cli, '--config', config, 'backup', 'phys']], quiet),
-    ),
-  ];
+  const results = await tools.rounds([
+    { label: 'pg_basebackup -Ft -D - > /dev/null', run: () => tools.chain([basebackup], env) },
+    {
+      label: `pg_basebackup -Ft -D - | pigz -p ${cores}`,
+      run: () => tools.chain([basebackup, ['pigz', '-6', '-p', cores]], env, join(work, 'base.tar.gz')),
+    },
+    {
+      label: 'lifeboat backup (physical, S3)',
+      run: () => tools.chain([[process.execPath, ...NODE_FLAGS, cli, '--config', config, 'backup', 'phys']], quiet),
+    },
+  ]);
+  const floor = results[0] as (typeof results)[number];
   tools.print(`\nphysical base backup of a ${(rawBytes / 1e6).toFixed(0)} MB cluster`, results, rawBytes, [
     ['floor', floor.seconds],
     ['pigz', results[1]?.seconds ?? 1],
