@@ -107,6 +107,7 @@ export async function restoreCommand(
         ? 'while restoring, in one pass (a mismatch leaves nothing committed)'
         : 'before restoring, then again while restoring (two passes: the destination is touched only by a proven backup)'
     }`,
+    result.load === undefined ? undefined : `load:        ${result.load}`,
     flags.dryRun ? 'dry run:     nothing changed' : `restored in ${formatDuration(result.durationMs)}`,
   ];
   process.stdout.write(`${lines.filter((l) => l !== undefined).join('\n')}\n`);

@@ -46,6 +46,8 @@ export interface RestorePlan {
    * only by a backup that proved itself).
    */
   readonly verification: 'while restoring' | 'before restoring';
+  /** How the destination would be loaded, where the driver has more than one way. */
+  readonly load?: string;
 }
 
 export interface RestoreResult extends RestorePlan {
@@ -100,6 +102,7 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
       request.pointInTime === undefined ? undefined : request.pointInTime.getTime() - Date.parse(backup.snapshotAt),
     replaces: state.hasData,
     verification: !state.hasData && backup.artifacts.length === 1 ? 'while restoring' : 'before restoring',
+    ...(state.load === undefined ? {} : { load: state.load }),
   };
   if (state.hasData && !request.force && !request.dryRun) {
     throw new LifeboatError(

@@ -61,6 +61,8 @@ export interface DestinationState {
   readonly description: string;
   readonly hasData: boolean;
   readonly detail: string;
+  /** How a restore would load it, where a driver has more than one way (shown by `restore --dry-run`). */
+  readonly load?: string;
 }
 
 /** A throwaway restore destination for a drill: empty when created, gone after drop(). */

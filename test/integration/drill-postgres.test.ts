@@ -1,6 +1,7 @@
 // Drills of a real PostgreSQL database from a real S3 server: restore into lifeboat_drill_<id>, compare with the
 // manifest, run SQL checks, drop the scratch database whatever happens; a restore that fails; refused configs.
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
@@ -14,7 +15,7 @@ import { randomPrefix, s3StorageConfig } from '../harness/s3.js';
 const pg = inject('postgres');
 const s3 = inject('s3');
 
-async function configFor(database: string, drill: Record<string, unknown>) {
+async function configFor(database: string, drill: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const { dir, path } = await writeConfig({
     storage: s3StorageConfig(s3, randomPrefix('drill')),
     targets: [
@@ -24,6 +25,7 @@ async function configFor(database: string, drill: Record<string, unknown>) {
         url: `postgres://${pg.user}@${pg.host}:${pg.port}/${database}`,
         passwordFile: './pg_password',
         drill,
+        ...extra,
       },
     ],
   });
@@ -77,7 +79,8 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
     expect(record.ok).toBe(true);
     expect(record.checks.map((c) => `${c.name}: ${c.message}`)).toEqual([
       'checksums: stored and raw size and SHA-256 match the manifest',
-      'integrity: pg_restore finished without errors',
+      // The scratch database is empty: by default psql sessions load it, one a core (at most 4).
+      `integrity: pg_restore (schema, indexes) and ${Math.min(4, availableParallelism())} psql sessions (data) finished without errors`,
       'row counts: 3 tables, row counts equal the manifest (5530 rows)',
       'users present: 1500 >= 1000',
       'orders complete: 4000 = 4000 (manifest)',
@@ -91,6 +94,14 @@ describe('drills of PostgreSQL targets (S3 storage)', () => {
     expect(await scratchDatabases()).toEqual([]);
     expect(record.timings.restore).toBeGreaterThan(0);
     expect(record.verdicts).toEqual({ rpo: 'pass', rto: 'pass' });
+  });
+
+  it('names pg_restore alone as the loader when restoreJobs is 1', async () => {
+    const path = await configFor(database, {}, { restoreJobs: 1 });
+    expect((await runCli(['--config', path, 'backup'])).code).toBe(0);
+    const { code, record } = await drillJson(path);
+    expect(code).toBe(0);
+    expect(record.checks.find((c) => c.name === 'integrity')?.message).toBe('pg_restore finished without errors');
   });
 
   it('fails a drill whose restore fails, names the cause, and still drops the scratch database', async () => {

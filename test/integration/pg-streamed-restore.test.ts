@@ -239,6 +239,31 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     expect(loaded.transactions).toBeGreaterThanOrEqual(Math.min(2, sessions));
   });
 
+  it('restore --dry-run says how each destination would be loaded', async () => {
+    const sessions = Math.min(4, availableParallelism());
+    const dryRun = async (config: string, to: string) => {
+      const result = await runCli(['--config', config, 'restore', 'app', '--to', url(to), '--force', '--dry-run']);
+      expect(result.code, result.stderr).toBe(0);
+      return result.stdout.split('\n').find((line) => line.startsWith('load:'));
+    };
+    const empty = await createDatabase(pg, 'streamed-dry');
+    const byDefault = (await backedUp(database, { restoreJobs: undefined })).path;
+    expect(await dryRun(byDefault, empty)).toBe(
+      `load:        ${sessions} psql sessions as the backup downloads (pg_restore for the schema and indexes), ` +
+        'each committed once the backup proved itself; ' +
+        'an archive with large objects or data pg_dump compressed: pg_restore, in one transaction',
+    );
+    expect(await dryRun(byDefault, database)).toBe('load:        pg_restore, in one transaction');
+    const twoJobs = (await backedUp(database)).path;
+    expect(await dryRun(twoJobs, empty)).toMatch(
+      /^load: +2 psql sessions .*compressed: pg_restore --jobs=2 from a temporary copy$/,
+    );
+    expect(await dryRun(twoJobs, database)).toBe(
+      'load:        pg_restore --jobs=2 from a temporary copy of the backup',
+    );
+    expect(await leftovers(empty)).toEqual([]);
+  });
+
   it('without restoreJobs, an archive the streamed restore does not read keeps one transaction', async () => {
     const withObjects = await databaseWith(
       'streamed-lo-default',

@@ -42,6 +42,43 @@ import { restoreStreamed } from './streamed-restore.js';
  */
 const DEFAULT_LOAD_JOBS = Math.min(4, availableParallelism());
 
+/**
+ * How a restore loads its destination: psql for a plain dump; pg_restore in one transaction; psql sessions
+ * that load an empty destination as the backup downloads (`streamed`); pg_restore --jobs from a temporary copy
+ * (`spooled`, restoreJobs above 1 into a destination that holds data).
+ */
+type LoadPlan =
+  | { readonly way: 'psql' }
+  | { readonly way: 'one transaction' }
+  | { readonly way: 'streamed' | 'spooled'; readonly jobs: number };
+
+function loadPlan(config: PostgresTargetConfig, replace: boolean): LoadPlan {
+  if (config.format === 'plain') return { way: 'psql' };
+  const jobs = config.restoreJobs ?? (replace ? 1 : DEFAULT_LOAD_JOBS);
+  if (jobs <= 1) return { way: 'one transaction' };
+  return { way: replace ? 'spooled' : 'streamed', jobs };
+}
+
+/** The plan in words, for `restore --dry-run`. */
+function describeLoad(config: PostgresTargetConfig, plan: LoadPlan): string {
+  switch (plan.way) {
+    case 'psql':
+      return 'psql, in one transaction';
+    case 'one transaction':
+      return 'pg_restore, in one transaction';
+    case 'spooled':
+      return `pg_restore --jobs=${plan.jobs} from a temporary copy of the backup`;
+    case 'streamed':
+      return (
+        `${plan.jobs} psql sessions as the backup downloads (pg_restore for the schema and indexes), each ` +
+        'committed once the backup proved itself; an archive with large objects or data pg_dump compressed: ' +
+        (config.restoreJobs === undefined
+          ? 'pg_restore, in one transaction'
+          : `pg_restore --jobs=${plan.jobs} from a temporary copy`)
+      );
+  }
+}
+
 const USER_TABLES = `
   SELECT n.nspname AS schema, c.relname AS name
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -51,6 +88,8 @@ const USER_TABLES = `
 export class PostgresDriver implements Driver {
   readonly name = 'postgres';
   readonly #config: PostgresTargetConfig;
+  /** How each destination this driver restored was loaded, by destination: what inspectRestored reports. */
+  readonly #loadedBy = new Map<string, string>();
 
   constructor(config: PostgresTargetConfig) {
     this.#config = config;
@@ -155,6 +194,7 @@ export class PostgresDriver implements Driver {
       description: describeConnection(connection),
       hasData: tables > 0,
       detail: tables === 0 ? 'no user tables' : `${tables} user tables`,
+      load: describeLoad(this.#config, loadPlan(this.#config, tables > 0)),
     };
   }
 
@@ -170,7 +210,8 @@ export class PostgresDriver implements Driver {
     const env = { ...libpqEnv(connection), PGAPPNAME: appName };
     const watcher = watchLockWaits(connection, appName, lockTimeoutMs, options.onNotice);
     try {
-      await this.#runRestoreTool(raw, env, state.hasData, connection, options.signal);
+      const loadedBy = await this.#runRestoreTool(raw, env, state.hasData, connection, options.signal);
+      this.#loadedBy.set(destination ?? '', loadedBy);
     } catch (error) {
       if (!watcher.cancelled()) throw error;
       throw lockTimedOut(error, state.description, lockTimeoutMs, watcher.blockers());
@@ -185,9 +226,10 @@ export class PostgresDriver implements Driver {
     replace: boolean,
     connection: PgConnection,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+  ): Promise<string> {
     const database = connection.database;
-    if (this.#config.format === 'plain') {
+    const plan = loadPlan(this.#config, replace);
+    if (plan.way === 'psql') {
       const psql = toolPath('psql', this.#config.binDir);
       await feed(
         runTool(
@@ -199,7 +241,7 @@ export class PostgresDriver implements Driver {
         raw,
         signal,
       );
-      return;
+      return 'psql';
     }
     const pgRestore = toolPath('pg_restore', this.#config.binDir);
     const common = [
@@ -209,17 +251,18 @@ export class PostgresDriver implements Driver {
       `--dbname=${database}`,
     ];
     /** pg_restore in one transaction, fed as the bytes come: rolled back whole if anything fails. */
-    const serial = (input: Readable) =>
-      feed(
+    const serial = async (input: Readable) => {
+      await feed(
         runTool('postgres', pgRestore, [...common, '--single-transaction'], { env, stdin: 'pipe', stdout: 'ignore' }),
         input,
         signal,
       );
-    const configured = this.#config.restoreJobs;
-    const jobs = configured ?? (replace ? 1 : DEFAULT_LOAD_JOBS);
-    if (jobs <= 1) return serial(raw);
+      return 'pg_restore';
+    };
+    if (plan.way === 'one transaction') return serial(raw);
+    const jobs = plan.jobs;
     let input = raw;
-    if (!replace) {
+    if (plan.way === 'streamed') {
       // Into an empty destination, the tables load in parallel as the backup downloads, committed once it
       // proved itself (streamed-restore.ts); an archive that restore does not read comes back for pg_restore.
       const rest = await restoreStreamed(raw, {
@@ -231,9 +274,9 @@ export class PostgresDriver implements Driver {
         signal,
         query: (sql) => withClient(connection, (client) => arrayRows(client, sql)),
       });
-      if (rest === undefined) return;
+      if (rest === undefined) return `pg_restore (schema, indexes) and ${jobs} psql sessions (data)`;
       // Unless parallel was asked for, such an archive keeps the one transaction.
-      if (configured === undefined) return serial(rest);
+      if (this.#config.restoreJobs === undefined) return serial(rest);
       input = rest;
     }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
@@ -252,6 +295,7 @@ export class PostgresDriver implements Driver {
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
+      return `pg_restore --jobs=${jobs}`;
     } finally {
       await rm(workDir, { recursive: true, force: true });
     }
@@ -305,7 +349,8 @@ export class PostgresDriver implements Driver {
     const tables = await withClient(connectionFromConfig(this.#config, destination), (client) =>
       countRows(client, this.#config.lockTimeoutSeconds),
     );
-    return { integrity: 'pg_restore finished without errors', problems: [], tables };
+    const loadedBy = this.#loadedBy.get(destination) ?? 'the restore';
+    return { integrity: `${loadedBy} finished without errors`, problems: [], tables };
   }
 
   async queryValue(destination: string, sql: string): Promise<unknown> {
