@@ -488,6 +488,7 @@ async function runBench(): Promise<void> {
       lifeboatRestore('lifeboat restore zstd (S3, age)', ageConfig),
       drill,
     ]);
+    // The drill's row is printed on a line of its own below, with its stages.
     restores.pop();
     const pgRestore = restores[0]?.seconds ?? 1;
     printResults('\nrestore', restores, rawBytes, [['pg_restore', pgRestore]]);
