@@ -9,11 +9,11 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 
-# Build stage: compile TypeScript, keep production dependencies only, and drop what Node never loads at run
-# time: type declarations, source maps, docs, tests, sources beside their build, the ES-module copies of
-# packages whose "node" entry is CommonJS, SQLite's C sources and the binaries of other platforms. The image
-# runs tsc's build, not the bundle of `npm run build` (scripts/bundle.mjs): beside the packages it bundles,
-# which the image keeps for the three it does not, the bundle would be 4 MB more.
+# Build stage: compile TypeScript and bundle it into the `lifeboat` command as `npm run build` does
+# (scripts/bundle.mjs), keep only the packages the bundle loads at run time and what they need
+# (scripts/image-modules.mjs: better-sqlite3, dockerode, neo4j-driver), and drop what Node never loads:
+# type declarations, source maps, docs, tests, sources beside their build, the ES-module copies of packages
+# whose "node" entry is CommonJS, SQLite's C sources and the binaries of other platforms.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -21,12 +21,13 @@ COPY package.json package-lock.json ./
 # the image does not have), and nothing else at run time needs one.
 RUN npm install --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.image.json ./
+COPY scripts/bundle.mjs scripts/bundle-external.mjs scripts/image-modules.mjs ./scripts/
 COPY src ./src
-RUN npx tsc -p tsconfig.image.json && npm prune --omit=dev --no-audit --no-fund --ignore-scripts \
+RUN npx tsc -p tsconfig.image.json && node scripts/bundle.mjs && node scripts/image-modules.mjs --remove \
   && cd node_modules \
   && find . -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \) -delete \
   && find . -type d \( -name dist-types -o -name dist-es -o -name test -o -name tests -o -name .github \) -prune -exec rm -rf {} + \
-  && rm -rf @types better-sqlite3/deps better-sqlite3/src rxjs/src rxjs/dist/esm rxjs/dist/esm5 rxjs/dist/bundles zod/src \
+  && rm -rf @types better-sqlite3/deps better-sqlite3/src rxjs/src rxjs/dist/esm rxjs/dist/esm5 rxjs/dist/bundles \
      neo4j-driver/lib/browser \
   && for d in $(find . -type d -name prebuilds); do \
        find "$d" -mindepth 1 -maxdepth 1 ! -name "linux-$(node -p process.arch)*" -exec rm -rf {} +; \
@@ -69,11 +70,11 @@ RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --home-dir /home/n
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/cli ./dist/cli
 COPY package.json ./
 COPY config ./config
 COPY docs ./docs
-RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/lifeboat && chmod +x /app/dist/src/cli/main.js \
+RUN ln -s /app/dist/cli/lifeboat.js /usr/local/bin/lifeboat && chmod +x /app/dist/cli/lifeboat.js \
   && install -d -o node -g node /etc/lifeboat
 # Non-root; the daemon needs no writable root filesystem (restores use /tmp: mount a tmpfs there).
 USER node

@@ -7,12 +7,10 @@
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { EXTERNAL } from './bundle-external.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = `${root}dist/cli`;
-
-/** Loaded from node_modules as before: native add-ons (better-sqlite3; dockerode's ssh2) and the Neo4j driver. */
-const EXTERNAL = ['better-sqlite3', 'dockerode', 'neo4j-driver'];
 
 await rm(outdir, { recursive: true, force: true });
 await build({

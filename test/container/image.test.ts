@@ -164,10 +164,15 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
       'sh',
       image.name,
       '-c',
-      'ls /app; ls /app/node_modules; for t in gcc make g++ python3 tsc; do command -v $t || true; done',
+      'ls /app; ls /app/dist; ls /app/node_modules; for t in gcc make g++ python3 tsc; do command -v $t || true; done',
     ]);
     const names = listing.split('\n');
     expect(names).toContain('dist');
+    // The bundle, as `npm run build` makes it, and in node_modules only the packages it loads from there.
+    expect(names).toContain('cli');
+    for (const kept of ['better-sqlite3', 'dockerode', 'neo4j-driver']) expect(names).toContain(kept);
+    for (const bundled of ['@aws-sdk', 'zod', 'yaml', 'pino', 'pg', 'croner'])
+      expect(names, bundled).not.toContain(bundled);
     for (const absent of ['src', 'test', 'bench', 'typescript', 'vitest', '@biomejs', 'testcontainers', 'node']) {
       expect(names, absent).not.toContain(absent);
     }
