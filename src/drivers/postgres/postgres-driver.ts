@@ -44,23 +44,26 @@ const DEFAULT_LOAD_JOBS = Math.min(4, availableParallelism());
 
 /**
  * How a restore loads its destination: psql for a plain dump; pg_restore in one transaction; psql sessions
- * that load an empty destination as the backup downloads (`streamed`); pg_restore --jobs from a temporary copy
- * (`spooled`, restoreJobs above 1 into a destination that holds data).
+ * that load an empty destination as the backup downloads (`streamed`), and for an archive they do not read
+ * (`otherwise`) pg_restore in one transaction, unless parallel was asked for; pg_restore --jobs from a
+ * temporary copy (`spooled`, restoreJobs above 1 into a destination that holds data).
  */
 type LoadPlan =
   | { readonly way: 'psql' }
   | { readonly way: 'one transaction' }
-  | { readonly way: 'streamed' | 'spooled'; readonly jobs: number };
+  | { readonly way: 'spooled'; readonly jobs: number }
+  | { readonly way: 'streamed'; readonly jobs: number; readonly otherwise: 'one transaction' | 'spooled' };
 
 function loadPlan(config: PostgresTargetConfig, replace: boolean): LoadPlan {
   if (config.format === 'plain') return { way: 'psql' };
   const jobs = config.restoreJobs ?? (replace ? 1 : DEFAULT_LOAD_JOBS);
   if (jobs <= 1) return { way: 'one transaction' };
-  return { way: replace ? 'spooled' : 'streamed', jobs };
+  if (replace) return { way: 'spooled', jobs };
+  return { way: 'streamed', jobs, otherwise: config.restoreJobs === undefined ? 'one transaction' : 'spooled' };
 }
 
 /** The plan in words, for `restore --dry-run`. */
-function describeLoad(config: PostgresTargetConfig, plan: LoadPlan): string {
+function describeLoad(plan: LoadPlan): string {
   switch (plan.way) {
     case 'psql':
       return 'psql, in one transaction';
@@ -72,7 +75,7 @@ function describeLoad(config: PostgresTargetConfig, plan: LoadPlan): string {
       return (
         `${plan.jobs} psql sessions as the backup downloads (pg_restore for the schema and indexes), each ` +
         'committed once the backup proved itself; an archive with large objects or data pg_dump compressed: ' +
-        (config.restoreJobs === undefined
+        (plan.otherwise === 'one transaction'
           ? 'pg_restore, in one transaction'
           : `pg_restore --jobs=${plan.jobs} from a temporary copy`)
       );
@@ -194,7 +197,7 @@ export class PostgresDriver implements Driver {
       description: describeConnection(connection),
       hasData: tables > 0,
       detail: tables === 0 ? 'no user tables' : `${tables} user tables`,
-      load: describeLoad(this.#config, loadPlan(this.#config, tables > 0)),
+      load: describeLoad(loadPlan(this.#config, tables > 0)),
     };
   }
 
@@ -275,8 +278,7 @@ export class PostgresDriver implements Driver {
         query: (sql) => withClient(connection, (client) => arrayRows(client, sql)),
       });
       if (rest === undefined) return `pg_restore (schema, indexes) and ${jobs} psql sessions (data)`;
-      // Unless parallel was asked for, such an archive keeps the one transaction.
-      if (this.#config.restoreJobs === undefined) return serial(rest);
+      if (plan.otherwise === 'one transaction') return serial(rest);
       input = rest;
     }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
