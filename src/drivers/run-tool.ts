@@ -1,7 +1,8 @@
 // Runs external tools with argument arrays (never a shell) and keeps the tail of their stderr for errors.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { setPriority } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { LifeboatError } from '../errors.js';
 
 const STDERR_LIMIT = 16 * 1024;
@@ -33,6 +34,45 @@ export function childEnv(extra: NodeJS.ProcessEnv = {}, parent: NodeJS.ProcessEn
 /** Path of a tool in `binDir`, or its bare name for a PATH look-up. */
 export function toolPath(name: string, binDir?: string): string {
   return binDir === undefined ? name : join(binDir, name);
+}
+
+/**
+ * The output buffer a tool that writes through C's stdio gets under coreutils' `stdbuf` (`stdoutBuffer`).
+ * Into a pipe, glibc buffers 4 KiB (the pipe's st_blksize): pg_dump writes a 1086 MB dump in some 265 000
+ * write calls, and a reader that keeps up reads it in 128 000 pieces of 8 KiB, each a trip through Node's
+ * streams. With 1 MiB, the pipe is full whenever it is read: 23 000 pieces of 47 KiB. Measured here, that dump
+ * read by Node and thrown away: the reader's CPU 0.42 against 1.35-1.60 s, pg_dump's and the reader's 2.2
+ * against 3.6-3.9 s.
+ */
+const STDOUT_BUFFER = '1M';
+
+/** Where coreutils' stdbuf is, by `path` (PATH); undefined where it is not installed. */
+export function findStdbuf(path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'stdbuf');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+let stdbuf: { path: string; found: string | undefined } | undefined;
+
+/**
+ * The command line that runs `command` with a larger stdout buffer: `stdbuf -o 1M command args` where stdbuf is
+ * installed (it sets the buffer through LD_PRELOAD, then execs the tool: same process, same exit status), the
+ * tool alone where it is not. Only for tools whose start was checked (a missing tool would be stdbuf's error).
+ */
+export function withStdoutBuffer(command: string, args: readonly string[]): [string, readonly string[]] {
+  const path = process.env.PATH ?? '';
+  if (stdbuf?.path !== path) stdbuf = { path, found: findStdbuf(path) };
+  if (stdbuf.found === undefined) return [command, args];
+  return [stdbuf.found, [`-o${STDOUT_BUFFER}`, command, ...args]];
 }
 
 /** A dump tool's scheduling on this host: nice value (0-19) and I/O class. */
@@ -94,10 +134,13 @@ export function runTool(
     stderrFilter?: (line: string) => boolean;
     /** A lower CPU and I/O priority for the tool (a dump's `priority:`). */
     priority?: ToolPriority;
+    /** A 1 MiB stdout buffer where coreutils' stdbuf is installed (withStdoutBuffer); the tool was found. */
+    stdoutBuffer?: boolean;
   } = {},
 ): ToolProcess {
   const name = options.name ?? command.split('/').pop() ?? command;
-  const child = spawn(command, args, {
+  const [file, argv] = options.stdoutBuffer === true ? withStdoutBuffer(command, args) : [command, args];
+  const child = spawn(file, argv, {
     env: childEnv(options.env),
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
   });

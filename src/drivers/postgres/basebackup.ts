@@ -33,7 +33,7 @@ export async function startBaseBackup(config: PostgresTargetConfig): Promise<Dum
     'postgres',
     command,
     ['-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', `--label=lifeboat ${config.name}`],
-    { env: libpqEnv(connection), name: 'pg_basebackup', priority: config.priority },
+    { env: libpqEnv(connection), name: 'pg_basebackup', priority: config.priority, stdoutBuffer: true },
   );
   const inspector = new BaseTarInspector();
   const stream = (tool.child.stdout as Readable).pipe(inspector);

@@ -124,7 +124,11 @@ export class PostgresDriver implements Driver {
       const args = plain
         ? ['--format=plain', '--clean', '--if-exists', `--snapshot=${snapshot}`, lockArg, ...this.#config.extraDumpArgs]
         : ['--format=custom', '--compress=0', `--snapshot=${snapshot}`, lockArg, ...this.#config.extraDumpArgs];
-      const tool = runTool('postgres', pgDump, args, { env: libpqEnv(connection), priority: this.#config.priority });
+      const tool = runTool('postgres', pgDump, args, {
+        env: libpqEnv(connection),
+        priority: this.#config.priority,
+        stdoutBuffer: true,
+      });
       // pg_dump exiting 0 is not proof of a whole dump (a wrapper, a proxy, a full pipe can cut it short):
       // the bytes themselves are checked as they flow, and a dump that is not whole fails the backup.
       const completeness = plain
