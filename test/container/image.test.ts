@@ -177,6 +177,17 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
       expect(names, absent).not.toContain(absent);
     }
     expect(names.filter((n) => n.startsWith('/'))).toEqual([]);
+    // What pg_dump runs with: stdbuf for its 1 MiB output buffer, ionice for `priority.io: idle`.
+    const tools = await dockerOk(engine, [
+      'run',
+      '--rm',
+      '--entrypoint',
+      'sh',
+      image.name,
+      '-c',
+      'command -v stdbuf ionice',
+    ]);
+    expect(tools.trim().split('\n')).toEqual(['/usr/bin/stdbuf', '/usr/bin/ionice']);
   });
 
   it('answers --version and `config check` as a user runs them, and names the field of a bad config', async () => {
