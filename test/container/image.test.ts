@@ -155,17 +155,15 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
+  /** What a shell script prints in a new container of the image. */
+  const shellInImage = (script: string) =>
+    dockerOk(engine, ['run', '--rm', '--entrypoint', 'sh', image.name, '-c', script]);
+
   it('is under 250 MB and holds no build tools, dev dependencies, sources or tests', async () => {
     expect(image.bytes).toBeLessThan(250e6);
-    const listing = await dockerOk(engine, [
-      'run',
-      '--rm',
-      '--entrypoint',
-      'sh',
-      image.name,
-      '-c',
+    const listing = await shellInImage(
       'ls /app; ls /app/dist; ls /app/node_modules; for t in gcc make g++ python3 tsc; do command -v $t || true; done',
-    ]);
+    );
     const names = listing.split('\n');
     expect(names).toContain('dist');
     // The bundle, as `npm run build` makes it, and in node_modules only the packages it loads from there.
@@ -178,15 +176,7 @@ describe('the Lifeboat image (built from the Dockerfile)', { timeout: 900_000 },
     }
     expect(names.filter((n) => n.startsWith('/'))).toEqual([]);
     // What pg_dump runs with: stdbuf for its 1 MiB output buffer, ionice for `priority.io: idle`.
-    const tools = await dockerOk(engine, [
-      'run',
-      '--rm',
-      '--entrypoint',
-      'sh',
-      image.name,
-      '-c',
-      'for t in stdbuf ionice; do command -v $t; done',
-    ]);
+    const tools = await shellInImage('for t in stdbuf ionice; do command -v $t; done');
     expect(tools.trim().split('\n')).toEqual(['/usr/bin/stdbuf', '/usr/bin/ionice']);
   });
 
