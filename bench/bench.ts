@@ -2,8 +2,8 @@
 // into cron and the parallel compressors, all measured in this run on this machine, on application-like data
 // (bench/realistic.sql) or pgbench's. Prints figures and the ratios against the targets; `--json` prints the
 // same as one JSON document on stdout (the tables go to stderr), to compare commits. Asserts nothing.
-import { spawn } from 'node:child_process';
-import { closeSync, createReadStream, createWriteStream, openSync, readFileSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,13 @@ interface Measure {
 /** A peak RSS (GNU time's %M, in KiB) in MB of 10^6 bytes, the unit of every other figure here and of the target. */
 const rssMB = (kib: number) => (kib * 1024) / 1e6;
 
-/** Runs a chain of processes (argument arrays, piped in node, never a shell), timing it and its peak RSS. */
+/**
+ * Runs a chain of processes (argument arrays, never a shell), timing it and its peak RSS. They are joined as
+ * a shell joins them: each one's stdout is the next one's stdin, the first reads `input` and the last writes
+ * `output` (else /dev/null) itself. No byte passes through this process: relayed through Node.js streams, a
+ * yardstick such as `pg_dump | zstd` would carry this process's reading and writing of every byte, slower
+ * than the shell's pipe it stands for.
+ */
 async function chain(
   commands: string[][],
   env: NodeJS.ProcessEnv,
@@ -51,30 +57,34 @@ async function chain(
 ): Promise<Measure> {
   const started = process.hrtime.bigint();
   const rssFiles: string[] = [];
-  const children = await Promise.all(
-    commands.map(async (argv, i) => {
+  const children: ChildProcess[] = [];
+  const first = input === undefined ? 'ignore' : openSync(input, 'r');
+  const last = output === undefined ? 'ignore' : openSync(output, 'w');
+  try {
+    for (const [i, argv] of commands.entries()) {
       const rss = join(tmpdir(), `lifeboat-bench-rss-${process.pid}-${i}-${Date.now()}`);
       rssFiles.push(rss);
+      const isLast = i === commands.length - 1;
       // The last command's stderr (its log) to `logFile` when one is given.
-      const log = i === commands.length - 1 && logFile !== undefined ? openSync(logFile, 'w') : undefined;
+      const log = isLast && logFile !== undefined ? openSync(logFile, 'w') : undefined;
+      const previous = children[i - 1]?.stdout;
       try {
-        return spawn('/usr/bin/time', ['-f', '%M', '-o', rss, ...argv], {
-          env: { ...process.env, ...env },
-          stdio: ['pipe', 'pipe', log ?? 'inherit'],
-        });
+        children.push(
+          spawn('/usr/bin/time', ['-f', '%M', '-o', rss, ...argv], {
+            env: { ...process.env, ...env },
+            stdio: [previous ?? first, isLast ? last : 'pipe', log ?? 'inherit'],
+          }),
+        );
       } finally {
         if (log !== undefined) closeSync(log);
       }
-    }),
-  );
-  for (let i = 0; i + 1 < children.length; i += 1)
-    children[i]?.stdout?.pipe(children[i + 1]?.stdin as NodeJS.WritableStream);
-  const first = children[0];
-  if (input !== undefined) createReadStream(input).pipe(first?.stdin as NodeJS.WritableStream);
-  else first?.stdin?.end();
-  const last = children[children.length - 1];
-  if (output !== undefined) last?.stdout?.pipe(createWriteStream(output));
-  else last?.stdout?.resume();
+      // The pipe's read end is the next command's alone now: it sees the end when the writer exits.
+      previous?.destroy();
+    }
+  } finally {
+    if (typeof first === 'number') closeSync(first);
+    if (typeof last === 'number') closeSync(last);
+  }
   const codes = await Promise.all(children.map((c) => new Promise<number | null>((r) => c.on('close', r))));
   if (codes.some((code) => code !== 0))
     throw new Error(`bench: ${commands.map((c) => c[0]).join(' | ')} failed: ${codes}`);
