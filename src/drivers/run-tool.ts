@@ -117,26 +117,29 @@ async function lowerPriority(child: ChildProcess, priority: ToolPriority): Promi
   });
 }
 
+/** How runTool starts a tool and reports it. */
+export interface ToolOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly stdin?: 'pipe' | 'ignore';
+  readonly stdout?: 'pipe' | 'ignore';
+  /** The tool's name in messages (default: the command's file name). */
+  readonly name?: string;
+  /** What to try when the command is not found. */
+  readonly missingHint?: string;
+  /** Keeps only the stderr lines worth showing in an error (e.g. drops progress lines). */
+  readonly stderrFilter?: (line: string) => boolean;
+  /** A lower CPU and I/O priority for the tool (a dump's `priority:`). */
+  readonly priority?: ToolPriority;
+  /** A 1 MiB stdout buffer where coreutils' stdbuf is installed (withStdoutBuffer); the tool was found. */
+  readonly stdoutBuffer?: boolean;
+}
+
 /** Spawns `command` with `args`; secrets go through `env`, never the argument list. */
 export function runTool(
   module: string,
   command: string,
   args: readonly string[],
-  options: {
-    env?: NodeJS.ProcessEnv;
-    stdin?: 'pipe' | 'ignore';
-    stdout?: 'pipe' | 'ignore';
-    /** The tool's name in messages (default: the command's file name). */
-    name?: string;
-    /** What to try when the command is not found. */
-    missingHint?: string;
-    /** Keeps only the stderr lines worth showing in an error (e.g. drops progress lines). */
-    stderrFilter?: (line: string) => boolean;
-    /** A lower CPU and I/O priority for the tool (a dump's `priority:`). */
-    priority?: ToolPriority;
-    /** A 1 MiB stdout buffer where coreutils' stdbuf is installed (withStdoutBuffer); the tool was found. */
-    stdoutBuffer?: boolean;
-  } = {},
+  options: ToolOptions = {},
 ): ToolProcess {
   const name = options.name ?? command.split('/').pop() ?? command;
   const [file, argv] = options.stdoutBuffer === true ? withStdoutBuffer(command, args) : [command, args];
@@ -206,8 +209,13 @@ const PERMANENT_FAILURE =
   /authentication failed|permission denied|access denied|does not exist|no pg_hba\.conf entry|unrecognized option|invalid option|server version mismatch|aborting because of server version/i;
 
 /** Runs a tool to completion and returns its stdout. */
-export async function toolOutput(module: string, command: string, args: readonly string[]): Promise<string> {
-  const tool = runTool(module, command, args);
+export async function toolOutput(
+  module: string,
+  command: string,
+  args: readonly string[],
+  options: Omit<ToolOptions, 'stdout'> = {},
+): Promise<string> {
+  const tool = runTool(module, command, args, options);
   let out = '';
   tool.child.stdout?.setEncoding('utf8');
   tool.child.stdout?.on('data', (chunk: string) => {

@@ -1,18 +1,11 @@
 // runTool with real processes (sh, coreutils, util-linux): a tool's stdout buffer under stdbuf, its priority
 // lowered through stdbuf's exec, and its own name in its errors.
 import { describe, expect, it } from 'vitest';
-import { runTool, type ToolPriority } from '../../src/drivers/run-tool.js';
+import { runTool, type ToolOptions, toolOutput } from '../../src/drivers/run-tool.js';
 
 /** What a shell tool prints, run by runTool with `options`. */
-async function output(script: string, options: { stdoutBuffer?: boolean; priority?: ToolPriority }): Promise<string> {
-  const tool = runTool('test', 'sh', ['-c', script], options);
-  let out = '';
-  tool.child.stdout?.setEncoding('utf8');
-  tool.child.stdout?.on('data', (chunk: string) => {
-    out += chunk;
-  });
-  await tool.exited;
-  return out.trim();
+async function output(script: string, options: ToolOptions): Promise<string> {
+  return (await toolOutput('test', 'sh', ['-c', script], options)).trim();
 }
 
 describe('runTool', () => {
