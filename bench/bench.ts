@@ -364,6 +364,12 @@ async function runBench(): Promise<void> {
         settings,
       );
     const storeChecked = { gzip: await trusted('gzip', gzip), zstd: await trusted('zstd', zstd) };
+    // verifyUpload: size: nothing read back, nothing checked by the store: what the read-back costs the default.
+    const sizeChecked = await configFor(
+      's3-zstd-size',
+      { ...s3StorageInline(s3, 'zstd-size/'), verifyUpload: 'size' },
+      zstd,
+    );
     // Encryption: a key pair from the reference tool; the daemon's config holds only the public half.
     const keyFile = join(work, 'age-key.txt');
     await chain([['age-keygen', '-o', keyFile]], {});
@@ -393,6 +399,7 @@ async function runBench(): Promise<void> {
       lifeboatEntry('lifeboat backup none (S3/MinIO)', remote.none, ['backup']),
       lifeboatEntry('lifeboat backup gzip (S3, verifyUpload store)', storeChecked.gzip, ['backup']),
       lifeboatEntry('lifeboat backup zstd (S3, verifyUpload store)', storeChecked.zstd, ['backup']),
+      lifeboatEntry('lifeboat backup zstd (S3, verifyUpload size)', sizeChecked, ['backup']),
       lifeboatEntry('lifeboat backup zstd (S3, age)', ageConfig, ['backup']),
     ]);
     const seconds = (label: string) => backups.find((b) => b.label.startsWith(label))?.seconds ?? Number.NaN;
