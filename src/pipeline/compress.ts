@@ -84,17 +84,16 @@ class Engines {
   #made = 0;
 
   constructor(algorithm: Exclude<CompressionAlgorithm, 'none'>, level: number, limit: number) {
-    const chunkSize = OUTPUT_CHUNK;
     this.#limit = limit;
     if (algorithm === 'gzip') {
       // memLevel 9: zlib's largest hash table (256 KiB), faster and a little smaller than the default 8.
-      const options: ZlibOptions = { level, memLevel: constants.Z_MAX_MEMLEVEL, chunkSize };
+      const options: ZlibOptions = { level, memLevel: constants.Z_MAX_MEMLEVEL, chunkSize: OUTPUT_CHUNK };
       this.#make = () => createGzip(options) as Engine;
       this.#end = constants.Z_FINISH;
       this.#resetAfter = true;
     } else {
       const options: ZstdOptions = {
-        chunkSize,
+        chunkSize: OUTPUT_CHUNK,
         params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 },
       };
       this.#make = () => createZstdCompress(options) as Engine;
