@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startCli, writeConfig } from '../harness/cli.js';
+import { waitFor } from '../harness/free-port.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
 
 const pg = inject('postgres');
@@ -79,6 +80,15 @@ async function leftovers(database: string): Promise<unknown[]> {
   );
 }
 
+/** The comment of `database` (where a restore under way marks it), null without one. */
+async function commentOf(database: string): Promise<string | null> {
+  const [row] = (await query(
+    database,
+    `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = current_database()`,
+  )) as { comment: string | null }[];
+  return row?.comment ?? null;
+}
+
 async function configFor(database: string, extra: Record<string, unknown> = {}) {
   return writeConfig({
     storage: { type: 'local', path: './store' },
@@ -131,6 +141,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     const expected = await snapshot(database);
     expect((expected.events as unknown[]).length).toBe(5000);
     expect(await snapshot(scratch)).toEqual(expected);
+    expect(await commentOf(scratch)).toBeNull();
   });
 
   it('a backup that fails its checksum at the end leaves the destination as empty as it was', async () => {
@@ -214,6 +225,73 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('interrupted (received SIGTERM)');
     expect(await leftovers(scratch)).toEqual([]);
+    expect(await commentOf(scratch)).toBeNull();
+  });
+
+  /** Waits (up to 60 s) until no session of a restore is left on `database` (a killed one's tools exit too). */
+  async function restoreSessionsGone(database: string): Promise<void> {
+    const admin = await pgClient(pg);
+    try {
+      await waitFor(
+        `no restore session on ${database}`,
+        async () => {
+          const result = await admin.query(
+            `SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'lifeboat-restore-%' AND datname = $1`,
+            [database],
+          );
+          return result.rowCount === 0;
+        },
+        60_000,
+      );
+    } finally {
+      await admin.end();
+    }
+  }
+
+  it('a restore killed half way (SIGKILL) leaves the destination marked: the next restore names it, and --force replaces it and takes the mark off', async () => {
+    const path = await bigBackup();
+    const scratch = await createDatabase(pg, 'streamed-kill');
+    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(await loadingSession(scratch, false)).toBeDefined();
+    // While the tables load, the destination says a restore is under way.
+    expect(await commentOf(scratch)).toMatch(/^lifeboat: a restore began here at \S+ and has not finished/);
+    running.child.kill('SIGKILL');
+    expect((await running.result).code).toBeNull();
+    await restoreSessionsGone(scratch);
+    expect(await commentOf(scratch)).toMatch(/^lifeboat: a restore began here at /);
+    const dryRun = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--dry-run']);
+    expect(dryRun.stdout).toMatch(/a restore that began at \S+ did not finish there/);
+    const refused = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/holds data \(\d+ user tables; a restore that began at \S+ did not finish there\)/);
+    const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force']);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await blobLoaded(scratch)).toMatchObject({ rows: 400000, ids: 400000, wrong: 0 });
+    expect(await commentOf(scratch)).toBeNull();
+  });
+
+  it('pg_restore --jobs stopped half way over a database that held data leaves it marked; one that ends puts its comment back', async () => {
+    const path = await bigBackup();
+    const scratch = await createDatabase(pg, 'streamed-jobs-cut');
+    await query(
+      scratch,
+      `CREATE TABLE blob (id int); COMMENT ON DATABASE ${JSON.stringify(scratch)} IS 'the shop''s orders'`,
+    );
+    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force']);
+    expect(await loadingSession(scratch, true)).toBeDefined();
+    const cut = await running.result;
+    expect(cut.code).toBe(1);
+    await restoreSessionsGone(scratch);
+    expect(await commentOf(scratch)).toMatch(/^lifeboat: a restore began here at /);
+    const refused = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(refused.stderr).toMatch(/a restore that began at \S+ did not finish there/);
+    // A restore that ends takes the mark off. The comment the database had before is gone with the failed run
+    // (the mark took its place); a restore that ends puts back the comment it found.
+    expect((await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force'])).code).toBe(0);
+    expect(await commentOf(scratch)).toBeNull();
+    await query(scratch, `COMMENT ON DATABASE ${JSON.stringify(scratch)} IS 'the shop''s orders'`);
+    expect((await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force'])).code).toBe(0);
+    expect(await commentOf(scratch)).toBe("the shop's orders");
   });
 
   it('a table of many pieces is loaded by both sessions, every row once, with no lock notice about their waits', async () => {

@@ -34,6 +34,7 @@ import {
 } from './connection.js';
 import { statsMismatch } from './copy-count.js';
 import { checkArchive, checkPlainEnd } from './dump-check.js';
+import { DATABASE_COMMENT, markRestore, unfinishedSince } from './restore-mark.js';
 import { restoreStreamed } from './streamed-restore.js';
 
 /**
@@ -196,11 +197,17 @@ export class PostgresDriver implements Driver {
 
   async inspectDestination(destination?: string): Promise<DestinationState> {
     const connection = connectionFromConfig(this.#config, destination);
-    const tables = await withClient(connection, async (client) => (await client.query(USER_TABLES)).rows.length);
+    const { tables, comment } = await withClient(connection, async (client) => ({
+      tables: (await client.query(USER_TABLES)).rows.length,
+      comment: (await client.query(`SELECT ${DATABASE_COMMENT} AS comment`)).rows[0].comment as string | null,
+    }));
+    const since = unfinishedSince(comment);
     return {
       description: describeConnection(connection),
       hasData: tables > 0,
-      detail: tables === 0 ? 'no user tables' : `${tables} user tables`,
+      detail:
+        (tables === 0 ? 'no user tables' : `${tables} user tables`) +
+        (since === undefined ? '' : `; a restore that began at ${since} did not finish there`),
       load: describeLoad(loadPlan(this.#config, tables > 0)),
     };
   }
@@ -268,19 +275,37 @@ export class PostgresDriver implements Driver {
     };
     if (plan.way === 'one transaction') return serial(raw);
     const jobs = plan.jobs;
+    // What follows is not one transaction: while it runs the destination is marked (restore-mark.ts).
+    const marked = async <T>(work: () => Promise<T>, failure: 'unmark' | 'keep the mark'): Promise<T> => {
+      const unmark = await markRestore(connection, new Date());
+      let result: T;
+      try {
+        result = await work();
+      } catch (error) {
+        if (failure === 'unmark') await unmark?.().catch(() => undefined);
+        throw error;
+      }
+      await unmark?.();
+      return result;
+    };
     let input = raw;
     if (plan.way === 'streamed') {
       // Into an empty destination, the tables load in parallel as the backup downloads, committed once it
       // proved itself (streamed-restore.ts); an archive that restore does not read comes back for pg_restore.
-      const rest = await restoreStreamed(raw, {
-        pgRestore,
-        psql: toolPath('psql', this.#config.binDir),
-        env,
-        database,
-        jobs,
-        signal,
-        query: (sql) => withClient(connection, (client) => arrayRows(client, sql)),
-      });
+      // A failure leaves the destination as empty as it was found: the mark goes too.
+      const rest = await marked(
+        () =>
+          restoreStreamed(raw, {
+            pgRestore,
+            psql: toolPath('psql', this.#config.binDir),
+            env,
+            database,
+            jobs,
+            signal,
+            query: (sql) => withClient(connection, (client) => arrayRows(client, sql)),
+          }),
+        'unmark',
+      );
       if (rest === undefined) return `pg_restore (schema, indexes) and ${jobs} psql sessions (data)`;
       if (plan.otherwise === 'one transaction') return serial(rest);
       input = rest;
@@ -290,17 +315,20 @@ export class PostgresDriver implements Driver {
     try {
       const file = join(workDir, 'dump.pgcustom');
       await pipeline(input, createWriteStream(file, { mode: 0o600 }), { signal });
-      const tool = runTool('postgres', pgRestore, [...common, `--jobs=${jobs}`, file], {
-        env,
-        stdout: 'ignore',
-      });
-      const onAbort = () => tool.child.kill('SIGTERM');
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        await tool.exited;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      // pg_restore --jobs commits table by table: a failure leaves part of the backup, and the mark says so.
+      await marked(async () => {
+        const tool = runTool('postgres', pgRestore, [...common, `--jobs=${jobs}`, file], {
+          env,
+          stdout: 'ignore',
+        });
+        const onAbort = () => tool.child.kill('SIGTERM');
+        signal?.addEventListener('abort', onAbort, { once: true });
+        try {
+          await tool.exited;
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+        }
+      }, 'keep the mark');
       return `pg_restore --jobs=${jobs}`;
     } finally {
       await rm(workDir, { recursive: true, force: true });
