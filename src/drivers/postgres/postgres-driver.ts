@@ -35,7 +35,7 @@ import {
 import { statsMismatch } from './copy-count.js';
 import { checkArchive, checkPlainEnd } from './dump-check.js';
 import { DATABASE_COMMENT, markRestore, unfinishedSince } from './restore-mark.js';
-import { restoreStreamed } from './streamed-restore.js';
+import { restoreStreamed, StreamedRestoreStopped } from './streamed-restore.js';
 
 /**
  * Sessions that load an empty destination when restoreJobs is not set: one a core of this machine (the
@@ -276,13 +276,14 @@ export class PostgresDriver implements Driver {
     if (plan.way === 'one transaction') return serial(raw);
     const jobs = plan.jobs;
     // What follows is not one transaction: while it runs the destination is marked (restore-mark.ts).
-    const marked = async <T>(work: () => Promise<T>, failure: 'unmark' | 'keep the mark'): Promise<T> => {
+    // A failure keeps the mark when the destination is not as it was found (`leftPart`).
+    const marked = async <T>(work: () => Promise<T>, leftPart: (error: unknown) => boolean): Promise<T> => {
       const unmark = await markRestore(connection, new Date());
       let result: T;
       try {
         result = await work();
       } catch (error) {
-        if (failure === 'unmark') await unmark?.().catch(() => undefined);
+        if (!leftPart(error)) await unmark?.().catch(() => undefined);
         throw error;
       }
       await unmark?.();
@@ -292,7 +293,7 @@ export class PostgresDriver implements Driver {
     if (plan.way === 'streamed') {
       // Into an empty destination, the tables load in parallel as the backup downloads, committed once it
       // proved itself (streamed-restore.ts); an archive that restore does not read comes back for pg_restore.
-      // A failure leaves the destination as empty as it was found: the mark goes too.
+      // A failure leaves the destination as empty as it was found, unless dropping what it made failed too.
       const rest = await marked(
         () =>
           restoreStreamed(raw, {
@@ -304,7 +305,7 @@ export class PostgresDriver implements Driver {
             signal,
             query: (sql) => withClient(connection, (client) => arrayRows(client, sql)),
           }),
-        'unmark',
+        (error) => error instanceof StreamedRestoreStopped && error.leftBehind !== undefined,
       );
       if (rest === undefined) return `pg_restore (schema, indexes) and ${jobs} psql sessions (data)`;
       if (plan.otherwise === 'one transaction') return serial(rest);
@@ -316,19 +317,22 @@ export class PostgresDriver implements Driver {
       const file = join(workDir, 'dump.pgcustom');
       await pipeline(input, createWriteStream(file, { mode: 0o600 }), { signal });
       // pg_restore --jobs commits table by table: a failure leaves part of the backup, and the mark says so.
-      await marked(async () => {
-        const tool = runTool('postgres', pgRestore, [...common, `--jobs=${jobs}`, file], {
-          env,
-          stdout: 'ignore',
-        });
-        const onAbort = () => tool.child.kill('SIGTERM');
-        signal?.addEventListener('abort', onAbort, { once: true });
-        try {
-          await tool.exited;
-        } finally {
-          signal?.removeEventListener('abort', onAbort);
-        }
-      }, 'keep the mark');
+      await marked(
+        async () => {
+          const tool = runTool('postgres', pgRestore, [...common, `--jobs=${jobs}`, file], {
+            env,
+            stdout: 'ignore',
+          });
+          const onAbort = () => tool.child.kill('SIGTERM');
+          signal?.addEventListener('abort', onAbort, { once: true });
+          try {
+            await tool.exited;
+          } finally {
+            signal?.removeEventListener('abort', onAbort);
+          }
+        },
+        () => true,
+      );
       return `pg_restore --jobs=${jobs}`;
     } finally {
       await rm(workDir, { recursive: true, force: true });

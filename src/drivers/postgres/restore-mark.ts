@@ -25,7 +25,7 @@ export function unfinishedSince(comment: string | null | undefined): string | un
 }
 
 /** The mark of a restore that began at `at`. */
-export function restoreMark(at: Date): string {
+function restoreMark(at: Date): string {
   return `${PREFIX}${at.toISOString()}${SUFFIX}`;
 }
 

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { type FileHandle, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { describeError, LifeboatError } from '../../errors.js';
+import { describeError, LifeboatError, type LifeboatErrorOptions } from '../../errors.js';
 import { makeWorkDir } from '../../work-dir.js';
 import { runTool, type ToolProcess } from '../run-tool.js';
 import { CustomArchiveReader, SECTION, type TocEntry } from './custom-archive.js';
@@ -29,6 +29,18 @@ export interface StreamedRestoreOptions {
   readonly signal?: AbortSignal;
   /** Runs SQL on the destination and answers its rows (the clean-up after a failure). */
   readonly query: (sql: string) => Promise<unknown[][]>;
+}
+
+/** A streamed restore that stopped; `leftBehind` says why the destination is not as empty as it was found, if so. */
+export class StreamedRestoreStopped extends LifeboatError {
+  override readonly name = 'StreamedRestoreStopped';
+  constructor(
+    message: string,
+    readonly leftBehind: string | undefined,
+    options: LifeboatErrorOptions,
+  ) {
+    super('RESTORE_INPUT', message, options);
+  }
 }
 
 /** Entries of the data section this restore runs itself; an archive with any other is left to pg_restore. */
@@ -419,9 +431,9 @@ class Restore {
       await Promise.allSettled(loaders.map((l) => l.exited()));
       const cause = options.signal?.aborted ? options.signal.reason : error;
       const left = madeSchema ? await this.#cleanUp(toc, extensions) : undefined;
-      throw new LifeboatError(
-        'RESTORE_INPUT',
+      throw new StreamedRestoreStopped(
         `postgres: restore stopped, ${left === undefined ? 'nothing committed' : `its schema left behind (${left})`}: ${describeError(cause)}`,
+        left,
         {
           cause,
           hint: left === undefined ? undefined : 'drop what the restore made in the destination, then restore again',
