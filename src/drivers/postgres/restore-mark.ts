@@ -15,7 +15,7 @@ const SUFFIX = ' and has not finished; until one finishes, this database may hol
 /** PostgreSQL's insufficient_privilege: only the database's owner (or a superuser) may comment on it. */
 const INSUFFICIENT_PRIVILEGE = '42501';
 
-/** The comment of the connection's database, in the same query as anything else that needs it. */
+/** The comment of the connection's database, as an SQL expression. */
 export const DATABASE_COMMENT = `shobj_description((SELECT oid FROM pg_database WHERE datname = current_database()), 'pg_database')`;
 
 /** When the restore that left `comment` began, if it is a mark; undefined for any other comment. */
