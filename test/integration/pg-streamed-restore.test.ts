@@ -230,22 +230,12 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
 
   /** Waits (up to 60 s) until no session of a restore is left on `database` (a killed one's tools exit too). */
   async function restoreSessionsGone(database: string): Promise<void> {
-    const admin = await pgClient(pg);
-    try {
-      await waitFor(
-        `no restore session on ${database}`,
-        async () => {
-          const result = await admin.query(
-            `SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'lifeboat-restore-%' AND datname = $1`,
-            [database],
-          );
-          return result.rowCount === 0;
-        },
-        60_000,
-      );
-    } finally {
-      await admin.end();
-    }
+    const sessions = `SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'lifeboat-restore-%' AND datname = '${database}'`;
+    await waitFor(
+      `no restore session on ${database}`,
+      async () => (await query(database, sessions)).length === 0,
+      60_000,
+    );
   }
 
   it('a restore killed half way (SIGKILL) leaves the destination marked: the next restore names it, and --force replaces it and takes the mark off', async () => {
