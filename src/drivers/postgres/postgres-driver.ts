@@ -103,16 +103,8 @@ export class PostgresDriver implements Driver {
     if (this.#config.method === 'physical') return startBaseBackup(this.#config);
     const connection = connectionFromConfig(this.#config);
     const pgDump = toolPath('pg_dump', this.#config.binDir);
-    // The tool's version and the connection side by side (each waits on another process); a missing tool is
-    // named first, whatever the server does.
-    const [major, connected] = await Promise.allSettled([toolMajor(pgDump), connect(connection)]);
-    if (major.status === 'rejected') {
-      if (connected.status === 'fulfilled') await connected.value.end().catch(() => undefined);
-      throw major.reason;
-    }
-    if (connected.status === 'rejected') throw connected.reason;
-    const dumpMajor = major.value;
-    const client = connected.value;
+    const dumpMajor = await toolMajor(pgDump);
+    const client = await connect(connection);
     try {
       const serverNum = Number((await client.query('SHOW server_version_num')).rows[0].server_version_num);
       assertDumpCanRead(dumpMajor, serverNum, describeConnection(connection));
