@@ -34,10 +34,14 @@ async function configFor(database: string, drill: Record<string, unknown>, extra
   return path;
 }
 
+/**
+ * The scratch databases of this file's drills (target app-db) left on the server. Other files drill their own
+ * targets on the same server at the same time: theirs are not this file's to count.
+ */
 async function scratchDatabases(): Promise<string[]> {
   const client = await pgClient(pg);
   try {
-    const result = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'lifeboat_drill_%'");
+    const result = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'lifeboat_drill_app_db_%'");
     return result.rows.map((r: { datname: string }) => r.datname);
   } finally {
     await client.end();
