@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { cachedTool } from './cache.js';
 import type { S3Server } from './minio.js';
 
-function mcBinary(): string {
+export function mcBinary(): string {
   return cachedTool('mc', process.env.LIFEBOAT_MC_BIN);
 }
 
