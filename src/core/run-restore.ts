@@ -137,8 +137,8 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
     force: request.force,
     signal: request.signal,
     lockTimeoutMs: request.lockTimeoutMs,
-    onNotice: (message) => {
-      log.warn({ event: 'restore.waiting', message }, message);
+    onNotice: (message, event = 'restore.waiting') => {
+      log.warn({ event, message }, message);
       request.onNotice?.(message);
     },
   };

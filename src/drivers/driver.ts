@@ -40,14 +40,20 @@ export interface DumpSession {
   abort(): void;
 }
 
+/** The log event of a restore's notice. */
+export type RestoreNoticeEvent = 'restore.waiting' | 'restore.unmarked';
+
 export interface RestoreOptions {
   /** Replace a destination that already holds data. */
   readonly force: boolean;
   readonly signal?: AbortSignal;
   /** How long to wait for a lock another session holds on the destination (default 30 s). */
   readonly lockTimeoutMs?: number;
-  /** Hears what the restore is waiting for, as a sentence for the operator. */
-  readonly onNotice?: (message: string) => void;
+  /**
+   * Hears, as a sentence for the operator, what the restore is waiting for (`event` restore.waiting, the
+   * default) or what it cannot do that the operator should know of (restore.unmarked).
+   */
+  readonly onNotice?: (message: string, event?: RestoreNoticeEvent) => void;
   /** What the destination held when the core checked it, just before the restore (restoreInto). */
   readonly found?: DestinationState;
 }

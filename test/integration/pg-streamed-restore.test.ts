@@ -284,6 +284,41 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     expect(await commentOf(scratch)).toBe("the shop's orders");
   });
 
+  it('a user that does not own the destination restores it unmarked, and is told so', async () => {
+    // The user owns its tables but neither database (only a database's owner may comment on it).
+    const user = `restorer_${Math.random().toString(36).slice(2, 8)}`;
+    const password = `${user}-secret`;
+    const source = await createDatabase(pg, 'streamed-owner-from');
+    const scratch = await createDatabase(pg, 'streamed-owner-to');
+    await query('postgres', `CREATE ROLE ${user} LOGIN PASSWORD '${password}'`);
+    for (const db of [source, scratch]) await query(db, `GRANT CREATE ON SCHEMA public TO ${user}`);
+    const as = (db: string) => `postgres://${user}:${password}@${pg.host}:${pg.port}/${db}`;
+    const client = await pgClient({ ...pg, user, password }, source);
+    try {
+      await client.query('CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 5000) g');
+    } finally {
+      await client.end();
+    }
+    const config = await writeConfig({
+      storage: { type: 'local', path: './store' },
+      targets: [{ name: 'app', driver: 'postgres', url: as(source), restoreJobs: 2 }],
+    });
+    const backup = await runCli(['--config', config.path, 'backup']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const restored = await runCli(['--config', config.path, 'restore', 'app', '--to', as(scratch)]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stderr).toContain(
+      `postgres: ${scratch} is restored unmarked: user ${user} may not comment on it (only its owner may)`,
+    );
+    expect(await query(scratch, 'SELECT count(*)::int AS n FROM notes')).toEqual([{ n: 5000 }]);
+    expect(await commentOf(scratch)).toBeNull();
+    // The target's own user, the owner, restores marked and says nothing of it.
+    const owner = await createDatabase(pg, 'streamed-owner-own');
+    const own = await runCli(['--config', (await backedUp(database)).path, 'restore', 'app', '--to', url(owner)]);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stderr).not.toContain('restored unmarked');
+  });
+
   it('a table of many pieces is loaded by both sessions, every row once, with no lock notice about their waits', async () => {
     const path = await bigBackup();
     // A short lock timeout: the two sessions that load one table wait for each other to grow it, and that

@@ -224,7 +224,7 @@ export class PostgresDriver implements Driver {
     const env = { ...libpqEnv(connection), PGAPPNAME: appName };
     const watcher = watchLockWaits(connection, appName, lockTimeoutMs, options.onNotice);
     try {
-      const loadedBy = await this.#runRestoreTool(raw, env, state.hasData, connection, options.signal);
+      const loadedBy = await this.#runRestoreTool(raw, env, state.hasData, connection, options);
       this.#loadedBy.set(destination ?? '', loadedBy);
     } catch (error) {
       if (!watcher.cancelled()) throw error;
@@ -239,7 +239,7 @@ export class PostgresDriver implements Driver {
     env: NodeJS.ProcessEnv,
     replace: boolean,
     connection: PgConnection,
-    signal: AbortSignal | undefined,
+    { signal, onNotice }: Pick<RestoreOptions, 'signal' | 'onNotice'>,
   ): Promise<string> {
     const database = connection.database;
     const plan = loadPlan(this.#config, replace);
@@ -279,6 +279,12 @@ export class PostgresDriver implements Driver {
     // A failure keeps the mark when the destination is not as it was found (`leftPart`).
     const marked = async <T>(work: () => Promise<T>, leftPart: (error: unknown) => boolean): Promise<T> => {
       const unmark = await markRestore(connection, new Date());
+      if (unmark === undefined) {
+        onNotice?.(
+          `postgres: ${database} is restored unmarked: user ${connection.user} may not comment on it (only its owner may), so a restore killed half way would leave part of the backup there with nothing that says so`,
+          'restore.unmarked',
+        );
+      }
       let result: T;
       try {
         result = await work();
