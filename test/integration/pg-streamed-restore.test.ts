@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli, startCli, writeConfig } from '../harness/cli.js';
+import { logLines, runCli, startCli, writeConfig } from '../harness/cli.js';
 import { waitFor } from '../harness/free-port.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
 
@@ -293,29 +293,49 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     await query('postgres', `CREATE ROLE ${user} LOGIN PASSWORD '${password}'`);
     for (const db of [source, scratch]) await query(db, `GRANT CREATE ON SCHEMA public TO ${user}`);
     const as = (db: string) => `postgres://${user}:${password}@${pg.host}:${pg.port}/${db}`;
-    const client = await pgClient({ ...pg, user, password }, source);
-    try {
-      await client.query('CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 5000) g');
-    } finally {
-      await client.end();
-    }
+    const asUser = async (db: string, sql: string) => {
+      const client = await pgClient({ ...pg, user, password }, db);
+      try {
+        await client.query(sql);
+      } finally {
+        await client.end();
+      }
+    };
+    await asUser(source, 'CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 5000) g');
     const config = await writeConfig({
       storage: { type: 'local', path: './store' },
       targets: [{ name: 'app', driver: 'postgres', url: as(source), restoreJobs: 2 }],
     });
-    const backup = await runCli(['--config', config.path, 'backup']);
-    expect(backup.code, backup.stderr).toBe(0);
-    const restored = await runCli(['--config', config.path, 'restore', 'app', '--to', as(scratch)]);
-    expect(restored.code, restored.stderr).toBe(0);
-    expect(restored.stderr).toContain(
-      `postgres: ${scratch} is restored unmarked: user ${user} may not comment on it (only its owner may)`,
-    );
+    const told = `postgres: ${scratch} is restored unmarked: user ${user} may not comment on it (only its owner may)`;
+    /** A backup of the source as it is now, restored into the scratch database; the restore's unmarked warnings. */
+    const backUpAndRestore = async (...options: string[]) => {
+      const backup = await runCli(['--config', config.path, 'backup']);
+      expect(backup.code, backup.stderr).toBe(0);
+      const restored = await runCli(['--config', config.path, 'restore', 'app', '--to', as(scratch), ...options]);
+      expect(restored.code, restored.stderr).toBe(0);
+      return logLines(restored.stderr).filter((line) => line.event === 'restore.unmarked');
+    };
+    // The streamed restore (an empty destination).
+    expect(await backUpAndRestore()).toEqual([
+      expect.objectContaining({ level: 40, message: expect.stringContaining(told) }),
+    ]);
     expect(await query(scratch, 'SELECT count(*)::int AS n FROM notes')).toEqual([{ n: 5000 }]);
+    expect(await commentOf(scratch)).toBeNull();
+    // A large object: the streamed restore hands the archive to pg_restore --jobs, which is unmarked too; told once.
+    await asUser(source, "CREATE TABLE docs AS SELECT 1 AS id, lo_from_bytea(0, convert_to('body', 'UTF8')) AS body");
+    await query(scratch, 'DROP TABLE notes');
+    expect(await backUpAndRestore()).toEqual([
+      expect.objectContaining({ level: 40, message: expect.stringContaining(told) }),
+    ]);
+    expect(await query(scratch, "SELECT convert_from(lo_get(body), 'UTF8') AS body FROM docs")).toEqual([
+      { body: 'body' },
+    ]);
     expect(await commentOf(scratch)).toBeNull();
     // The target's own user, the owner, restores marked and says nothing of it.
     const owner = await createDatabase(pg, 'streamed-owner-own');
     const own = await runCli(['--config', (await backedUp(database)).path, 'restore', 'app', '--to', url(owner)]);
     expect(own.code, own.stderr).toBe(0);
+    expect(logLines(own.stderr).map((line) => line.event)).toContain('restore.end');
     expect(own.stderr).not.toContain('restored unmarked');
   });
 

@@ -277,9 +277,12 @@ export class PostgresDriver implements Driver {
     const jobs = plan.jobs;
     // What follows is not one transaction: while it runs the destination is marked (restore-mark.ts).
     // A failure keeps the mark when the destination is not as it was found (`leftPart`).
+    let toldUnmarked = false;
     const marked = async <T>(work: () => Promise<T>, leftPart: (error: unknown) => boolean): Promise<T> => {
       const unmark = await markRestore(connection, new Date());
-      if (unmark === undefined) {
+      // Said once, though a streamed restore that hands the archive to pg_restore --jobs marks twice.
+      if (unmark === undefined && !toldUnmarked) {
+        toldUnmarked = true;
         onNotice?.(
           `postgres: ${database} is restored unmarked: user ${connection.user} may not comment on it (only its owner may), so a restore killed half way would leave part of the backup there with nothing that says so`,
           'restore.unmarked',
