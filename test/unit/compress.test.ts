@@ -69,6 +69,35 @@ describe('parallel compression', () => {
     expect(zst.length).toBeLessThan(data.length / 2);
   });
 
+  it("gives each zstd frame the window of its whole block, whatever the level (no block wraps zstd's input buffer)", async () => {
+    /** The window each frame declares (its header's Window_Descriptor; every frame here has one). */
+    const windows = (zst: Buffer) => {
+      const found: number[] = [];
+      for (let i = zst.indexOf(ZSTD_MAGIC); i >= 0; i = zst.indexOf(ZSTD_MAGIC, i + 1)) {
+        const descriptor = zst[i + 4] as number;
+        expect(descriptor & 0x20).toBe(0); // not single-segment: a window descriptor follows
+        const window = zst[i + 5] as number;
+        const base = 2 ** (10 + (window >> 3));
+        found.push(base + (base / 8) * (window & 7));
+      }
+      return found;
+    };
+    const MiB = 1024 * 1024;
+    for (const level of [1, 3, 19]) {
+      const data = appText(2 * MiB + 500, level);
+      const zst = await buffer(
+        chunked(data, 64 * 1024).pipe(new ParallelCompressor({ algorithm: 'zstd', level, threads: 2, blockSize: MiB })),
+      );
+      expect(windows(zst), `level ${level}`).toEqual([MiB, MiB, MiB]);
+      expect(execFileSync('zstd', ['-d', '-c', '-q'], { input: zst, maxBuffer: 64 << 20 }).equals(data)).toBe(true);
+    }
+    // The default block, 4 MiB.
+    const zst = await buffer(
+      chunked(appText(5 * MiB, 9), 64 * 1024).pipe(new ParallelCompressor({ algorithm: 'zstd', level: 3, threads: 2 })),
+    );
+    expect(windows(zst)).toEqual([4 * MiB, 4 * MiB]);
+  });
+
   it('reads back with its own decompressors whatever the chunking and block size (order is kept)', async () => {
     await fc.assert(
       fc.asyncProperty(
