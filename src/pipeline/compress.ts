@@ -70,8 +70,9 @@ const DECOMPRESS_CHUNK = Math.max(BLOCK_SIZE.gzip, BLOCK_SIZE.zstd);
  * zstd's window for frames of one block each: the whole block (4 MiB: windowLog 22), whatever the level. zstd
  * keeps a frame's input in a buffer of its window plus 128 KiB. With level 3's own window (2 MiB), a block of
  * 4 MiB wrapped around that buffer, and its second half was matched through zstd's slower two-segment path
- * (extDict, a third of the compression's CPU by `perf`): compressing the bench's 1086 MB dump in 4 MiB frames
- * on one thread took 5.55 and 5.37 s against 6.23 and 6.11 s (0.3% smaller output). A larger window finds
+ * (extDict, over a third of the compression threads' samples by `perf` in a backup of the bench's dump).
+ * Compressing that 1086 MB dump in 4 MiB frames on one thread: 0.96x the wall time (`farm-bench`, 6 pairs,
+ * 4.43 against 4.57 s; 0.89x in two pairs before), 0.3% smaller output. A larger window finds
  * nothing more (no frame is larger than a block); a high level's own, larger, window is cut down to it. Each
  * engine's buffer grows by 2 MiB, and a reader needs a 4 MiB window (`zstd -d` accepts up to 128 MiB).
  */
