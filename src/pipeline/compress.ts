@@ -72,7 +72,7 @@ const DECOMPRESS_CHUNK = Math.max(BLOCK_SIZE.gzip, BLOCK_SIZE.zstd);
  * 4 MiB wrapped around that buffer, and its second half was matched through zstd's slower two-segment path
  * (extDict, over a third of the compression threads' samples by `perf` in a backup of the bench's dump).
  * Compressing that 1086 MB dump in 4 MiB frames on one thread: 0.96x the wall time (`farm-bench`, 6 pairs,
- * 4.43 against 4.57 s; 0.89x in two pairs before), 0.3% smaller output. A larger window finds
+ * 4.43 against 4.57 s; 0.89x in two alternated runs each before), 0.3% smaller output. A larger window finds
  * nothing more (no frame is larger than a block); a high level's own, larger, window is cut down to it. Each
  * engine's buffer grows by 2 MiB, and a reader needs a 4 MiB window (`zstd -d` accepts up to 128 MiB).
  */
