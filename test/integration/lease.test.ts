@@ -79,10 +79,17 @@ describe('the target lease', () => {
     return written;
   }
 
-  const manifests = (dir: string) =>
-    readdirSync(join(dir, 'store', 'db'), { recursive: true })
-      .map(String)
-      .filter((f) => f.endsWith('manifest.json'));
+  /** The target's manifests; none while its folder does not exist yet, or a folder went while it was read. */
+  const manifests = (dir: string) => {
+    try {
+      return readdirSync(join(dir, 'store', 'db'), { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('manifest.json'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  };
 
   const leaseFile = (dir: string) =>
     JSON.parse(readFileSync(join(dir, 'store', 'db', 'lease.json'), 'utf8')) as {
