@@ -38,8 +38,9 @@ function url(database: string): string {
   return `postgres://${pg.user}:${encodeURIComponent(pg.password ?? '')}@${pg.host}:${pg.port}/${database}`;
 }
 
-async function query(database: string, sql: string): Promise<unknown[]> {
-  const client = await pgClient(pg, database);
+/** Rows of `sql` on `database`, as the suite's superuser or as another `user` of the server. */
+async function query(database: string, sql: string, user?: { user: string; password: string }): Promise<unknown[]> {
+  const client = await pgClient({ ...pg, ...user }, database);
   try {
     return (await client.query(sql)).rows;
   } finally {
@@ -293,14 +294,7 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     await query('postgres', `CREATE ROLE ${user} LOGIN PASSWORD '${password}'`);
     for (const db of [source, scratch]) await query(db, `GRANT CREATE ON SCHEMA public TO ${user}`);
     const as = (db: string) => `postgres://${user}:${password}@${pg.host}:${pg.port}/${db}`;
-    const asUser = async (db: string, sql: string) => {
-      const client = await pgClient({ ...pg, user, password }, db);
-      try {
-        await client.query(sql);
-      } finally {
-        await client.end();
-      }
-    };
+    const asUser = (db: string, sql: string) => query(db, sql, { user, password });
     await asUser(source, 'CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 5000) g');
     const config = await writeConfig({
       storage: { type: 'local', path: './store' },
