@@ -100,8 +100,12 @@ export async function withClient<T>(c: PgConnection, use: (client: pg.Client) =>
 }
 
 /** The rows of `sql` as arrays; of its last statement when it holds several. */
-export async function arrayRows(client: pg.Client, sql: string): Promise<unknown[][]> {
-  const results: pg.QueryArrayResult | pg.QueryArrayResult[] = await client.query({ text: sql, rowMode: 'array' });
+export async function arrayRows(client: pg.Client, sql: string, params?: unknown[]): Promise<unknown[][]> {
+  const results: pg.QueryArrayResult | pg.QueryArrayResult[] = await client.query({
+    text: sql,
+    rowMode: 'array',
+    values: params,
+  });
   return (Array.isArray(results) ? (results.at(-1) as pg.QueryArrayResult) : results).rows;
 }
 

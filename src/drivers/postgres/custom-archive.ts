@@ -41,6 +41,8 @@ export interface TocEntry {
   /** "TABLE", "TABLE DATA", "SEQUENCE SET", "INDEX", ... */
   readonly desc: string;
   readonly tag: string;
+  /** The schema of the object it makes, '' for none (a schema, an extension, ...). */
+  readonly namespace: string;
   readonly section: number;
   /** The SQL that makes it (CREATE ..., SET ..., SELECT setval(...)). */
   readonly defn: string;
@@ -165,6 +167,7 @@ function readHead(buf: Buffer): Head {
       id: dumpId,
       desc,
       tag,
+      namespace: namespace ?? '',
       section,
       defn,
       dropStmt,
