@@ -3,7 +3,7 @@ import { chooseBackupAt, type DamagedBackup, readCatalog, readManifest } from '.
 import type { Manifest } from '../catalog/manifest.js';
 import type { EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
-import type { RestoreOptions } from '../drivers/driver.js';
+import { RestoreLeftChanges, type RestoreOptions } from '../drivers/driver.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
@@ -143,29 +143,38 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
     },
   };
   for (const [index, artifact] of backup.artifacts.entries()) {
+    // A driver that could not put the destination back as it found it says what it holds now.
+    let left: RestoreLeftChanges | undefined;
     const check = await checkArtifact(storage, artifact, {
       identities,
       signal: request.signal,
       onRawBytes: request.onProgress,
       // The artifacts after the first go into what the first one restored.
       consumeRaw: (raw) =>
-        restoreInto(driver, raw, request.to, { ...restoreOptions, force: restoreOptions.force || index > 0 }),
+        restoreInto(driver, raw, request.to, { ...restoreOptions, force: restoreOptions.force || index > 0 }).catch(
+          (error: unknown) => {
+            if (error instanceof RestoreLeftChanges) left = error;
+            throw error;
+          },
+        ),
     });
     if (check.ok) continue;
     log.error({ event: 'restore.end', result: 'failure', error: check.problems.join('; ') }, 'restore failed');
+    const nothingCommitted = `${driver.name}: nothing committed`;
     if (request.signal?.aborted) {
       throw new LifeboatError(
         'INTERRUPTED',
-        `restore ${target.name}: interrupted (${describeError(request.signal.reason)}); ${driver.name}: nothing committed`,
+        `restore ${target.name}: interrupted (${describeError(request.signal.reason)}); ${left?.state ?? nothingCommitted}`,
+        { hint: left?.hint },
       );
     }
     if (check.readError !== undefined) {
-      throw unreadable(target.name, backup.id, storage, check, `${driver.name}: nothing committed`);
+      throw unreadable(target.name, backup.id, storage, check, left?.state ?? nothingCommitted);
     }
     if (check.consumeError === undefined && plan.verification === 'while restoring') {
       throw new IntegrityError(
-        `restore ${target.name}: backup ${backup.id} failed verification while restoring, ${driver.name}: nothing committed to ${state.description}: ${check.problems.join('; ')}`,
-        'restore an older backup with --backup ID (see `lifeboat list`), and run `lifeboat verify` on the others',
+        `restore ${target.name}: backup ${backup.id} failed verification while restoring, ${left?.state ?? `${nothingCommitted} to ${state.description}`}: ${check.problems.join('; ')}`,
+        `${left?.hint === undefined ? '' : `${left.hint}; `}restore an older backup with --backup ID (see \`lifeboat list\`), and run \`lifeboat verify\` on the others`,
       );
     }
     if (check.consumeError instanceof LifeboatError) {

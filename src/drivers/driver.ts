@@ -1,6 +1,7 @@
 // The driver interface: how a database is dumped, restored and checked. Drivers know nothing of storage.
 import type { Readable } from 'node:stream';
 import type { TableStats } from '../catalog/manifest.js';
+import { describeError, LifeboatError } from '../errors.js';
 
 /** Where a physical base backup's WAL starts and ends (recorded in its manifest). */
 export interface WalRange {
@@ -56,6 +57,27 @@ export interface RestoreOptions {
   readonly onNotice?: (message: string, event?: RestoreNoticeEvent) => void;
   /** What the destination held when the core checked it, just before the restore (restoreInto). */
   readonly found?: DestinationState;
+}
+
+/**
+ * A restore that failed after it changed its destination and could not put it back as it found it. A driver's
+ * restore that fails with any other error left its destination as it was (one transaction rolled back, a
+ * temporary file thrown away): the core then says nothing was committed; after this one it says `state`.
+ */
+export class RestoreLeftChanges extends LifeboatError {
+  override readonly name = 'RestoreLeftChanges';
+  constructor(
+    /** What the destination may hold now, with the driver's name first ("postgres: shop may hold ..."). */
+    readonly state: string,
+    cause: unknown,
+    hint: string | undefined,
+  ) {
+    super('RESTORE_FAILED', `${state}: ${describeError(cause)}`, {
+      cause,
+      hint,
+      exitCode: cause instanceof LifeboatError ? cause.exitCode : undefined,
+    });
+  }
 }
 
 /** Default wait for a destination lock during a restore. */

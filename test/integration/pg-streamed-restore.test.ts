@@ -4,12 +4,14 @@
 // triggers, views), a backup that fails its checksum at the end or a load cut half way leaves the destination
 // as empty as it was, and an archive the streamed restore does not read itself (large objects) is still
 // restored, by pg_restore.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { logLines, runCli, startCli, writeConfig } from '../harness/cli.js';
 import { waitFor } from '../harness/free-port.js';
+import { standInBinDir } from '../harness/pg-stand-in.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
 
 const pg = inject('postgres');
@@ -145,20 +147,90 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     expect(await commentOf(scratch)).toBeNull();
   });
 
-  it('a backup that fails its checksum at the end leaves the destination as empty as it was', async () => {
+  /** A backup whose stored dump has one byte changed in a row near its end: every row loads, only the checksum can tell. */
+  async function corruptedBackup(): Promise<string> {
     const { dir, path } = await backedUp(database, { compression: { algorithm: 'none' } });
-    // One changed byte in a row near the end: every row still loads, only the checksum can tell.
     const file = storedDump(dir);
     const bytes = readFileSync(file);
     const at = bytes.lastIndexOf('marker-4999');
     expect(at).toBeGreaterThan(0);
     bytes[at] = 'M'.charCodeAt(0);
     writeFileSync(file, bytes);
-    const { scratch, restored } = await restoreIntoNew(path, 'streamed-bad');
+    return path;
+  }
+
+  it('a backup that fails its checksum at the end leaves the destination as empty as it was', async () => {
+    const { scratch, restored } = await restoreIntoNew(await corruptedBackup(), 'streamed-bad');
     expect(restored.code).not.toBe(0);
     expect(restored.stderr).toMatch(/failed verification while restoring, postgres: nothing committed/);
     expect(restored.stderr).toMatch(/SHA-256/);
     expect(await leftovers(scratch)).toEqual([]);
+    expect(await commentOf(scratch)).toBeNull();
+  });
+
+  /**
+   * `lifeboat restore` of the newest backup into `scratch`, with a pg_restore that makes the schema (the real
+   * one, committed) and then does not exit until it is killed; the restore is stopped (SIGTERM) once the
+   * schema committed, before the schema step said so.
+   */
+  async function stoppedAfterSchema(scratch: string) {
+    const hold = `case " $* " in *" --section=pre-data "*) "$REAL" "$@" || exit $?; touch "$BIN/schema-made"; exec sleep 600;; esac
+exec "$REAL" "$@"`;
+    const bin = await standInBinDir(await mkdtemp(join(tmpdir(), 'lifeboat-it-')), 'bin', hold, 'pg_restore');
+    const { path } = await backedUp(database, { binDir: bin });
+    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    await waitFor('the schema step of the restore', async () => existsSync(join(bin, 'schema-made')), 60_000);
+    running.child.kill('SIGTERM');
+    return { path, stopped: await running.result };
+  }
+
+  it('a restore stopped between the commit of its schema step and the exit of that step drops the schema: the destination is left as empty as it was', async () => {
+    const scratch = await createDatabase(pg, 'streamed-held');
+    const { stopped } = await stoppedAfterSchema(scratch);
+    expect(stopped.code).not.toBe(0);
+    expect(stopped.stderr).toContain('interrupted (received SIGTERM); postgres: nothing committed');
+    expect(await leftovers(scratch)).toEqual([]);
+    expect(await commentOf(scratch)).toBeNull();
+  });
+
+  it('a failed restore whose clean-up cannot drop what it made says what is left and stays marked: the next restore refuses it', async () => {
+    const scratch = await createDatabase(pg, 'streamed-undropped');
+    // An event trigger that refuses every drop: the clean-up's DROP ... CASCADE fails.
+    await query(
+      scratch,
+      `CREATE FUNCTION refuse_drops() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'drops are refused here'; END $$;
+       CREATE EVENT TRIGGER refuse_drops ON sql_drop EXECUTE FUNCTION refuse_drops();`,
+    );
+    const { path, stopped: failed } = await stoppedAfterSchema(scratch);
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain(
+      `interrupted (received SIGTERM); postgres: ${scratch} holds the schema this restore made (dropping it failed: `,
+    );
+    expect(failed.stderr).toMatch(/drops are refused here\), and stays marked as a restore that did not finish/);
+    expect(failed.stderr).toContain('drop what the restore made in the destination, then restore again');
+    // The schema is there, with no row of the backup in it, and the mark says a restore did not finish.
+    expect(await leftovers(scratch)).toEqual(
+      expect.arrayContaining([{ what: 'table customers' }, { what: 'schema audit' }]),
+    );
+    expect(await query(scratch, 'SELECT count(*)::int AS n FROM customers')).toEqual([{ n: 0 }]);
+    expect(await commentOf(scratch)).toMatch(/^lifeboat: a restore began here at \S+ and has not finished/);
+    const refused = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/holds data \(\d+ user tables; a restore that began at \S+ did not finish there\)/);
+    // Once drops are allowed again, --force with a sound backup replaces what was left and takes the mark off.
+    await query(scratch, 'DROP EVENT TRIGGER refuse_drops');
+    const restored = await runCli([
+      '--config',
+      (await backedUp(database)).path,
+      'restore',
+      'app',
+      '--to',
+      url(scratch),
+      '--force',
+    ]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await snapshot(scratch)).toEqual(await snapshot(database));
+    expect(await commentOf(scratch)).toBeNull();
   });
 
   /** A database of about 90 MB of dump, backed up: restores of it are still loading when a test cuts in. */
@@ -283,6 +355,24 @@ describe('postgres: restoreJobs 2 into an empty destination (tables loaded as th
     await query(scratch, `COMMENT ON DATABASE ${JSON.stringify(scratch)} IS 'the shop''s orders'`);
     expect((await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force'])).code).toBe(0);
     expect(await commentOf(scratch)).toBe("the shop's orders");
+  });
+
+  it('SIGTERM during pg_restore --jobs over a database that held data says it may hold part of the backup, not that nothing was committed', async () => {
+    const path = await bigBackup();
+    const scratch = await createDatabase(pg, 'streamed-jobs-term');
+    await query(scratch, 'CREATE TABLE blob (id int)');
+    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force']);
+    expect(await loadingSession(scratch, false)).toBeDefined();
+    running.child.kill('SIGTERM');
+    const stopped = await running.result;
+    expect(stopped.code).not.toBe(0);
+    expect(stopped.stderr).toContain(
+      `interrupted (received SIGTERM); postgres: ${scratch} may hold part of the backup (pg_restore --jobs commits table by table), and stays marked as a restore that did not finish`,
+    );
+    expect(stopped.stderr).toContain('Try: restore it again with --force once the cause is mended');
+    expect(stopped.stderr).not.toContain('nothing committed');
+    await restoreSessionsGone(scratch);
+    expect(await commentOf(scratch)).toMatch(/^lifeboat: a restore began here at /);
   });
 
   it('a user that does not own the destination restores it unmarked, and is told so', async () => {

@@ -17,6 +17,7 @@ import {
   type Driver,
   type DumpSession,
   type RestoredState,
+  RestoreLeftChanges,
   type RestoreOptions,
   type Scratch,
 } from '../driver.js';
@@ -35,7 +36,7 @@ import {
 import { statsMismatch } from './copy-count.js';
 import { checkArchive, checkPlainEnd } from './dump-check.js';
 import { DATABASE_COMMENT, markRestore, unfinishedSince } from './restore-mark.js';
-import { restoreStreamed, StreamedRestoreStopped } from './streamed-restore.js';
+import { readArchiveHead, restoreStreamed, StreamedRestoreStopped } from './streamed-restore.js';
 
 /**
  * Sessions that load an empty destination when restoreJobs is not set: one a core of this machine (the
@@ -276,13 +277,11 @@ export class PostgresDriver implements Driver {
     if (plan.way === 'one transaction') return serial(raw);
     const jobs = plan.jobs;
     // What follows is not one transaction: while it runs the destination is marked (restore-mark.ts).
-    // A failure keeps the mark when the destination is not as it was found (`leftPart`).
-    let toldUnmarked = false;
-    const marked = async <T>(work: () => Promise<T>, leftPart: (error: unknown) => boolean): Promise<T> => {
+    // A failure that leaves the destination not as it was found (`leftPart` says how, else undefined) keeps
+    // the mark, and says what is there.
+    const marked = async <T>(work: () => Promise<T>, leftPart: (error: unknown) => string | undefined): Promise<T> => {
       const unmark = await markRestore(connection, new Date());
-      // Said once, though a streamed restore that hands the archive to pg_restore --jobs marks twice.
-      if (unmark === undefined && !toldUnmarked) {
-        toldUnmarked = true;
+      if (unmark === undefined) {
         onNotice?.(
           `postgres: ${database} is restored unmarked: user ${connection.user} may not comment on it (only its owner may), so a restore killed half way would leave part of the backup there with nothing that says so`,
           'restore.unmarked',
@@ -292,8 +291,17 @@ export class PostgresDriver implements Driver {
       try {
         result = await work();
       } catch (error) {
-        if (!leftPart(error)) await unmark?.().catch(() => undefined);
-        throw error;
+        const left = leftPart(error);
+        if (left === undefined) {
+          await unmark?.().catch(() => undefined);
+          throw error;
+        }
+        const state = `postgres: ${database} ${left}${unmark === undefined ? '' : ', and stays marked as a restore that did not finish'}`;
+        const hint =
+          error instanceof StreamedRestoreStopped
+            ? error.hint
+            : 'restore it again with --force once the cause is mended';
+        throw new RestoreLeftChanges(state, error instanceof StreamedRestoreStopped ? error.cause : error, hint);
       }
       await unmark?.();
       return result;
@@ -301,24 +309,29 @@ export class PostgresDriver implements Driver {
     let input = raw;
     if (plan.way === 'streamed') {
       // Into an empty destination, the tables load in parallel as the backup downloads, committed once it
-      // proved itself (streamed-restore.ts); an archive that restore does not read comes back for pg_restore.
-      // A failure leaves the destination as empty as it was found, unless dropping what it made failed too.
-      const rest = await marked(
-        () =>
-          restoreStreamed(raw, {
-            pgRestore,
-            psql: toolPath('psql', this.#config.binDir),
-            env,
-            database,
-            jobs,
-            signal,
-            query: (sql) => withClient(connection, (client) => arrayRows(client, sql)),
-          }),
-        (error) => error instanceof StreamedRestoreStopped && error.leftBehind !== undefined,
-      );
-      if (rest === undefined) return `pg_restore (schema, indexes) and ${jobs} psql sessions (data)`;
-      if (plan.otherwise === 'one transaction') return serial(rest);
-      input = rest;
+      // proved itself (streamed-restore.ts); an archive that restore does not run goes to pg_restore. The head
+      // decides, before anything is written: one mark, whichever restores.
+      const archive = await readArchiveHead(raw);
+      const toc = archive.toc;
+      if (toc !== undefined) {
+        // A failure leaves the destination as empty as it was found, unless dropping what it made failed too.
+        await marked(
+          () =>
+            restoreStreamed(toc, archive, {
+              pgRestore,
+              psql: toolPath('psql', this.#config.binDir),
+              env,
+              database,
+              jobs,
+              signal,
+              query: (sql, params) => withClient(connection, (client) => arrayRows(client, sql, params)),
+            }),
+          (error) => (error instanceof StreamedRestoreStopped ? error.leftBehind : undefined),
+        );
+        return `pg_restore (schema, indexes) and ${jobs} psql sessions (data)`;
+      }
+      if (plan.otherwise === 'one transaction') return serial(archive.stream());
+      input = archive.stream();
     }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
     const workDir = await makeWorkDir('pgrestore');
@@ -340,7 +353,7 @@ export class PostgresDriver implements Driver {
             signal?.removeEventListener('abort', onAbort);
           }
         },
-        () => true,
+        () => 'may hold part of the backup (pg_restore --jobs commits table by table)',
       );
       return `pg_restore --jobs=${jobs}`;
     } finally {

@@ -28,10 +28,13 @@ export interface StreamedRestoreOptions {
   readonly jobs: number;
   readonly signal?: AbortSignal;
   /** Runs SQL on the destination and answers its rows (the clean-up after a failure). */
-  readonly query: (sql: string) => Promise<unknown[][]>;
+  readonly query: (sql: string, params?: unknown[]) => Promise<unknown[][]>;
 }
 
-/** A streamed restore that stopped; `leftBehind` says why the destination is not as empty as it was found, if so. */
+/**
+ * A streamed restore that stopped; `leftBehind` says what the destination holds when it is not as empty as it
+ * was found (a phrase after its name: "holds the schema this restore made (dropping it failed: ...)").
+ */
 export class StreamedRestoreStopped extends LifeboatError {
   override readonly name = 'StreamedRestoreStopped';
   constructor(
@@ -91,18 +94,29 @@ const PIECE_BYTES = 16 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
 
-/**
- * Restores `raw` (a custom-format archive) into the empty destination `options.env` names. Answers undefined
- * when done; answers a stream of the same bytes, from the first, when the archive holds what this restore
- * does not run itself (large objects, data compressed by pg_dump, an unknown entry): the caller then restores
- * it with pg_restore. Rejects, with the destination as empty as before, on any failure.
- */
-export async function restoreStreamed(raw: Readable, options: StreamedRestoreOptions): Promise<Readable | undefined> {
+/** A custom-format archive whose head was read off its stream: who restores it, and its bytes from the first. */
+export interface ArchiveHead {
+  /**
+   * The table of contents when the streamed restore runs every entry itself; undefined when the archive
+   * holds what it does not (large objects, data compressed by pg_dump, an unknown entry), or its head is one
+   * this reader does not read (an unknown layout, or no archive at all): then it is pg_restore's, whose own
+   * error says what is wrong with it.
+   */
+  readonly toc: readonly TocEntry[] | undefined;
+  /** The archive from its first byte: the bytes read for the head, then the rest of the stream. */
+  readonly bytes: () => AsyncGenerator<Buffer>;
+  /** The same, as a stream (for pg_restore). */
+  readonly stream: () => Readable;
+  /** Lets go of the stream (after a failure): the download must not wait for a reader that is gone. */
+  readonly stop: () => void;
+}
+
+/** Reads the head of the archive `raw` streams (nothing more): what it promises decides who restores. */
+export async function readArchiveHead(raw: Readable): Promise<ArchiveHead> {
   const iterator = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const seen: Buffer[] = [];
   let toc: readonly TocEntry[] | undefined;
   let unsupported = false;
-  // The head first, read by a reader of its own: what it promises decides who restores.
   const probe = new CustomArchiveReader({
     head: (_bytes, entries) => {
       toc = entries;
@@ -115,13 +129,12 @@ export async function restoreStreamed(raw: Readable, options: StreamedRestoreOpt
     try {
       probe.push(next.value);
     } catch {
-      // A defect after the head is the restoring reader's to find; a head this reader does not read (an
-      // unknown layout, or no archive at all) is pg_restore's, whose own error then says what it is.
+      // A defect after the head is the restoring reader's to find; a head this reader does not read is
+      // pg_restore's.
       if (toc === undefined) unsupported = true;
     }
   }
-  /** The bytes read so far, then the rest of the stream. */
-  const all = async function* () {
+  const bytes = async function* () {
     yield* seen;
     for (;;) {
       const next = await iterator.next();
@@ -129,15 +142,30 @@ export async function restoreStreamed(raw: Readable, options: StreamedRestoreOpt
       yield next.value;
     }
   };
-  if (unsupported || toc === undefined || !streamable(toc)) return Readable.from(all(), { objectMode: false });
+  return {
+    toc: unsupported || toc === undefined || !streamable(toc) ? undefined : toc,
+    bytes,
+    stream: () => Readable.from(bytes(), { objectMode: false }),
+    stop: () => raw.destroy(),
+  };
+}
+
+/**
+ * Restores `archive`, whose head (`toc`, its table of contents) says the streamed restore runs it, into the
+ * empty destination `options.env` names. Rejects on any failure with the destination as empty as it was
+ * found, or with a StreamedRestoreStopped that says what is left.
+ */
+export async function restoreStreamed(
+  toc: readonly TocEntry[],
+  archive: ArchiveHead,
+  options: StreamedRestoreOptions,
+): Promise<void> {
   try {
-    await new Restore(options).run(toc, all, () => raw.destroy());
+    await new Restore(options).run(toc, archive.bytes, archive.stop);
   } catch (error) {
-    // Whatever failed, the bytes are let go of: the download must not wait for a reader that is gone.
-    raw.destroy();
+    archive.stop();
     throw error;
   }
-  return undefined;
 }
 
 /**
@@ -349,25 +377,28 @@ class Restore {
     const onAbort = () => failure.reject(options.signal?.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const loaders: Loader[] = [];
-    /** Whether the schema was made (then a failure drops it again). */
-    let madeSchema = false;
+    /** How the schema step ended (a failure drops again what it made). */
+    let schemaStep: SchemaStep = 'not run';
+    let schema: Promise<void> | undefined;
     let extensions: ReadonlySet<string> = new Set();
     try {
       options.signal?.throwIfAborted();
       extensions = new Set((await options.query('SELECT extname FROM pg_extension')).map((row) => String(row[0])));
-      const schema = headWritten.promise
-        .then(() =>
-          runToEnd(
-            runTool('postgres', options.pgRestore, [...common, '--section=pre-data', '--single-transaction', tocFile], {
-              env: options.env,
-              stdout: 'ignore',
-            }),
-            failure.promise,
-          ),
-        )
-        .then(() => {
-          madeSchema = true;
-        });
+      schema = headWritten.promise.then(async () => {
+        const tool = runTool(
+          'postgres',
+          options.pgRestore,
+          [...common, '--section=pre-data', '--single-transaction', tocFile],
+          { env: options.env, stdout: 'ignore' },
+        );
+        try {
+          await runToEnd(tool, failure.promise);
+          schemaStep = 'made';
+        } catch (error) {
+          schemaStep = stepEnd(tool);
+          throw error;
+        }
+      });
       schema.catch((error: unknown) => failure.reject(error));
       const settings = [
         ...SESSION_SETTINGS,
@@ -428,11 +459,15 @@ class Restore {
       this.#queueEnded = true;
       this.#queueChanged.notify();
       for (const loader of loaders) loader.stop();
-      await Promise.allSettled(loaders.map((l) => l.exited()));
+      // The schema step is stopped too, unless it has not begun (then it never will); how it ended decides
+      // the clean-up.
+      failure.reject(error);
+      headWritten.reject(error);
+      await Promise.allSettled([...loaders.map((l) => l.exited()), schema]);
       const cause = options.signal?.aborted ? options.signal.reason : error;
-      const left = madeSchema ? await this.#cleanUp(toc, extensions) : undefined;
+      const left = await this.#leftBehind(schemaStep, toc, extensions);
       throw new StreamedRestoreStopped(
-        `postgres: restore stopped, ${left === undefined ? 'nothing committed' : `its schema left behind (${left})`}: ${describeError(cause)}`,
+        `postgres: restore stopped, ${left === undefined ? 'nothing committed' : `${options.database} ${left}`}: ${describeError(cause)}`,
         left,
         {
           cause,
@@ -443,6 +478,39 @@ class Restore {
       options.signal?.removeEventListener('abort', onAbort);
       await rm(this.#workDir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * What a failed restore leaves in the destination, as a phrase; undefined when it is as empty as it was
+   * found. The data sessions commit only at the very end (nothing of theirs is left), the schema step in one
+   * transaction: what it made is dropped again, once it is known to have committed.
+   */
+  async #leftBehind(step: SchemaStep, toc: readonly TocEntry[], extensions: ReadonlySet<string>) {
+    if (step === 'not run' || step === 'rolled back') return undefined;
+    if (step === 'stopped') {
+      const committed = await this.#schemaCommitted(toc).catch(() => undefined);
+      if (committed === false) return undefined;
+      if (committed === undefined) {
+        return 'may hold the schema this restore made (its pg_restore was stopped, and whether it had committed could not be told)';
+      }
+    }
+    const failed = await this.#cleanUp(toc, extensions);
+    return failed === undefined ? undefined : `holds the schema this restore made (${failed})`;
+  }
+
+  /**
+   * Whether a schema step stopped before it said how it ended had committed (a failure can come between its
+   * commit and its exit): the destination held no table before, so a table of the archive there now is its.
+   * Undefined when the archive makes no table to tell by.
+   */
+  async #schemaCommitted(toc: readonly TocEntry[]): Promise<boolean | undefined> {
+    const table = toc.find((e) => e.section === SECTION.preData && e.desc === 'TABLE' && creates(e));
+    if (table === undefined) return undefined;
+    const [row] = await this.#options.query("SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL", [
+      table.namespace,
+      table.tag,
+    ]);
+    return row?.[0] === true;
   }
 
   /**
@@ -490,6 +558,20 @@ function undo(entry: TocEntry): string | undefined {
   const statement = entry.dropStmt.trim();
   if (!statement.startsWith(prefix) || !statement.endsWith(';')) return undefined;
   return `${prefix}IF EXISTS ${statement.slice(prefix.length, -1)} CASCADE`;
+}
+
+/**
+ * How the schema step ended: `made` (committed), `rolled back` (pg_restore failed: --single-transaction
+ * commits nothing then), or `stopped` (killed by this restore's failure, or by a signal, perhaps after its
+ * commit).
+ */
+type SchemaStep = 'not run' | 'made' | 'rolled back' | 'stopped';
+
+/** How a schema step that did not end well ended (its exit is known once runToEnd settled). */
+function stepEnd(tool: ToolProcess): SchemaStep {
+  const code = tool.child.exitCode;
+  if (code === 0) return 'made';
+  return code === null ? 'stopped' : 'rolled back';
 }
 
 /** A tool run to its end, or stopped when `failure` rejects first. */
