@@ -42,7 +42,7 @@ export interface FeedOptions {
 /**
  * Streams `raw` into the tool's stdin. When the input fails (a download error, bytes that did not prove
  * themselves) the tool is stopped at once: it must not go on with part of a backup, nor sit holding the
- * destination. A stdin that breaks, or that the tool leaves by exiting, is the tool's doing, not the
+ * destination; so it is on an abort, whether or not it has read the whole backup. A stdin that breaks, or that the tool leaves by exiting, is the tool's doing, not the
  * input's: its exit says why, and a tool that exits 0 before it read the whole backup fails the restore too
  * (what it restored was never proven against the manifest).
  */
@@ -66,7 +66,16 @@ export async function feedTool(tool: FedTool, raw: Readable, options: FeedOption
     }
     throw error;
   });
-  const [wrote, ended] = await Promise.allSettled([writing, exited]);
+  // An abort stops the tool even once it has read the whole backup (an index build, a store's last steps):
+  // a stop asked for (SIGTERM from the operator or the container engine) must not wait for it.
+  const onAbort = () => {
+    if (running) tool.kill();
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  const [wrote, ended] = await Promise.allSettled([writing, exited]).finally(() =>
+    options.signal?.removeEventListener('abort', onAbort),
+  );
   // The input's failure is the cause when it made Lifeboat stop the tool; otherwise the tool's own error
   // (its stdin then closes early, which is only a consequence).
   if (inputFailed && wrote.status === 'rejected') {

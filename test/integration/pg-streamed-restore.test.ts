@@ -375,6 +375,29 @@ exec "$REAL" "$@"`;
     expect(await commentOf(scratch)).toMatch(/^lifeboat: a restore began here at /);
   });
 
+  it('SIGTERM once a one-transaction pg_restore has read the whole backup stops it at once: nothing committed', async () => {
+    // A pg_restore that reads the backup to its end and then does not exit until it is killed.
+    const bin = await standInBinDir(
+      await mkdtemp(join(tmpdir(), 'lifeboat-it-')),
+      'bin',
+      'cat > /dev/null; touch "$BIN/read"; exec sleep 600',
+      'pg_restore',
+    );
+    const { dir } = await backedUp(database, { restoreJobs: undefined });
+    const { path } = await writeConfig({
+      storage: { type: 'local', path: join(dir, 'store') },
+      targets: [{ name: 'app', driver: 'postgres', url: url(database), binDir: bin }],
+    });
+    const scratch = await createDatabase(pg, 'streamed-read-held');
+    await query(scratch, 'CREATE TABLE customers (id int)');
+    const running = startCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force']);
+    await waitFor('pg_restore to read the whole backup', async () => existsSync(join(bin, 'read')), 60_000);
+    running.child.kill('SIGTERM');
+    const stopped = await running.result;
+    expect(stopped.code).not.toBe(0);
+    expect(stopped.stderr).toContain('interrupted (received SIGTERM); postgres: nothing committed');
+  });
+
   it('a user that does not own the destination restores it unmarked, and is told so', async () => {
     // The user owns its tables but neither database (only a database's owner may comment on it).
     const user = `restorer_${Math.random().toString(36).slice(2, 8)}`;
