@@ -3,12 +3,15 @@
 // server running again after a killed dump and after a failed upload, clear errors, and a drill on a scratch
 // server.
 import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.js';
 import { type AgeKey, ageKeygen } from '../harness/age.js';
 import { drillJson, runCli, startCli, writeConfig } from '../harness/cli.js';
+import { waitFor } from '../harness/free-port.js';
 import {
   backupWithBrokenUpload,
   boltAnswers,
@@ -114,6 +117,28 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     expect(after.nodes.length).toBe(3250);
     expect(after.rels.length).toBe(8999);
     expect(after).toEqual(before);
+  });
+
+  it('a restore stopped once the load ran says the database may be left incomplete, starts the server again, and the next restore mends it', async () => {
+    // The real neo4j-admin, whose load does not exit until it is killed: the restore is stopped (SIGTERM) then.
+    const loaded = join(await mkdtemp(join(tmpdir(), 'lifeboat-it-')), 'loaded');
+    const hold = `case " $* " in *" database load "*) "$@" || exit $?; touch '${loaded}'; exec sleep 600;; esac\nexec "$@"`;
+    const { path: held } = await config({
+      exec: { ...server.exec, admin: ['sh', '-c', hold, 'sh', ...server.exec.admin] },
+    });
+    const running = startCli(['--config', held, 'restore', 'graph', '--force']);
+    await waitFor('the load of the restore', async () => existsSync(loaded), 240_000);
+    running.child.kill('SIGTERM');
+    const stopped = await running.result;
+    expect(stopped.code).not.toBe(0);
+    expect(stopped.stderr).toContain(
+      'interrupted (received SIGTERM); neo4j: database neo4j may be left incomplete (neo4j-admin load overwrites it in place)',
+    );
+    expect(stopped.stderr).not.toContain('nothing committed');
+    expect(await boltAnswers(server)).toBe(true);
+    const again = await runCli(['--config', path, 'restore', 'graph', '--force']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await boltAnswers(server)).toBe(true);
   });
 
   it('starts the server again after a dump that is killed half way, and stores nothing', async () => {

@@ -9,7 +9,15 @@ import { now } from '../../clock.js';
 import { parseDuration } from '../../config/duration.js';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { describeError, LifeboatError } from '../../errors.js';
-import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
+import {
+  type DestinationState,
+  type Driver,
+  type DumpSession,
+  type RestoredState,
+  RestoreLeftChanges,
+  type RestoreOptions,
+  type Scratch,
+} from '../driver.js';
 import { feedTool } from '../feed-tool.js';
 import { type AdminRun, ExecAccess, type Neo4jAccess, type ScratchServer } from './admin-access.js';
 import { type BoltTarget, databases, graphStats, queryValue, serverFacts, waitForBolt, withBolt } from './bolt.js';
@@ -242,7 +250,15 @@ export class Neo4jDriver implements Driver {
     try {
       await this.#load(raw, database, options.signal);
     } catch (error) {
-      failure = error;
+      // neo4j-admin load overwrites the database in place: once it ran, a failure may leave part of it.
+      failure =
+        error instanceof LifeboatError && error.code === 'TOOL_MISSING'
+          ? error
+          : new RestoreLeftChanges(
+              `neo4j: database ${database} may be left incomplete (neo4j-admin load overwrites it in place)`,
+              error,
+              error instanceof LifeboatError && error.hint !== undefined ? error.hint : 'restore it again with --force',
+            );
     }
     try {
       await stop.bringBack();
@@ -262,7 +278,7 @@ export class Neo4jDriver implements Driver {
     await feedTool(tool, raw, {
       driver: 'neo4j',
       name: 'neo4j-admin',
-      stopped: `database ${database} left incomplete (restore it again)`,
+      stopped: 'its load cut short',
       signal,
       toolError: (error) => explainAdminError(error, database, this.#config),
     });
