@@ -1,9 +1,22 @@
 // Point-in-time recovery of a physical PostgreSQL target into a data directory: the base backup chosen by the
 // recovery windows, unpacked and checked, and the recovery settings that fetch WAL through Lifeboat.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
-import { appendFile, chmod, chown, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import {
+  appendFile,
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract } from 'tar';
 import type { Manifest } from '../catalog/manifest.js';
@@ -148,33 +161,47 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
   }
   const log = request.logger.child({ target: name, id: plan.backup.id, datadir: plan.datadir });
   log.info({ event: 'restore.start', timeline: plan.timeline, pointInTime: plan.pointInTime }, 'restore started');
-  await emptyDir(plan.datadir);
+  await mkdir(plan.datadir, { recursive: true, mode: 0o700 });
   // Before anything is downloaded: the user the server will run as can reach the directory.
   const runAs = request.start ? await serverUser(plan.datadir) : undefined;
+  // The backup is unpacked and proven in a folder of its own inside the data directory, beside what the
+  // directory holds: that stays until the new files proved themselves, so a restore that fails (a damaged
+  // backup, a wrong key, a store that does not answer, a full disk, SIGTERM) leaves it as it was.
+  const staging = join(plan.datadir, `${STAGING}${randomBytes(4).toString('hex')}`);
   try {
+    await mkdir(staging, { mode: 0o700 });
     request.onStage?.('download');
-    // The destination is empty: one pass, and the unpacked files are thrown away unless every byte proved
-    // itself against the manifest.
+    // One pass: the unpacked files are thrown away unless every byte proved itself against the manifest.
     const check = await checkArtifact(request.storage, artifact, {
       identities,
       signal: request.signal,
       onRawBytes: request.onProgress,
-      consumeRaw: (raw) => unpack(raw, plan.datadir),
+      consumeRaw: (raw) => unpack(raw, staging),
     });
     if (!check.ok) {
       throw new IntegrityError(
-        `restore ${name}: backup ${plan.backup.id} failed verification, data directory emptied: ${check.problems.join('; ')}`,
+        `restore ${name}: backup ${plan.backup.id} failed verification: ${check.problems.join('; ')}`,
         'restore from an older base backup (see `lifeboat list`), and run `lifeboat verify`',
       );
     }
     request.onStage?.('verify');
-    await verifyFiles(request.target, plan.datadir);
-    await writeRecoverySettings(plan, request);
-    await chmod(plan.datadir, 0o700);
+    await verifyFiles(request.target, staging);
+    await writeRecoverySettings(plan, request, staging);
   } catch (error) {
-    await emptyDir(plan.datadir).catch(() => undefined);
-    throw error;
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    const said = describeError(error);
+    throw new LifeboatError(
+      error instanceof LifeboatError ? error.code : 'RESTORE_FAILED',
+      `${said.startsWith(`restore ${name}: `) ? '' : `restore ${name}: `}${said}; data directory ${plan.datadir} untouched`,
+      {
+        cause: error,
+        hint: error instanceof LifeboatError ? error.hint : undefined,
+        exitCode: error instanceof LifeboatError ? error.exitCode : undefined,
+      },
+    );
   }
+  await swapIn(plan.datadir, staging);
+  await chmod(plan.datadir, 0o700);
   let server: DatadirResult['server'];
   if (request.start) {
     request.onStage?.('restore');
@@ -203,6 +230,34 @@ function unpack(raw: Readable, dir: string): Promise<void> {
   });
 }
 
+/** The folder, inside the data directory, where a restore unpacks and proves the backup. */
+const STAGING = '.lifeboat-restore-';
+
+/**
+ * Puts the proven files of `staging` in the place of what `dir` held: what it held goes aside first (into a
+ * folder of its own there, removed at the end), then the new files come up. Renames within one file system
+ * (a data directory that is a mount point stays one), so the data directory is a mix of old and new for
+ * moments only; if a rename fails, the error says where each part is.
+ */
+async function swapIn(dir: string, staging: string): Promise<void> {
+  const aside = join(dir, `.lifeboat-replaced-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(aside, { mode: 0o700 });
+    for (const entry of await readdir(dir)) {
+      if (entry !== basename(staging) && entry !== basename(aside)) await rename(join(dir, entry), join(aside, entry));
+    }
+    for (const entry of await readdir(staging)) await rename(join(staging, entry), join(dir, entry));
+  } catch (error) {
+    throw new LifeboatError(
+      'RESTORE_FAILED',
+      `restore: put the restored files in place in ${dir}: ${describeError(error)}; what it held is in ${aside}, the restored files that did not move are in ${staging}`,
+      { cause: error, hint: 'move them by hand, or empty the data directory and restore again' },
+    );
+  }
+  await rm(staging, { recursive: true, force: true });
+  await rm(aside, { recursive: true, force: true });
+}
+
 async function holdsData(dir: string): Promise<boolean> {
   try {
     return (await readdir(dir)).length > 0;
@@ -210,11 +265,6 @@ async function holdsData(dir: string): Promise<boolean> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw new LifeboatError('DESTINATION', `restore: read data directory ${dir}: ${describeError(error)}`);
   }
-}
-
-async function emptyDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
 }
 
 /** pg_verifybackup checks every file against the backup's own manifest (CRC32C), before any server reads it. */
@@ -247,7 +297,8 @@ export function recoveryTime(iso: string): string {
   return `${at.toISOString().replace('T', ' ').replace('Z', '')}+00`;
 }
 
-async function writeRecoverySettings(plan: DatadirPlan, request: DatadirRestoreRequest): Promise<void> {
+/** The recovery settings, written into `dir` (the unpacked backup, before it takes the data directory's place). */
+async function writeRecoverySettings(plan: DatadirPlan, request: DatadirRestoreRequest, dir: string): Promise<void> {
   const restoreCommand = [...request.fetchCommand, 'wal-fetch', plan.target].map(shellQuote).join(' ');
   const lines = [
     '',
@@ -258,12 +309,12 @@ async function writeRecoverySettings(plan: DatadirPlan, request: DatadirRestoreR
     "recovery_target_action = 'promote'",
     '',
   ];
-  await appendFile(join(plan.datadir, 'postgresql.auto.conf'), lines.join('\n'));
-  await writeFile(join(plan.datadir, 'recovery.signal'), '');
+  await appendFile(join(dir, 'postgresql.auto.conf'), lines.join('\n'));
+  await writeFile(join(dir, 'recovery.signal'), '');
   // A cluster whose configuration lived outside its data directory (Debian's layout) starts on defaults.
-  if (!existsSync(join(plan.datadir, 'postgresql.conf'))) {
+  if (!existsSync(join(dir, 'postgresql.conf'))) {
     await writeFile(
-      join(plan.datadir, 'postgresql.conf'),
+      join(dir, 'postgresql.conf'),
       '# written by lifeboat restore: the original lived outside the data directory\n',
     );
   }

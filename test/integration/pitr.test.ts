@@ -270,6 +270,32 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     await expect(readdir(join(datadirs, 'x'))).rejects.toThrow(/ENOENT/);
   });
 
+  it('--force keeps what the data directory holds until the backup proved itself: a key that opens nothing changes nothing', async () => {
+    const held = join(datadirs, 'held');
+    await mkdir(held);
+    await writeFile(join(held, 'PG_VERSION'), 'the old cluster');
+    await writeFile(join(held, 'keep.txt'), 'precious');
+    // The same configuration with a key that opens nothing in the store: the download fails half way in.
+    const other = await ageKeygen();
+    const config = JSON.parse(await readFile(configPath, 'utf8'));
+    config.targets[0].encryption.identityFile = other.identityFile;
+    const wrongKey = join(dir, 'wrong-key.json');
+    await writeFile(wrongKey, JSON.stringify(config));
+    const failed = await runCli(['--config', wrongKey, 'restore', 'pg', '--to-datadir', held, '--force']);
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain(`data directory ${held} untouched`);
+    expect((await readdir(held)).sort()).toEqual(['PG_VERSION', 'keep.txt']);
+    expect(await readFile(join(held, 'keep.txt'), 'utf8')).toBe('precious');
+    // With the right key the restored cluster takes their place, and nothing of the restore's own is left.
+    const restored = await cli('restore', 'pg', '--to-datadir', held, '--force');
+    expect(restored.code, restored.stderr).toBe(0);
+    const entries = await readdir(held);
+    expect(entries).toEqual(expect.arrayContaining(['recovery.signal', 'base', 'global']));
+    expect(entries).not.toContain('keep.txt');
+    expect(entries.filter((entry) => entry.startsWith('.lifeboat-'))).toEqual([]);
+    expect(await readFile(join(held, 'PG_VERSION'), 'utf8')).toMatch(/^\d+\n$/);
+  });
+
   it('drills: recovers to a point six seconds ago into a scratch server, checks it, measures RPO and RTO', async () => {
     // The archive lags the server by its partialInterval (1 s here) and a status report or two.
     await new Promise((resolve) => setTimeout(resolve, 6_000));
