@@ -22,6 +22,7 @@ import {
   startNeo4j,
 } from '../harness/neo4j.js';
 import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
+import { startFaultProxy } from '../hostile/fault-proxy.js';
 
 const s3 = inject('s3');
 
@@ -139,6 +140,38 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     const again = await runCli(['--config', path, 'restore', 'graph', '--force']);
     expect(again.code, again.stderr).toBe(0);
     expect(await boltAnswers(server)).toBe(true);
+  });
+
+  it('a restore whose download breaks half way never touches the database: the server runs on, the graph as it was', async () => {
+    const before = await graph(server);
+    const listed = await runCli(['--config', path, 'list', 'graph', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const backups = JSON.parse(listed.stdout) as Manifest[];
+    const newest = backups.sort((a, b) => a.id.localeCompare(b.id)).at(-1) as Manifest;
+    const size = newest.artifacts[0]?.size as number;
+    const endpoint = new URL(s3.endpoint);
+    const proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
+    try {
+      const { path: viaProxy } = await config(
+        {},
+        {
+          ...s3StorageConfig(s3, prefix),
+          endpoint: proxy.url,
+          encryption: { recipients: [key.recipient], identityFile: key.identityFile },
+        },
+      );
+      // A database that holds data is proven before it is touched: that pass reads the backup whole, and the
+      // restoring pass breaks half way (and every try after it).
+      proxy.setFault({ kind: 'reset', direction: 'down', bytes: Math.floor(size * 1.5) });
+      const broken = await runCli(['--config', viaProxy, 'restore', 'graph', '--force']);
+      expect(broken.code).not.toBe(0);
+      expect(broken.stderr).toContain('(neo4j: nothing committed)');
+      expect(proxy.injected()).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
+    expect(await boltAnswers(server)).toBe(true);
+    expect(await graph(server)).toEqual(before);
   });
 
   it('starts the server again after a dump that is killed half way, and stores nothing', async () => {
