@@ -42,9 +42,10 @@ export interface FeedOptions {
 /**
  * Streams `raw` into the tool's stdin. When the input fails (a download error, bytes that did not prove
  * themselves) the tool is stopped at once: it must not go on with part of a backup, nor sit holding the
- * destination; so it is on an abort, whether or not it has read the whole backup. A stdin that breaks, or that the tool leaves by exiting, is the tool's doing, not the
- * input's: its exit says why, and a tool that exits 0 before it read the whole backup fails the restore too
- * (what it restored was never proven against the manifest).
+ * destination; so it is on an abort, whether or not it has read the whole backup. A stdin that breaks, or
+ * that the tool leaves by exiting, is the tool's doing, not the input's: its exit says why, and a tool that
+ * exits 0 before it read the whole backup fails the restore too (what it restored was never proven against
+ * the manifest).
  */
 export async function feedTool(tool: FedTool, raw: Readable, options: FeedOptions): Promise<void> {
   const stdin = tool.stdin;
