@@ -2,8 +2,10 @@
 // one in pieces, by every session), and nothing is committed before it proved itself. Against a real server
 // and real pg_dump, pg_restore and psql: the schema comes back whole (sequences, indexes, constraints,
 // triggers, views), a backup that fails its checksum at the end or a load cut half way leaves the destination
-// as empty as it was, and an archive the streamed restore does not read itself (large objects) is still
-// restored, by pg_restore.
+// as empty as it was (so does a stop between the schema step's commit and its exit), a clean-up that cannot
+// drop what it made says what is left and keeps the mark, an interrupted pg_restore --jobs says it may have
+// left part of the backup, SIGTERM stops a pg_restore that has read everything, and an archive the streamed
+// restore does not read itself (large objects) is still restored, by pg_restore.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
