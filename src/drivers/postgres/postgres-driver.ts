@@ -38,6 +38,14 @@ import { checkArchive, checkPlainEnd } from './dump-check.js';
 import { DATABASE_COMMENT, markRestore, unfinishedSince } from './restore-mark.js';
 import { readArchiveHead, restoreStreamed, StreamedRestoreStopped } from './streamed-restore.js';
 
+/** What a failed restore that is not one transaction left in its destination, as RestoreLeftChanges says it. */
+interface LeftPart {
+  /** A phrase after the database's name ("may hold part of the backup ..."). */
+  readonly what: string;
+  readonly cause: unknown;
+  readonly hint: string | undefined;
+}
+
 /**
  * Sessions that load an empty destination when restoreJobs is not set: one a core of this machine (the
  * restore's own work, decompression and checksums, shares them), at most 4.
@@ -277,9 +285,12 @@ export class PostgresDriver implements Driver {
     if (plan.way === 'one transaction') return serial(raw);
     const jobs = plan.jobs;
     // What follows is not one transaction: while it runs the destination is marked (restore-mark.ts).
-    // A failure that leaves the destination not as it was found (`leftPart` says how, else undefined) keeps
-    // the mark, and says what is there.
-    const marked = async <T>(work: () => Promise<T>, leftPart: (error: unknown) => string | undefined): Promise<T> => {
+    // A failure that leaves the destination not as it was found (`leftPart` says what is there, with the
+    // failure's cause and hint, else undefined) keeps the mark, and says so.
+    const marked = async <T>(
+      work: () => Promise<T>,
+      leftPart: (error: unknown) => LeftPart | undefined,
+    ): Promise<T> => {
       const unmark = await markRestore(connection, new Date());
       if (unmark === undefined) {
         onNotice?.(
@@ -296,12 +307,8 @@ export class PostgresDriver implements Driver {
           await unmark?.().catch(() => undefined);
           throw error;
         }
-        const state = `postgres: ${database} ${left}${unmark === undefined ? '' : ', and stays marked as a restore that did not finish'}`;
-        const hint =
-          error instanceof StreamedRestoreStopped
-            ? error.hint
-            : 'restore it again with --force once the cause is mended';
-        throw new RestoreLeftChanges(state, error instanceof StreamedRestoreStopped ? error.cause : error, hint);
+        const state = `postgres: ${database} ${left.what}${unmark === undefined ? '' : ', and stays marked as a restore that did not finish'}`;
+        throw new RestoreLeftChanges(state, left.cause, left.hint);
       }
       await unmark?.();
       return result;
@@ -326,7 +333,10 @@ export class PostgresDriver implements Driver {
               signal,
               query: (sql, params) => withClient(connection, (client) => arrayRows(client, sql, params)),
             }),
-          (error) => (error instanceof StreamedRestoreStopped ? error.leftBehind : undefined),
+          (error) =>
+            error instanceof StreamedRestoreStopped && error.leftBehind !== undefined
+              ? { what: error.leftBehind, cause: error.cause, hint: error.hint }
+              : undefined,
         );
         return `pg_restore (schema, indexes) and ${jobs} psql sessions (data)`;
       }
@@ -353,7 +363,11 @@ export class PostgresDriver implements Driver {
             signal?.removeEventListener('abort', onAbort);
           }
         },
-        () => 'may hold part of the backup (pg_restore --jobs commits table by table)',
+        (error) => ({
+          what: 'may hold part of the backup (pg_restore --jobs commits table by table)',
+          cause: error,
+          hint: 'restore it again with --force once the cause is mended',
+        }),
       );
       return `pg_restore --jobs=${jobs}`;
     } finally {
