@@ -1,6 +1,6 @@
 // Hostile cases for SQLite restores and backups to a local folder: stale journals, a database in use, tampered
 // manifests, permissions, leftovers of killed runs, full disks. Real SQLite files, the real CLI.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -98,6 +98,34 @@ describe('sqlite restores that never make things worse', () => {
       holding.child.kill();
     }
     expect(count(path)).toBe(101);
+    expect(readdirSync(dir).filter((f) => f.includes('lifeboat-restore'))).toEqual([]);
+  });
+
+  it('refuses a file bound in by a mount (it cannot be renamed over) and keeps what its WAL held', async () => {
+    const path = join(dir, 'bound.db');
+    fill(path, 100, 'wal');
+    // A writer killed after its commits, before any checkpoint: 50 committed rows live only in the WAL.
+    const writer = holder(
+      path,
+      "db.pragma('wal_autocheckpoint = 0'); for (let i = 0; i < 50; i += 1) db.prepare('INSERT INTO t (x) VALUES (randomblob(500))').run()",
+    );
+    await writer.ready;
+    writer.child.kill('SIGKILL');
+    await new Promise((resolve) => writer.child.once('close', resolve));
+    expect(statSync(`${path}-wal`).size).toBeGreaterThan(50 * 500);
+    // A single file bound in (as `-v ./app.db:/data/app.db` does) is a mount point: rename onto it fails.
+    execFileSync('mount', ['--bind', path, path]);
+    try {
+      const restored = await runCli(['--config', config, 'restore', 'app', '--to', path, '--force']);
+      expect(restored.code).toBe(1);
+      expect(restored.stderr).toContain(`sqlite: restore into ${path}: it cannot be replaced (EBUSY`);
+      expect(restored.stderr).toContain('destination untouched');
+      expect(restored.stderr).toContain('Try: mount the folder that holds the database');
+      noStackTrace(restored.stderr);
+    } finally {
+      execFileSync('umount', [path]);
+    }
+    expect(count(path)).toBe(150);
     expect(readdirSync(dir).filter((f) => f.includes('lifeboat-restore'))).toEqual([]);
   });
 

@@ -177,8 +177,9 @@ export class SqliteDriver implements Driver {
 /**
  * Puts `temp` in the place of the database at `path`, holding SQLite's exclusive lock on the old file while
  * it does: a process that has the database open in WAL mode, or is inside a transaction, makes it refuse
- * (--force does not override that). The old file's journal, WAL and shared-memory files go first: a hot
- * journal left beside the new file would be "rolled back" into it on the next open and corrupt it. The new
+ * (--force does not override that). The old file's WAL is checkpointed into it, then its journal, WAL and
+ * shared-memory files go: a hot journal left beside the new file would be "rolled back" into it on the next
+ * open and corrupt it. A destination that cannot be renamed over (a mount point) is refused, untouched. The new
  * file keeps the old one's mode and owner.
  */
 async function replaceDatabase(path: string, temp: string): Promise<void> {
@@ -198,7 +199,17 @@ async function replaceDatabase(path: string, temp: string): Promise<void> {
       }
     }
     for (const suffix of ['-journal', '-wal', '-shm']) await rm(`${path}${suffix}`, { force: true });
-    await rename(temp, path);
+    await rename(temp, path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EBUSY' && error.code !== 'EXDEV') throw error;
+      throw new LifeboatError(
+        'DESTINATION',
+        `sqlite: restore into ${path}: it cannot be replaced (${error.code}: a mount point, such as a single file bound into a container); destination untouched`,
+        {
+          cause: error,
+          hint: 'mount the folder that holds the database rather than the file alone (SQLite keeps its -wal and -journal files beside it), or restore --to another path and move the file in while the application is stopped',
+        },
+      );
+    });
     await syncFolder(dirname(path));
   } finally {
     lock?.close();
@@ -214,6 +225,12 @@ function lockExclusively(path: string): Database.Database {
     db.exec('BEGIN EXCLUSIVE');
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
     db.exec('COMMIT');
+    // Commits that live only in a WAL (its writer killed before a checkpoint) move into the file itself, so
+    // removing the side files cannot lose them if the restore stops before the new file is in place.
+    const [checkpoint] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if (checkpoint !== undefined && checkpoint.busy !== 0) {
+      throw Object.assign(new Error('the checkpoint of its WAL was blocked'), { code: 'SQLITE_BUSY' });
+    }
     return db;
   } catch (error) {
     db?.close();
