@@ -16,15 +16,12 @@ export async function restoreInto(
 ): Promise<void> {
   const state = await driver.inspectDestination(destination);
   if (state.hasData && !options.force) {
-    const error = new LifeboatError(
+    // The bytes are not read: checkArtifact stops the download when this rejects.
+    throw new LifeboatError(
       'DESTINATION_NOT_EMPTY',
       `${driver.name}: restore into ${state.description}: it holds data (${state.detail})`,
       { hint: 'add --force to replace it, or --to another destination' },
     );
-    // The bytes will not be read: let go of them quietly (the caller hears this error instead).
-    raw.on('error', () => undefined);
-    raw.destroy();
-    throw error;
   }
   options.signal?.throwIfAborted();
   try {

@@ -127,7 +127,15 @@ export async function checkArtifact(
   }
   const reading = pipeline([body, ...stages] as never, { signal });
   if (options.consumeRaw === undefined) rawTap.resume();
-  const consuming = options.consumeRaw === undefined ? Promise.resolve() : options.consumeRaw(rawTap);
+  // A consumer that fails before it read the bytes to their end (a destination refused before the download)
+  // stops the download too: a paused pipeline would otherwise wait for ever, or the process end as if done.
+  const consuming =
+    options.consumeRaw === undefined
+      ? Promise.resolve()
+      : options.consumeRaw(rawTap).catch((error: unknown) => {
+          if (!rawTap.destroyed) rawTap.destroy(new Error('the restore stopped reading'));
+          throw error;
+        });
   // Both settle before the result: a restore has stopped its tool and removed its partial files by then.
   const [read, consumed] = await Promise.allSettled([reading as Promise<void>, consuming]);
   if (readError !== undefined) {
