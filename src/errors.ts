@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   DUMP_INCOMPLETE: { exitCode: 1, retryable: true },
   DUMP_MISMATCH: { exitCode: 1, retryable: false },
   TEMP_FOLDER: { exitCode: 1, retryable: false },
+  NO_ROOM: { exitCode: 1, retryable: false },
   STORAGE: { exitCode: 1, retryable: true },
   STORAGE_READ: { exitCode: 1, retryable: true },
   UNREACHABLE: { exitCode: 1, retryable: true },

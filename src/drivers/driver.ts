@@ -57,6 +57,8 @@ export interface RestoreOptions {
   readonly onNotice?: (message: string, event?: RestoreNoticeEvent) => void;
   /** What the destination held when the core checked it, just before the restore (restoreInto). */
   readonly found?: DestinationState;
+  /** How many raw bytes the artifact holds: a driver that lands it on local disk first checks there is room. */
+  readonly rawSize?: number;
 }
 
 /**

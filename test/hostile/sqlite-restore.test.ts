@@ -217,6 +217,28 @@ describe('sqlite restores that never make things worse', () => {
     expect(verify.code, verify.stdout).toBe(0);
   });
 
+  it('refuses before the download a destination whose file system has no room for the restored file', async () => {
+    const tiny = await mountTinyFolder('1m');
+    try {
+      const path = join(tiny.path, 'app.db');
+      fill(path, 10);
+      const before = readFileSync(path);
+      const refused = await runCli(['--config', config, 'restore', 'app', '--to', path, '--force']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `sqlite: restore into ${path}: needs 2\\.\\d MiB free in ${tiny.path} \\(the restored file is written beside the old one, which stays until the new one proved itself\\), which has [\\d.]+ [KM]iB; destination untouched`,
+        ),
+      );
+      expect(refused.stderr).toContain('Try: free space on that file system, or restore --to a folder with room');
+      noStackTrace(refused.stderr);
+      expect(readdirSync(tiny.path)).toEqual(['app.db']);
+      expect(readFileSync(path).equals(before)).toBe(true);
+    } finally {
+      await tiny.unmount();
+    }
+  });
+
   it('names the temp folder, and the storage file and folder, when a disk is full (finding 8)', async () => {
     const big = join(dir, 'full.db');
     fill(big, 8000);

@@ -3,7 +3,7 @@
 // server running again after a killed dump and after a failed upload, clear errors, and a drill on a scratch
 // server.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import {
 } from '../harness/neo4j.js';
 import { randomPrefix, s3Keys, s3StorageConfig } from '../harness/s3.js';
 import { startFaultProxy } from '../hostile/fault-proxy.js';
+import { mountTinyFolder } from '../hostile/hostile-support.js';
 
 const s3 = inject('s3');
 
@@ -45,8 +46,13 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     ...extra,
   });
 
-  async function config(extra: Record<string, unknown> = {}, storage?: Record<string, unknown>) {
+  async function config(
+    extra: Record<string, unknown> = {},
+    storage?: Record<string, unknown>,
+    top: Record<string, unknown> = {},
+  ) {
     const made = await writeConfig({
+      ...top,
       // Encrypted, as a careful deployment runs it: the dump is stored as neo4j-admin compressed it, then age.
       storage: storage ?? {
         ...s3StorageConfig(s3, prefix),
@@ -142,6 +148,29 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
     expect(await boltAnswers(server)).toBe(true);
   });
 
+  it('a restore whose temp folder has no room for the dump refuses before it downloads, and stops nothing', async () => {
+    const before = await graph(server);
+    const listed = JSON.parse((await runCli(['--config', path, 'list', 'graph', '--json'])).stdout) as Manifest[];
+    const rawSize = listed.sort((a, b) => a.id.localeCompare(b.id)).at(-1)?.artifacts[0]?.rawSize as number;
+    const tiny = await mountTinyFolder('64k');
+    try {
+      expect(rawSize).toBeGreaterThan(64 * 1024);
+      const refused = await runCli(['--config', path, 'restore', 'graph', '--force'], { TMPDIR: tiny.path });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `neo4j: restore into database neo4j: needs [\\d.]+ [KM]iB free in ${tiny.path} \\(the dump is downloaded to the temp folder before the database goes offline\\), which has 64.0 KiB; database untouched, never stopped`,
+        ),
+      );
+      expect(refused.stderr).toContain('Try: free space in the temp folder, or point TMPDIR at a folder with room');
+      expect(readdirSync(tiny.path)).toEqual([]);
+    } finally {
+      await tiny.unmount();
+    }
+    expect(await boltAnswers(server)).toBe(true);
+    expect(await graph(server)).toEqual(before);
+  });
+
   it('a restore whose download breaks half way never touches the database: the server runs on, the graph as it was', async () => {
     const before = await graph(server);
     const listed = await runCli(['--config', path, 'list', 'graph', '--json']);
@@ -159,6 +188,9 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
           endpoint: proxy.url,
           encryption: { recipients: [key.recipient], identityFile: key.identityFile },
         },
+        // The restore's lease cannot be given back through a proxy that resets every connection: a short one
+        // expires soon, and is unlocked below, so the tests after this one find the target free.
+        { lease: { ttl: '1s' } },
       );
       // A database that holds data is proven before it is touched: that pass reads the backup whole, and the
       // restoring pass breaks half way (and every try after it).
@@ -169,6 +201,11 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
       expect(proxy.injected()).toBeGreaterThan(0);
     } finally {
       await proxy.close();
+      await waitFor(
+        'the lease of the broken restore to expire',
+        async () => (await runCli(['--config', path, 'unlock', 'graph', '--yes'])).code === 0,
+        30_000,
+      );
     }
     expect(await boltAnswers(server)).toBe(true);
     expect(await graph(server)).toEqual(before);

@@ -18,6 +18,7 @@ import { type RunningDaemon, runCli, startDaemon, writeConfig } from '../harness
 import { freePort } from '../harness/free-port.js';
 import { type PostgresServer, postgresBinDir, startPostgres } from '../harness/postgres.js';
 import { randomPrefix, s3Client, s3Keys, s3StorageConfig } from '../harness/s3.js';
+import { mountTinyFolder } from '../hostile/hostile-support.js';
 
 const s3 = inject('s3');
 
@@ -294,6 +295,26 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     expect(entries).not.toContain('keep.txt');
     expect(entries.filter((entry) => entry.startsWith('.lifeboat-'))).toEqual([]);
     expect(await readFile(join(held, 'PG_VERSION'), 'utf8')).toMatch(/^\d+\n$/);
+  });
+
+  it('a data directory on a file system without room for the base backup is refused before the download', async () => {
+    const tiny = await mountTinyFolder('1m');
+    try {
+      const datadir = join(tiny.path, 'pg');
+      const refused = await cli('restore', 'pg', '--to-datadir', datadir);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `restore pg: needs [\\d.]+ MiB free in ${datadir} \\(the base backup is unpacked there\\), which has [\\d.]+ [KM]iB; data directory ${datadir} untouched`,
+        ),
+      );
+      expect(refused.stderr).toContain(
+        'Try: free space on that file system, or restore into an empty --to-datadir on a larger one',
+      );
+      expect(await readdir(datadir)).toEqual([]);
+    } finally {
+      await tiny.unmount();
+    }
   });
 
   it('drills: recovers to a point six seconds ago into a scratch server, checks it, measures RPO and RTO', async () => {

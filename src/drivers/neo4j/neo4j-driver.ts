@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +14,7 @@ import { now } from '../../clock.js';
 import { parseDuration } from '../../config/duration.js';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { describeError, LifeboatError } from '../../errors.js';
+import { ensureRoom } from '../../free-space.js';
 import { makeWorkDir } from '../../work-dir.js';
 import {
   type DestinationState,
@@ -253,6 +255,14 @@ export class Neo4jDriver implements Driver {
     // The backup is spooled to a local file first, proven as it flows: a store that stops answering, a
     // network that breaks or a full disk stops the restore before the database is touched, and the database
     // is offline for the load alone, not for the download as well.
+    await ensureRoom({
+      folder: tmpdir(),
+      bytes: options.rawSize ?? 0,
+      what: `neo4j: restore into database ${database}`,
+      why: 'the dump is downloaded to the temp folder before the database goes offline',
+      state: 'database untouched, never stopped',
+      hint: 'free space in the temp folder, or point TMPDIR at a folder with room for the dump',
+    });
     const workDir = await makeWorkDir('neo4j-restore');
     try {
       const file = join(workDir, 'neo4j.dump');
