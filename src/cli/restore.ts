@@ -9,6 +9,7 @@ import { restoreDatadir } from '../core/restore-datadir.js';
 import { runRestore } from '../core/run-restore.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../format.js';
+import { describeRoom, enoughRoom } from '../free-space.js';
 import { leaseOptions, withLease } from '../lease/lease.js';
 import { storageForRun } from '../storage/throttled-storage.js';
 import { type CommandContext, findTarget, parseTimeFlag } from './context.js';
@@ -108,6 +109,9 @@ export async function restoreCommand(
         : 'before restoring, then again while restoring (two passes: the destination is touched only by a proven backup)'
     }`,
     result.load === undefined ? undefined : `load:        ${result.load}`,
+    result.room === undefined || !flags.dryRun
+      ? undefined
+      : `local disk:  ${describeRoom(result.room)}${enoughRoom(result.room) ? '' : ': NOT ENOUGH, the restore would be refused'}`,
     flags.dryRun ? 'dry run:     nothing changed' : `restored in ${formatDuration(result.durationMs)}`,
   ];
   process.stdout.write(`${lines.filter((l) => l !== undefined).join('\n')}\n`);

@@ -25,7 +25,7 @@ import { connectionFromConfig, type PgConnection, withClient } from '../drivers/
 import { runTool, toolPath } from '../drivers/run-tool.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
 import { freePort } from '../free-port.js';
-import { ensureRoom } from '../free-space.js';
+import { ensureRoom, measureRoom } from '../free-space.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { checkArtifact, missingIdentity } from '../verify/verify.js';
@@ -168,17 +168,16 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
   // The backup is unpacked and proven in a folder of its own inside the data directory, beside what the
   // directory holds: that stays until the new files proved themselves, so a restore that fails (a damaged
   // backup, a wrong key, a store that does not answer, a full disk, SIGTERM) leaves it as it was.
-  await ensureRoom({
+  const room = await measureRoom({
     folder: plan.datadir,
     // The WAL the recovery needs joins it in pg_wal when it is staged.
     bytes: artifact.rawSize + (runAs !== undefined || request.stageWal ? plan.walBytes : 0),
-    what: `restore ${name}`,
     why: plan.datadirHasData
       ? 'the base backup is unpacked beside what the directory holds, which stays until the new files proved themselves'
       : 'the base backup is unpacked there',
-    state: `data directory ${plan.datadir} untouched`,
     hint: 'free space on that file system, or restore into an empty --to-datadir on a larger one',
   });
+  ensureRoom(room, `restore ${name}`, `data directory ${plan.datadir} untouched`);
   const staging = join(plan.datadir, `${STAGING}${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(staging, { mode: 0o700 });

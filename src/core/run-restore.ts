@@ -5,6 +5,7 @@ import type { EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import { RestoreLeftChanges, type RestoreOptions } from '../drivers/driver.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
+import { ensureRoom, measureRoom, type Room } from '../free-space.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { type ArtifactCheck, checkArtifact, missingIdentity } from '../verify/verify.js';
@@ -48,6 +49,8 @@ export interface RestorePlan {
   readonly verification: 'while restoring' | 'before restoring';
   /** How the destination would be loaded, where the driver has more than one way. */
   readonly load?: string;
+  /** What lands on local disk before it is committed, and the room for it (none: the restore streams). */
+  readonly room?: Room;
 }
 
 export interface RestoreResult extends RestorePlan {
@@ -111,7 +114,15 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
       { hint: 'add --force to replace it, or --to another destination' },
     );
   }
-  if (request.dryRun) return { ...plan, restored: false, durationMs: Date.now() - started };
+  // A backup that lands on local disk first is measured against the room there before any download: the
+  // artifacts are restored one at a time, each one's file removed before the next.
+  const landing = driver.landing?.(request.to, state);
+  const room =
+    landing === undefined
+      ? undefined
+      : await measureRoom({ ...landing, bytes: Math.max(0, ...backup.artifacts.map((a) => a.rawSize)) });
+  if (request.dryRun) return { ...plan, room, restored: false, durationMs: Date.now() - started };
+  if (room !== undefined) ensureRoom(room, `restore ${target.name}`, 'destination untouched');
   const identities = request.encryption?.identities;
   const locked = backup.artifacts.find((a) => a.encryption !== undefined);
   if (locked !== undefined && (identities ?? []).length === 0) throw missingIdentity(locked);
@@ -151,14 +162,12 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
       onRawBytes: request.onProgress,
       // The artifacts after the first go into what the first one restored.
       consumeRaw: (raw) =>
-        restoreInto(driver, raw, request.to, {
-          ...restoreOptions,
-          force: restoreOptions.force || index > 0,
-          rawSize: artifact.rawSize,
-        }).catch((error: unknown) => {
-          if (error instanceof RestoreLeftChanges) left = error;
-          throw error;
-        }),
+        restoreInto(driver, raw, request.to, { ...restoreOptions, force: restoreOptions.force || index > 0 }).catch(
+          (error: unknown) => {
+            if (error instanceof RestoreLeftChanges) left = error;
+            throw error;
+          },
+        ),
     });
     if (check.ok) continue;
     log.error({ event: 'restore.end', result: 'failure', error: check.problems.join('; ') }, 'restore failed');

@@ -57,8 +57,6 @@ export interface RestoreOptions {
   readonly onNotice?: (message: string, event?: RestoreNoticeEvent) => void;
   /** What the destination held when the core checked it, just before the restore (restoreInto). */
   readonly found?: DestinationState;
-  /** How many raw bytes the artifact holds: a driver that lands it on local disk first checks there is room. */
-  readonly rawSize?: number;
 }
 
 /**
@@ -95,6 +93,17 @@ export interface DestinationState {
   readonly load?: string;
 }
 
+/**
+ * Where a restore lands the backup on local disk before it commits it (a new file beside the old one, a dump
+ * spooled to the temp folder): the core checks that folder has room before the first byte is downloaded.
+ */
+export interface Landing {
+  readonly folder: string;
+  /** Why the bytes land there, for messages: "the restored file is written beside the old one first". */
+  readonly why: string;
+  readonly hint: string;
+}
+
 /** A throwaway restore destination for a drill: empty when created, gone after drop(). */
 export interface Scratch {
   /** What restore(), inspectRestored() and queryValue() take as destination (may hold a secret). */
@@ -125,6 +134,8 @@ export interface Driver {
    * partial file, stop the tool) and the promise reject.
    */
   restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void>;
+  /** Where a restore into `destination`, which holds what `found` says, lands the backup on local disk first. */
+  landing?(destination: string | undefined, found: DestinationState): Landing | undefined;
   /** Optional deep check of raw dump bytes (e.g. SQLite integrity_check); resolves to problems found. */
   checkDump?(raw: Readable): Promise<string[]>;
   /** Creates an empty scratch destination for a drill (`to`: the drill's configured place). */

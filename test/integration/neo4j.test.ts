@@ -159,7 +159,7 @@ describe('neo4j (real Community server, real neo4j-admin)', { timeout: 300_000 }
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(
         new RegExp(
-          `neo4j: restore into database neo4j: needs [\\d.]+ [KM]iB free in ${tiny.path} \\(the dump is downloaded to the temp folder before the database goes offline\\), which has 64.0 KiB; database untouched, never stopped`,
+          `restore graph: needs [\\d.]+ [KM]iB free in ${tiny.path} \\(the dump is downloaded to the temp folder before the database goes offline\\), which has 64.0 KiB; destination untouched`,
         ),
       );
       expect(refused.stderr).toContain('Try: free space in the temp folder, or point TMPDIR at a folder with room');

@@ -15,6 +15,7 @@ import { logLines, runCli, startCli, writeConfig } from '../harness/cli.js';
 import { waitFor } from '../harness/free-port.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
 import { createDatabase, pgClient } from '../harness/postgres.js';
+import { mountTinyFolder } from '../hostile/hostile-support.js';
 
 const pg = inject('postgres');
 
@@ -525,6 +526,28 @@ exec "$REAL" "$@"`;
     const refused = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('holds data');
+    // The spooled file goes to the temp folder: one without room for it is refused before the download.
+    const [newest] = JSON.parse((await runCli(['--config', path, 'list', '--json'])).stdout) as {
+      artifacts: { rawSize: number }[];
+    }[];
+    expect(newest?.artifacts[0]?.rawSize).toBeGreaterThan(64 * 1024);
+    const tiny = await mountTinyFolder('64k');
+    try {
+      const cramped = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force'], {
+        TMPDIR: tiny.path,
+      });
+      expect(cramped.code).toBe(1);
+      expect(cramped.stderr).toMatch(
+        new RegExp(
+          `restore app: needs [\\d.]+ [KM]iB free in ${tiny.path} \\(pg_restore --jobs reads the dump from a file, downloaded to the temp folder first\\), which has 64.0 KiB; destination untouched`,
+        ),
+      );
+      expect(cramped.stderr).toContain('Try: free space in the temp folder, point TMPDIR at a folder with room');
+      expect(readdirSync(tiny.path)).toEqual([]);
+    } finally {
+      await tiny.unmount();
+    }
+    expect(await query(scratch, 'SELECT id FROM customers')).toEqual([{ id: -1 }]);
     const restored = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--force']);
     expect(restored.code, restored.stderr).toBe(0);
     expect(restored.stdout).toContain('before restoring');

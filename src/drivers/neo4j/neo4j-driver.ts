@@ -14,12 +14,12 @@ import { now } from '../../clock.js';
 import { parseDuration } from '../../config/duration.js';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { describeError, LifeboatError } from '../../errors.js';
-import { ensureRoom } from '../../free-space.js';
 import { makeWorkDir } from '../../work-dir.js';
 import {
   type DestinationState,
   type Driver,
   type DumpSession,
+  type Landing,
   type RestoredState,
   RestoreLeftChanges,
   type RestoreOptions,
@@ -236,6 +236,16 @@ export class Neo4jDriver implements Driver {
     }
   }
 
+  landing(destination: string | undefined): Landing | undefined {
+    // A scratch server is loaded from the stream itself.
+    if (destination !== undefined && this.#scratch.has(destination)) return undefined;
+    return {
+      folder: tmpdir(),
+      why: 'the dump is downloaded to the temp folder before the database goes offline',
+      hint: 'free space in the temp folder, or point TMPDIR at a folder with room for the dump',
+    };
+  }
+
   async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
     const scratch = destination === undefined ? undefined : this.#scratch.get(destination);
     if (scratch !== undefined) {
@@ -255,14 +265,6 @@ export class Neo4jDriver implements Driver {
     // The backup is spooled to a local file first, proven as it flows: a store that stops answering, a
     // network that breaks or a full disk stops the restore before the database is touched, and the database
     // is offline for the load alone, not for the download as well.
-    await ensureRoom({
-      folder: tmpdir(),
-      bytes: options.rawSize ?? 0,
-      what: `neo4j: restore into database ${database}`,
-      why: 'the dump is downloaded to the temp folder before the database goes offline',
-      state: 'database untouched, never stopped',
-      hint: 'free space in the temp folder, or point TMPDIR at a folder with room for the dump',
-    });
     const workDir = await makeWorkDir('neo4j-restore');
     try {
       const file = join(workDir, 'neo4j.dump');

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +16,7 @@ import {
   type DestinationState,
   type Driver,
   type DumpSession,
+  type Landing,
   type RestoredState,
   RestoreLeftChanges,
   type RestoreOptions,
@@ -218,6 +219,17 @@ export class PostgresDriver implements Driver {
         (tables === 0 ? 'no user tables' : `${tables} user tables`) +
         (since === undefined ? '' : `; a restore that began at ${since} did not finish there`),
       load: describeLoad(loadPlan(this.#config, tables > 0)),
+    };
+  }
+
+  landing(_destination: string | undefined, found: DestinationState): Landing | undefined {
+    // An archive the streamed restore does not read may still go to pg_restore --jobs: known once its head
+    // is read, too late for this check (the write itself then fails cleanly, nothing committed).
+    if (loadPlan(this.#config, found.hasData).way !== 'spooled') return undefined;
+    return {
+      folder: tmpdir(),
+      why: 'pg_restore --jobs reads the dump from a file, downloaded to the temp folder first',
+      hint: 'free space in the temp folder, point TMPDIR at a folder with room, or set restoreJobs: 1 (one transaction, no file)',
     };
   }
 

@@ -12,10 +12,17 @@ import type { TableStats } from '../../catalog/manifest.js';
 import { now } from '../../clock.js';
 import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import { ensureRoom } from '../../free-space.js';
 import { syncFolder } from '../../sync-folder.js';
 import { makeWorkDir, removeStaleWorkDirs } from '../../work-dir.js';
-import type { DestinationState, Driver, DumpSession, RestoredState, RestoreOptions, Scratch } from '../driver.js';
+import type {
+  DestinationState,
+  Driver,
+  DumpSession,
+  Landing,
+  RestoredState,
+  RestoreOptions,
+  Scratch,
+} from '../driver.js';
 
 const ALL_PAGES = 0x7fffffff;
 
@@ -114,17 +121,17 @@ export class SqliteDriver implements Driver {
     return { description: path, hasData: true, detail: `${size} bytes, ${tables} tables` };
   }
 
+  landing(destination: string | undefined): Landing {
+    return {
+      folder: dirname(resolve(destination ?? this.#config.path)),
+      why: 'the restored file is written beside the old one, which stays until the new one proved itself',
+      hint: 'free space on that file system, or restore --to a folder with room and move the file in while the application is stopped',
+    };
+  }
+
   async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
     const path = resolve(destination ?? this.#config.path);
     const temp = join(dirname(path), `.${basename(path)}.lifeboat-restore-${randomBytes(4).toString('hex')}`);
-    await ensureRoom({
-      folder: dirname(path),
-      bytes: options.rawSize ?? 0,
-      what: `sqlite: restore into ${path}`,
-      why: 'the restored file is written beside the old one, which stays until the new one proved itself',
-      state: 'destination untouched',
-      hint: 'free space on that file system, or restore --to a folder with room and move the file in while the application is stopped',
-    });
     try {
       await pipeline(raw, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal: options.signal });
       const { problems } = inspectCopy(temp, false);
