@@ -165,19 +165,23 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
   await mkdir(plan.datadir, { recursive: true, mode: 0o700 });
   // Before anything is downloaded: the user the server will run as can reach the directory.
   const runAs = request.start ? await serverUser(plan.datadir) : undefined;
-  // The backup is unpacked and proven in a folder of its own inside the data directory, beside what the
-  // directory holds: that stays until the new files proved themselves, so a restore that fails (a damaged
-  // backup, a wrong key, a store that does not answer, a full disk, SIGTERM) leaves it as it was.
   const room = await measureRoom({
     folder: plan.datadir,
-    // The WAL the recovery needs joins it in pg_wal when it is staged.
-    bytes: artifact.rawSize + (runAs !== undefined || request.stageWal ? plan.walBytes : 0),
+    // The WAL the recovery needs joins it in pg_wal when it is staged, each segment whole.
+    bytes:
+      artifact.rawSize +
+      (runAs !== undefined || request.stageWal
+        ? plan.walFiles * (plan.backup.wal?.segmentSize ?? 16 * 1024 * 1024)
+        : 0),
     why: plan.datadirHasData
       ? 'the base backup is unpacked beside what the directory holds, which stays until the new files proved themselves'
       : 'the base backup is unpacked there',
     hint: 'free space on that file system, or restore into an empty --to-datadir on a larger one',
   });
   ensureRoom(room, `restore ${name}`, `data directory ${plan.datadir} untouched`);
+  // The backup is unpacked and proven in a folder of its own inside the data directory, beside what the
+  // directory holds: that stays until the new files proved themselves, so a restore that fails (a damaged
+  // backup, a wrong key, a store that does not answer, a full disk, SIGTERM) leaves it as it was.
   const staging = join(plan.datadir, `${STAGING}${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(staging, { mode: 0o700 });

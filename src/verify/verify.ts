@@ -133,7 +133,7 @@ export async function checkArtifact(
     options.consumeRaw === undefined
       ? Promise.resolve()
       : options.consumeRaw(rawTap).catch((error: unknown) => {
-          if (!rawTap.destroyed) rawTap.destroy(new Error('the restore stopped reading'));
+          if (!rawTap.destroyed) rawTap.destroy(new Error('the reader of the bytes stopped'));
           throw error;
         });
   // Both settle before the result: a restore has stopped its tool and removed its partial files by then.

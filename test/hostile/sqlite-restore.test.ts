@@ -46,6 +46,14 @@ function holder(path: string, script: string) {
   return { child, ready: waitForLine(child.stdout, 'ready') };
 }
 
+/** Runs `script` in a writer on `path`, then kills it (SIGKILL runs no clean-up): what it leaves stays. */
+async function killedWriter(path: string, script: string): Promise<void> {
+  const writer = holder(path, script);
+  await writer.ready;
+  writer.child.kill('SIGKILL');
+  await new Promise((resolve) => writer.child.once('close', resolve));
+}
+
 describe('sqlite restores that never make things worse', () => {
   let dir: string;
   let config: string;
@@ -65,13 +73,10 @@ describe('sqlite restores that never make things worse', () => {
   it('removes a stale hot journal before the new file takes the place of the old (finding 1)', async () => {
     fill(live, 2000);
     // A writer killed in the middle of a large transaction leaves a hot rollback journal beside the file.
-    const writer = holder(
+    await killedWriter(
       live,
       "db.pragma('cache_size = 1'); db.exec('BEGIN'); db.exec('UPDATE t SET x = randomblob(600)')",
     );
-    await writer.ready;
-    writer.child.kill('SIGKILL');
-    await new Promise((resolve) => writer.child.once('close', resolve));
     expect(existsSync(`${live}-journal`)).toBe(true);
 
     const restored = await runCli(['--config', config, 'restore', 'app', '--force']);
@@ -105,13 +110,10 @@ describe('sqlite restores that never make things worse', () => {
     const path = join(dir, 'bound.db');
     fill(path, 100, 'wal');
     // A writer killed after its commits, before any checkpoint: 50 committed rows live only in the WAL.
-    const writer = holder(
+    await killedWriter(
       path,
       "db.pragma('wal_autocheckpoint = 0'); for (let i = 0; i < 50; i += 1) db.prepare('INSERT INTO t (x) VALUES (randomblob(500))').run()",
     );
-    await writer.ready;
-    writer.child.kill('SIGKILL');
-    await new Promise((resolve) => writer.child.once('close', resolve));
     expect(statSync(`${path}-wal`).size).toBeGreaterThan(50 * 500);
     // A single file bound in (as `-v ./app.db:/data/app.db` does) is a mount point: rename onto it fails.
     execFileSync('mount', ['--bind', path, path]);
