@@ -1,7 +1,25 @@
 // The rules every restore follows, whatever the engine: the core owns them, drivers only move bytes.
 import type { Readable } from 'node:stream';
-import type { Driver, RestoreOptions } from '../drivers/driver.js';
+import type { Manifest } from '../catalog/manifest.js';
+import type { DestinationState, Driver, RestoreOptions } from '../drivers/driver.js';
 import { describeError, LifeboatError } from '../errors.js';
+import { measureRoom, type Room } from '../free-space.js';
+
+/**
+ * The room a restore of `backup` into `destination` (which holds what `found` says) needs on local disk, and
+ * has, when the driver lands the backup there first; undefined when it streams. The artifacts are restored
+ * one at a time, each one's file removed before the next: the largest is what needs room.
+ */
+export async function measureLanding(
+  driver: Driver,
+  destination: string | undefined,
+  found: DestinationState,
+  backup: Manifest,
+): Promise<Room | undefined> {
+  const landing = driver.landing?.(destination, found);
+  if (landing === undefined) return undefined;
+  return measureRoom({ ...landing, bytes: Math.max(0, ...backup.artifacts.map((a) => a.rawSize)) });
+}
 
 /**
  * Restores `raw` into `destination` (undefined: the target itself): a destination that holds data is replaced

@@ -5,11 +5,11 @@ import type { EncryptionConfig, TargetConfig } from '../config/schema.js';
 import { createDriver } from '../drivers/create-driver.js';
 import { RestoreLeftChanges, type RestoreOptions } from '../drivers/driver.js';
 import { describeError, IntegrityError, LifeboatError } from '../errors.js';
-import { ensureRoom, measureRoom, type Room } from '../free-space.js';
+import { ensureRoom, type Room } from '../free-space.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { type ArtifactCheck, checkArtifact, missingIdentity } from '../verify/verify.js';
-import { restoreInto } from './restore-into.js';
+import { measureLanding, restoreInto } from './restore-into.js';
 
 export interface RestoreRequest {
   readonly storage: Storage;
@@ -114,13 +114,8 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
       { hint: 'add --force to replace it, or --to another destination' },
     );
   }
-  // A backup that lands on local disk first is measured against the room there before any download: the
-  // artifacts are restored one at a time, each one's file removed before the next.
-  const landing = driver.landing?.(request.to, state);
-  const room =
-    landing === undefined
-      ? undefined
-      : await measureRoom({ ...landing, bytes: Math.max(0, ...backup.artifacts.map((a) => a.rawSize)) });
+  // A backup that lands on local disk first is measured against the room there before any download.
+  const room = await measureLanding(driver, request.to, state, backup);
   if (request.dryRun) return { ...plan, room, restored: false, durationMs: Date.now() - started };
   if (room !== undefined) ensureRoom(room, `restore ${target.name}`, 'destination untouched');
   const identities = request.encryption?.identities;

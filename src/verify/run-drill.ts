@@ -7,11 +7,12 @@ import type { Manifest } from '../catalog/manifest.js';
 import { now as wallNow } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
 import type { DrillConfig, EncryptionConfig, TargetConfig } from '../config/schema.js';
-import { restoreInto } from '../core/restore-into.js';
+import { measureLanding, restoreInto } from '../core/restore-into.js';
 import { createDriver } from '../drivers/create-driver.js';
 import type { Scratch } from '../drivers/driver.js';
 import { describeError, LifeboatError } from '../errors.js';
 import { formatDuration } from '../format.js';
+import { describeRoom, enoughRoom } from '../free-space.js';
 import type { Logger } from '../log.js';
 import { redactUrlPasswords } from '../redact.js';
 import type { Storage } from '../storage/storage.js';
@@ -143,6 +144,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
     const restoredTo = await timed('restore', async () => {
       const place = await driver.createScratch(target.name, drill.to);
       scratch = place;
+      const found = { description: place.description, hasData: false, detail: 'new scratch place' };
+      const room = await measureLanding(driver, place.destination, found, chosen);
+      if (room !== undefined && !enoughRoom(room)) throw new StageFailure(describeRoom(room), room.hint);
       for (const [index, artifact] of chosen.artifacts.entries()) {
         const check = await checkArtifact(storage, artifact, {
           signal,

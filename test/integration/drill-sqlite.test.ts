@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
 import { drillJson, runCli, writeConfig } from '../harness/cli.js';
 import { plantBackup } from '../harness/plant.js';
+import { mountTinyFolder } from '../hostile/hostile-support.js';
 
 interface Setup {
   dir: string;
@@ -167,6 +168,27 @@ describe('drills of SQLite targets', () => {
     expect(record.verdicts.rto).toBe('fail');
     expect(record.scratch.cleanedUp).toBe(true);
     expect(scratchLeft(s)).toEqual([]);
+  });
+
+  it('fails a drill whose scratch place has no room for the restored file before it downloads, and removes the scratch', async () => {
+    const { path: tiny, unmount } = await mountTinyFolder('64k');
+    try {
+      const s = await setup({ to: tiny }, 20_000);
+      expect((await runCli(['--config', s.path, 'backup'])).code).toBe(0);
+      const { code, record } = await drill(s);
+      expect(code).toBe(1);
+      expect(record.failure?.stage).toBe('restore');
+      expect(record.failure?.message).toMatch(
+        new RegExp(
+          `needs [\\d.]+ KiB free in ${tiny}/lifeboat-drill-shop-\\w+ \\(the restored file is written there\\), which has [\\d.]+ KiB`,
+        ),
+      );
+      expect(record.checks).toEqual([]);
+      expect(record.scratch.cleanedUp).toBe(true);
+      expect(readdirSync(tiny)).toEqual([]);
+    } finally {
+      await unmount();
+    }
   });
 
   it('fails a drill when the newest backup is older than the RPO objective', async () => {

@@ -121,10 +121,12 @@ export class SqliteDriver implements Driver {
     return { description: path, hasData: true, detail: `${size} bytes, ${tables} tables` };
   }
 
-  landing(destination: string | undefined): Landing {
+  landing(destination: string | undefined, found: DestinationState): Landing {
     return {
       folder: dirname(resolve(destination ?? this.#config.path)),
-      why: 'the restored file is written beside the old one, which stays until the new one proved itself',
+      why: found.hasData
+        ? 'the restored file is written beside the old one, which stays until the new one proved itself'
+        : 'the restored file is written there',
       hint: 'free space on that file system, or restore --to a folder with room and move the file in while the application is stopped',
     };
   }
