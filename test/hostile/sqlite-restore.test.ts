@@ -252,8 +252,14 @@ describe('sqlite restores that never make things worse', () => {
       });
       const copy = await runCli(['--config', bigConfig, 'backup', 'big'], { TMPDIR: tiny.path });
       expect(copy.code).toBe(1);
-      expect(copy.stderr).toContain(`write the copy ${tiny.path}/`);
+      // Measured before the copy is made: the database's pages against the temp folder's room.
+      expect(copy.stderr).toMatch(
+        new RegExp(
+          `sqlite: back up ${big}: needs [\\d.]+ MiB free in ${tiny.path}/lifeboat-sqlite-[^ ]+ \\(the consistent copy is made there, then compressed and stored\\), which has [\\d.]+ [KM]iB; the backups before this one are untouched`,
+        ),
+      );
       expect(copy.stderr).toMatch(/Try: free space in the temp folder .* or point TMPDIR at a larger folder/);
+      expect(readdirSync(tiny.path)).toEqual([]);
 
       const { path: fullStore } = await writeConfig({
         storage: { type: 'local', path: join(tiny.path, 'store') },

@@ -12,6 +12,7 @@ import type { TableStats } from '../../catalog/manifest.js';
 import { now } from '../../clock.js';
 import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
+import { ensureRoom, measureRoom } from '../../free-space.js';
 import { syncFolder } from '../../sync-folder.js';
 import { makeWorkDir, removeStaleWorkDirs } from '../../work-dir.js';
 import type {
@@ -59,10 +60,20 @@ export class SqliteDriver implements Driver {
         });
       }
       try {
+        // The copy is as large as the database's pages (those in its WAL included): measured before it is made.
+        const pages = Number(source.pragma('page_count', { simple: true }));
+        const room = await measureRoom({
+          folder: workDir,
+          bytes: pages * Number(source.pragma('page_size', { simple: true })),
+          why: 'the consistent copy is made there, then compressed and stored',
+          hint: `free space in the temp folder ${tmpdir()}, or point TMPDIR at a larger folder`,
+        });
+        ensureRoom(room, `sqlite: back up ${path}`, 'the backups before this one are untouched');
         // All pages in one step, under one read transaction: the copy is one consistent state, and a
         // busy writer cannot force endless restarts (in WAL mode it is not blocked either).
         await source.backup(copy, { progress: () => ALL_PAGES });
       } catch (error) {
+        if (error instanceof LifeboatError) throw error;
         // The source was opened and read; a failure writing the copy is the temp folder's (full, read-only).
         throw tempFolderError(`sqlite: back up ${path}: write the copy ${copy}`, error);
       } finally {
