@@ -81,7 +81,7 @@ export async function storeStream(
   return { raw: rawTap.digest, stored: storedTap.digest, uploadMs };
 }
 
-/** gzip -6 with a block per core: what a backup gets when nothing is configured. */
+/** gzip -6 on every core (defaultThreads): what a backup gets when nothing is configured. */
 export function DEFAULT_COMPRESSION(): CompressionSettings {
-  return { algorithm: 'gzip', level: 6, threads: defaultThreads() };
+  return { algorithm: 'gzip', level: 6, threads: defaultThreads('gzip') };
 }

@@ -59,7 +59,7 @@ export function effectiveSettings(config: LifeboatConfig, target: TargetConfig):
 
 type CompressionConfig = NonNullable<TargetConfig['compression']>;
 
-/** Field by field: the target's, else `defaults:`, else gzip at its default level on every core. */
+/** Field by field: the target's, else `defaults:`, else gzip at its default level on every core (defaultThreads). */
 export function effectiveCompression(
   defaults: CompressionConfig | undefined,
   own: CompressionConfig | undefined,
@@ -68,7 +68,7 @@ export function effectiveCompression(
   // A level set for another algorithm (defaults say zstd 19, the target gzip) does not carry over.
   const inherited = defaults?.algorithm === undefined || defaults.algorithm === algorithm ? defaults?.level : undefined;
   const level = algorithm === 'none' ? 0 : (own?.level ?? inherited ?? LEVELS[algorithm].default);
-  return { algorithm, level, threads: own?.threads ?? defaults?.threads ?? defaultThreads() };
+  return { algorithm, level, threads: own?.threads ?? defaults?.threads ?? defaultThreads(algorithm) };
 }
 
 const RATE_UNIT = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;

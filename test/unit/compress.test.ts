@@ -2,6 +2,7 @@
 // that choose it, and the rate limits' arithmetic.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
@@ -249,6 +250,18 @@ targets:
     expect(effectiveSettings(config, b as never).compression).toEqual({ algorithm: 'zstd', level: 3, threads: 3 });
     expect(effectiveCompression(undefined, undefined).algorithm).toBe('gzip');
     expect(effectiveCompression(undefined, undefined).level).toBe(6);
+  });
+
+  it('compresses one gzip block more than there are cores when threads is not set, and one zstd block a core', () => {
+    const config = parseConfig(base(''), { baseDir: '/b' });
+    const [a, b] = config.targets;
+    const cores = availableParallelism();
+    expect(effectiveSettings(config, a as never).compression).toEqual({
+      algorithm: 'gzip',
+      level: 6,
+      threads: cores + 1,
+    });
+    expect(effectiveSettings(config, b as never).compression).toEqual({ algorithm: 'zstd', level: 3, threads: cores });
   });
 
   it('names a level the algorithm does not have, and an unknown algorithm', () => {
