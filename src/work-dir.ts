@@ -14,8 +14,15 @@ function hostLabel(): string {
   );
 }
 
-/** A new private (0700) folder `lifeboat-<kind>-<host>.<pid>-XXXXXX` in `base` (default: the temp folder). */
+/**
+ * A new private (0700) folder `lifeboat-<kind>-<host>.<pid>-XXXXXX` in `base` (default: the temp folder). The
+ * kind is letters and digits only: a hyphen in it would make removeStaleWorkDirs read it as part of the host,
+ * and never remove what a killed run left.
+ */
 export function makeWorkDir(kind: string, base: string = tmpdir()): Promise<string> {
+  if (!/^[a-z0-9]+$/.test(kind)) {
+    return Promise.reject(new Error(`work-dir: kind "${kind}" must be lowercase letters and digits`));
+  }
   return mkdtemp(join(base, `lifeboat-${kind}-${hostLabel()}.${process.pid}-`));
 }
 

@@ -265,7 +265,7 @@ export class Neo4jDriver implements Driver {
     // The backup is spooled to a local file first, proven as it flows: a store that stops answering, a
     // network that breaks or a full disk stops the restore before the database is touched, and the database
     // is offline for the load alone, not for the download as well.
-    const workDir = await makeWorkDir('neo4j-restore');
+    const workDir = await makeWorkDir('neo4jrestore');
     try {
       const file = join(workDir, 'neo4j.dump');
       await pipeline(raw, createWriteStream(file, { mode: 0o600 }), { signal: options.signal });
