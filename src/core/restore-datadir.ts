@@ -30,7 +30,7 @@ import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { checkArtifact, missingIdentity } from '../verify/verify.js';
 import { fetchNewest } from '../wal/archive.js';
-import { historyName } from '../wal/segment.js';
+import { DEFAULT_SEGMENT_SIZE, historyName } from '../wal/segment.js';
 import { describeGap, describeWindows, type RecoveryState, readRecoveryState } from '../wal/state.js';
 import { pathOf, planRecovery, type RecoveryWindow } from '../wal/windows.js';
 import { processAlive } from '../work-dir.js';
@@ -171,7 +171,7 @@ export async function restoreDatadir(request: DatadirRestoreRequest): Promise<Da
     bytes:
       artifact.rawSize +
       (runAs !== undefined || request.stageWal
-        ? plan.walFiles * (plan.backup.wal?.segmentSize ?? 16 * 1024 * 1024)
+        ? plan.walFiles * (plan.backup.wal?.segmentSize ?? DEFAULT_SEGMENT_SIZE)
         : 0),
     why: plan.datadirHasData
       ? 'the base backup is unpacked beside what the directory holds, which stays until the new files proved themselves'

@@ -71,11 +71,10 @@ export class SqliteDriver implements Driver {
         ensureRoom(room, `sqlite: back up ${path}`, 'the backups before this one are untouched');
         // All pages in one step, under one read transaction: the copy is one consistent state, and a
         // busy writer cannot force endless restarts (in WAL mode it is not blocked either).
-        await source.backup(copy, { progress: () => ALL_PAGES });
-      } catch (error) {
-        if (error instanceof LifeboatError) throw error;
-        // The source was opened and read; a failure writing the copy is the temp folder's (full, read-only).
-        throw tempFolderError(`sqlite: back up ${path}: write the copy ${copy}`, error);
+        await source.backup(copy, { progress: () => ALL_PAGES }).catch((error: unknown) => {
+          // The source was opened and read; a failure writing the copy is the temp folder's (full, read-only).
+          throw tempFolderError(`sqlite: back up ${path}: write the copy ${copy}`, error);
+        });
       } finally {
         source.close();
       }
