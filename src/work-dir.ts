@@ -1,8 +1,11 @@
 // Temporary work folders. Each is named after the host and process that made it, so that what a killed run
 // left behind (a SIGKILL runs no clean-up) can be told from what a running one still uses, and removed.
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const NAME = /^lifeboat-([a-z0-9]+)-([A-Za-z0-9_.-]+)\.(\d+)-[A-Za-z0-9]{6}$/;
 
@@ -24,6 +27,28 @@ export function makeWorkDir(kind: string, base: string = tmpdir()): Promise<stri
     return Promise.reject(new Error(`work-dir: kind "${kind}" must be lowercase letters and digits`));
   }
   return mkdtemp(join(base, `lifeboat-${kind}-${hostLabel()}.${process.pid}-`));
+}
+
+/**
+ * Writes `raw` to a private file `name` in a new work folder of `kind`, hands its path to `use`, and removes
+ * the folder whatever happened: for a tool that needs a file, not a stream (seekable, or read only once the
+ * download proved itself).
+ */
+export async function withSpooledFile<T>(
+  kind: string,
+  name: string,
+  raw: Readable,
+  signal: AbortSignal | undefined,
+  use: (file: string) => Promise<T>,
+): Promise<T> {
+  const dir = await makeWorkDir(kind);
+  try {
+    const file = join(dir, name);
+    await pipeline(raw, createWriteStream(file, { mode: 0o600 }), { signal });
+    return await use(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Whether a process of this host with that pid exists (under any user). */

@@ -4,17 +4,14 @@
 // and reports success only once Bolt answers again. The downtime goes into the manifest.
 
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { now } from '../../clock.js';
 import { parseDuration } from '../../config/duration.js';
 import type { Neo4jTargetConfig } from '../../config/schema.js';
 import { describeError, LifeboatError } from '../../errors.js';
-import { makeWorkDir } from '../../work-dir.js';
+import { withSpooledFile } from '../../work-dir.js';
 import {
   type DestinationState,
   type Driver,
@@ -265,14 +262,9 @@ export class Neo4jDriver implements Driver {
     // The backup is spooled to a local file first, proven as it flows: a store that stops answering, a
     // network that breaks or a full disk stops the restore before the database is touched, and the database
     // is offline for the load alone, not for the download as well.
-    const workDir = await makeWorkDir('neo4jrestore');
-    try {
-      const file = join(workDir, 'neo4j.dump');
-      await pipeline(raw, createWriteStream(file, { mode: 0o600 }), { signal: options.signal });
-      await this.#loadOffline(file, database, options.signal);
-    } finally {
-      await rm(workDir, { recursive: true, force: true });
-    }
+    await withSpooledFile('neo4jrestore', 'neo4j.dump', raw, options.signal, (file) =>
+      this.#loadOffline(file, database, options.signal),
+    );
   }
 
   /** Takes the database offline, loads the spooled `file` into it, and brings it back, whatever happened. */

@@ -1,16 +1,12 @@
 // PostgreSQL driver: pg_dump under an exported snapshot (stats and dump agree), pg_restore or psql to restore.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { PostgresTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
-import { makeWorkDir } from '../../work-dir.js';
+import { withSpooledFile } from '../../work-dir.js';
 import {
   DEFAULT_RESTORE_LOCK_TIMEOUT_MS,
   type DestinationState,
@@ -356,10 +352,7 @@ export class PostgresDriver implements Driver {
       input = archive.stream();
     }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
-    const workDir = await makeWorkDir('pgrestore');
-    try {
-      const file = join(workDir, 'dump.pgcustom');
-      await pipeline(input, createWriteStream(file, { mode: 0o600 }), { signal });
+    return withSpooledFile('pgrestore', 'dump.pgcustom', input, signal, async (file) => {
       // pg_restore --jobs commits table by table: a failure leaves part of the backup, and the mark says so.
       await marked(
         async () => {
@@ -382,9 +375,7 @@ export class PostgresDriver implements Driver {
         }),
       );
       return `pg_restore --jobs=${jobs}`;
-    } finally {
-      await rm(workDir, { recursive: true, force: true });
-    }
+    });
   }
 
   async createScratch(label: string, to: string | undefined): Promise<Scratch> {

@@ -14,7 +14,7 @@ import type { SqliteTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
 import { ensureRoom, measureRoom } from '../../free-space.js';
 import { syncFolder } from '../../sync-folder.js';
-import { makeWorkDir, removeStaleWorkDirs } from '../../work-dir.js';
+import { makeWorkDir, removeStaleWorkDirs, withSpooledFile } from '../../work-dir.js';
 import type {
   DestinationState,
   Driver,
@@ -191,14 +191,9 @@ export class SqliteDriver implements Driver {
   }
 
   async checkDump(raw: Readable): Promise<string[]> {
-    const workDir = await makeWorkDir('verify');
-    try {
-      const file = join(workDir, 'database.sqlite3');
-      await pipeline(raw, createWriteStream(file));
-      return inspectCopy(file, false).problems.map((p) => `integrity_check: ${p}`);
-    } finally {
-      await rm(workDir, { recursive: true, force: true });
-    }
+    return withSpooledFile('verify', 'database.sqlite3', raw, undefined, async (file) =>
+      inspectCopy(file, false).problems.map((p) => `integrity_check: ${p}`),
+    );
   }
 }
 
