@@ -325,6 +325,18 @@ exec "$REAL" "$@"`;
     expect((await running.result).code).toBeNull();
     await restoreSessionsGone(scratch);
     expect(await commentOf(scratch)).toMatch(/^lifeboat: a restore began here at /);
+    // Backed up now, the half-loaded database would pass for the newest good backup: refused, nothing stored.
+    const source = await configFor(scratch);
+    const backupsOf = async () => JSON.parse((await runCli(['--config', source.path, 'list', '--json'])).stdout);
+    const backup = await runCli(['--config', source.path, 'backup']);
+    expect(backup.code).toBe(1);
+    expect(backup.stderr).toMatch(
+      new RegExp(
+        `postgres: not backed up: ${scratch} \\(a restore began there at \\S+\\) carries the mark of a restore`,
+      ),
+    );
+    expect(backup.stderr).toContain(`COMMENT ON DATABASE "${scratch}" IS NULL`);
+    expect(await backupsOf()).toEqual([]);
     const dryRun = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch), '--dry-run']);
     expect(dryRun.stdout).toMatch(/a restore that began at \S+ did not finish there/);
     const refused = await runCli(['--config', path, 'restore', 'app', '--to', url(scratch)]);
@@ -334,6 +346,10 @@ exec "$REAL" "$@"`;
     expect(restored.code, restored.stderr).toBe(0);
     expect(await blobLoaded(scratch)).toMatchObject({ rows: 400000, ids: 400000, wrong: 0 });
     expect(await commentOf(scratch)).toBeNull();
+    // Once a restore finished there, it is backed up again.
+    const again = await runCli(['--config', source.path, 'backup']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await backupsOf()).toHaveLength(1);
   });
 
   it('pg_restore --jobs stopped half way over a database that held data leaves it marked; one that ends puts its comment back', async () => {

@@ -317,6 +317,30 @@ describe('point-in-time recovery of a physical PostgreSQL target', () => {
     }
   });
 
+  it('a base backup of a cluster where a restore left a database half done is refused, and stores nothing', async () => {
+    const ids = async () =>
+      JSON.parse((await cli('list', 'pg', '--json')).stdout).backups.map((b: { id: string }) => b.id);
+    const before = await ids();
+    const admin = await connectTo(server);
+    try {
+      await admin.query('CREATE DATABASE half');
+      // The mark a restore leaves on the database it loads until it ends, as a killed one leaves it.
+      await admin.query(
+        "COMMENT ON DATABASE half IS 'lifeboat: a restore began here at 2026-12-01T10:00:00.000Z and has not finished; until one finishes, this database may hold part of a backup'",
+      );
+      const refused = await cli('backup', 'pg');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        'postgres: not backed up: half (a restore began there at 2026-12-01T10:00:00.000Z) carries the mark of a restore that has not finished',
+      );
+      expect(refused.stderr).toContain('COMMENT ON DATABASE "half" IS NULL');
+      expect(await ids()).toEqual(before);
+    } finally {
+      await admin.query('DROP DATABASE IF EXISTS half');
+      await admin.end();
+    }
+  });
+
   it('drills: recovers to a point six seconds ago into a scratch server, checks it, measures RPO and RTO', async () => {
     // The archive lags the server by its partialInterval (1 s here) and a status report or two.
     await new Promise((resolve) => setTimeout(resolve, 6_000));

@@ -9,24 +9,28 @@ import { ensureSlot } from '../../wal/slot.js';
 import type { DumpSession, WalRange } from '../driver.js';
 import { runTool, toolOutput, toolPath } from '../run-tool.js';
 import { connectionFromConfig, libpqEnv, withClient } from './connection.js';
+import { refuseUnfinishedRestore } from './restore-mark.js';
 
 /** Starts `pg_basebackup -D - -Ft -X none`: the WAL comes from the archive, as for any other recovery. */
 export async function startBaseBackup(config: PostgresTargetConfig): Promise<DumpSession> {
   const connection = connectionFromConfig(config);
   const command = toolPath('pg_basebackup', config.binDir);
   const version = (await toolOutput('postgres', command, ['--version'])).trim();
+  const { row, databases } = await withClient(connection, async (client) => ({
+    row: (
+      await client.query(
+        "SELECT (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS size, version() AS version, current_setting('server_version_num') AS num",
+      )
+    ).rows[0],
+    databases: (
+      await client.query("SELECT datname AS name, shobj_description(oid, 'pg_database') AS comment FROM pg_database")
+    ).rows as { name: string; comment: string | null }[],
+  }));
+  // Every database of the cluster goes into a base backup: none may be one a restore left half done.
+  refuseUnfinishedRestore(databases);
   // The WAL from the backup's start on must reach the archive: with the daemon streaming it, the slot keeps it
   // on the server until then, even when this backup runs before the daemon first started.
   if (config.wal.receive) await ensureSlot(config);
-  const row = await withClient(
-    connection,
-    async (client) =>
-      (
-        await client.query(
-          "SELECT (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS size, version() AS version, current_setting('server_version_num') AS num",
-        )
-      ).rows[0],
-  );
   const segmentSize = Number(row.size);
   const server = { version: row.version as string, num: Number(row.num) };
   const tool = runTool(

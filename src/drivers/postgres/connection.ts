@@ -145,3 +145,8 @@ export function explainConnectError(error: unknown, c: PgConnection): LifeboatEr
   }
   return new LifeboatError('SOURCE', `postgres: connect to ${where}: ${err.message}`, { cause: error });
 }
+
+/** `name` as an SQL identifier, quoted. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -28,11 +28,12 @@ import {
   describeConnection,
   libpqEnv,
   type PgConnection,
+  quoteIdent,
   withClient,
 } from './connection.js';
 import { statsMismatch } from './copy-count.js';
 import { checkArchive, checkPlainEnd } from './dump-check.js';
-import { DATABASE_COMMENT, markRestore, unfinishedSince } from './restore-mark.js';
+import { DATABASE_COMMENT, markRestore, refuseUnfinishedRestore, unfinishedSince } from './restore-mark.js';
 import { readArchiveHead, restoreStreamed, StreamedRestoreStopped } from './streamed-restore.js';
 
 /** What a failed restore that is not one transaction left in its destination, as RestoreLeftChanges says it. */
@@ -119,9 +120,10 @@ export class PostgresDriver implements Driver {
       const lockTimeout = this.#config.lockTimeoutSeconds;
       await client.query([`SET LOCAL lock_timeout = '${lockTimeout}s'`, ...countSettings(serverNum)].join('; '));
       const head = await client.query(
-        'SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version',
+        `SELECT pg_export_snapshot() AS snapshot, now() AS at, current_database() AS db, version() AS version, ${DATABASE_COMMENT} AS comment`,
       );
-      const { snapshot, at, db, version } = head.rows[0];
+      const { snapshot, at, db, version, comment } = head.rows[0];
+      refuseUnfinishedRestore([{ name: db, comment }]);
       // The tables' locks first (a lock another session holds fails here, naming its table); then the rows are
       // counted in the snapshot while pg_dump reads it, on this idle connection: no wait before the dump.
       const tables = (await client.query(USER_TABLES)).rows as TableName[];
@@ -574,10 +576,6 @@ async function countRows(
     stats.push({ name: `${table.schema}.${table.name}`, rows: Number(count.rows[0].n) });
   }
   return stats;
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /**

@@ -6,7 +6,7 @@
 // destination left as it found it, puts the comment it found back.
 import type pg from 'pg';
 import { describeError, LifeboatError } from '../../errors.js';
-import { type PgConnection, withClient } from './connection.js';
+import { type PgConnection, quoteIdent, withClient } from './connection.js';
 
 /** How every mark begins; the rest says when the restore began. */
 const PREFIX = 'lifeboat: a restore began here at ';
@@ -17,6 +17,28 @@ const INSUFFICIENT_PRIVILEGE = '42501';
 
 /** The comment of the connection's database, as an SQL expression. */
 export const DATABASE_COMMENT = `shobj_description((SELECT oid FROM pg_database WHERE datname = current_database()), 'pg_database')`;
+
+/**
+ * A database that carries the mark of a restore that did not finish may hold part of a backup: backed up, it
+ * would count as the newest good backup (for retention, freshness and the next restore). Refused instead, so the
+ * backups before it stay the newest, and the failure says why.
+ */
+export function refuseUnfinishedRestore(databases: readonly { name: string; comment: string | null }[]): void {
+  const marked = databases.flatMap(({ name, comment }) => {
+    const since = unfinishedSince(comment);
+    return since === undefined ? [] : [{ name, since }];
+  });
+  const first = marked[0];
+  if (first === undefined) return;
+  const named = marked.map(({ name, since }) => `${name} (a restore began there at ${since})`).join(', ');
+  throw new LifeboatError(
+    'SOURCE',
+    `postgres: not backed up: ${named} ${marked.length === 1 ? 'carries' : 'carry'} the mark of a restore that has not finished, and may hold part of a backup; nothing stored, the backups before this one stay the newest`,
+    {
+      hint: `finish that restore (run it again; --force replaces what it left), or, if the data is known to be sound, take the mark off: COMMENT ON DATABASE ${quoteIdent(first.name)} IS NULL`,
+    },
+  );
+}
 
 /** When the restore that left `comment` began, if it is a mark; undefined for any other comment. */
 export function unfinishedSince(comment: string | null | undefined): string | undefined {
