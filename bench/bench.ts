@@ -107,27 +107,49 @@ interface Entry {
   readonly storedIn?: string;
 }
 
+/** A command's figures over its runs: median wall time, worst peak RSS, and each round's run. */
+interface Result extends Measure {
+  readonly label: string;
+  /** The runs, round by round: what paired ratios compare. */
+  readonly runs: readonly Measure[];
+}
+
 /**
  * Runs each entry once a round, RUNS rounds, and gives each its median wall time and worst peak RSS. The runs
  * a ratio compares are spread over the same minutes: this shared machine grows slower or faster during a run
  * of half an hour, and RUNS runs of one command, then RUNS of the next, put each command in minutes of its own.
+ * Every other round runs the entries in reverse order, so no command always follows the same one (the page
+ * cache and the disk's write-back of the command before weigh on the one after).
  */
-async function rounds(entries: readonly Entry[]): Promise<(Measure & { label: string })[]> {
+async function rounds(entries: readonly Entry[]): Promise<Result[]> {
   const results = entries.map(() => [] as Measure[]);
   for (let i = 0; i < RUNS; i += 1) {
-    for (const [j, entry] of entries.entries()) results[j]?.push(await entry.run());
+    const order = [...entries.keys()];
+    if (i % 2 === 1) order.reverse();
+    for (const j of order) results[j]?.push(await (entries[j] as Entry).run());
   }
   return Promise.all(
     entries.map(async (entry, j) => {
       const runs = results[j] ?? [];
       return {
         label: entry.label,
+        runs,
         seconds: median(runs.map((r) => r.seconds)),
         peakRssKiB: Math.max(...runs.map((r) => r.peakRssKiB)),
         storedBytes: entry.storedIn === undefined ? (runs.at(-1)?.storedBytes ?? 0) : await storedSize(entry.storedIn),
       };
     }),
   );
+}
+
+/**
+ * The ratio of `a`'s wall time to `b`'s within each round (two runs minutes or seconds apart, not a run
+ * and a median of runs half an hour apart), and their median: what a target line reports.
+ */
+function paired(a: Result | undefined, b: Result | undefined): { value: number; rounds: number[] } {
+  if (a === undefined || b === undefined) return { value: Number.NaN, rounds: [] };
+  const ratios = a.runs.map((run, i) => run.seconds / (b.runs[i]?.seconds ?? Number.NaN));
+  return { value: median(ratios), rounds: ratios };
 }
 
 /** Everything printed, for `--json`: tables of rows, the targets with their limits, notes. */
@@ -140,15 +162,18 @@ const report = {
   },
   dataset: {} as Record<string, unknown>,
   tables: {} as Record<string, unknown[]>,
-  targets: [] as { target: string; value: number; limit: number; met: boolean }[],
+  targets: [] as { target: string; value: number; limit: number; met: boolean; rounds?: number[] }[],
   notes: {} as Record<string, unknown>,
 };
 
-/** One line per target: the measured ratio against its limit (lower is better). */
-function target(name: string, value: number, limit: number): void {
+/** One line per target: the measured ratio against its limit (lower is better), with each round's for time. */
+function target(name: string, measured: number | { value: number; rounds: number[] }, limit: number): void {
+  const { value, rounds: perRound } = typeof measured === 'number' ? { value: measured, rounds: [] } : measured;
   const met = value <= limit;
-  report.targets.push({ target: name, value, limit, met });
-  say(`${name.padEnd(62)}${value.toFixed(2).padStart(8)}  (target <= ${limit})  ${met ? 'met' : 'NOT met'}\n`);
+  report.targets.push({ target: name, value, limit, met, ...(perRound.length > 0 ? { rounds: perRound } : {}) });
+  const spread = perRound.length > 0 ? `  rounds ${perRound.map((r) => r.toFixed(2)).join(', ')}` : '';
+  say(`${name.padEnd(62)}${value.toFixed(2).padStart(8)}  (target <= ${limit})  ${met ? 'met' : 'NOT met'}${spread}
+`);
 }
 
 /** Prints one table: wall time, throughput of dump bytes, stored size, peak RSS and ratios to baselines. */
@@ -339,7 +364,7 @@ async function runBench(): Promise<void> {
     report.dataset = { data: DATA, rows: ROWS, databaseBytes: size, dumpBytes: rawBytes, runs: RUNS };
     say(
       `bench: database ${(size / 1e6).toFixed(0)} MB, ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output; ` +
-        `${RUNS} runs each in rounds (every command of a table once a round), median wall time, peak RSS of the worst run\n\n`,
+        `${RUNS} runs each in rounds (every command of a table once a round, every other round in reverse), median wall time, peak RSS of the worst run\n\n`,
     );
 
     const cores = String(cpus().length);
@@ -397,7 +422,7 @@ async function runBench(): Promise<void> {
       pigzS3: `pg_dump | pigz -p ${cores} -6 | mc pipe (S3/MinIO)`,
       zstdS3: `pg_dump | zstd -T${cores} -3 | mc pipe (S3/MinIO)`,
     };
-    const backups = await rounds([
+    const entries: Entry[] = [
       { label: 'pg_dump > /dev/null (floor)', run: () => chain([dump], env) },
       { label: 'pg_dump | gzip -6 > file', run: () => chain([dump, ['gzip', '-6']], env, join(work, 'f.gz')) },
       { label: label.pigz, run: () => chain([dump, pigz], env, join(work, 'p.gz')) },
@@ -414,8 +439,18 @@ async function runBench(): Promise<void> {
       lifeboatEntry('lifeboat backup zstd (S3, verifyUpload store)', storeChecked.zstd, ['backup']),
       lifeboatEntry('lifeboat backup zstd (S3, verifyUpload size)', sizeChecked, ['backup']),
       lifeboatEntry('lifeboat backup zstd (S3, age)', ageConfig, ['backup']),
-    ]);
-    const seconds = (label: string) => backups.find((b) => b.label.startsWith(label))?.seconds ?? Number.NaN;
+    ];
+    // Run with each target's pair side by side (the shell pipe, then Lifeboat's backup to S3 it is held to);
+    // printed in the order above.
+    const runFirst = [label.pigz, 'lifeboat backup gzip (S3/MinIO)', label.zstd, 'lifeboat backup zstd (S3/MinIO)'];
+    const runOrder = [
+      ...runFirst.map((name) => entries.find((e) => e.label === name) as Entry),
+      ...entries.filter((e) => !runFirst.includes(e.label)),
+    ];
+    const ran = await rounds(runOrder);
+    const backups = entries.map((e) => ran.find((r) => r.label === e.label) as Result);
+    const backup = (label: string) => backups.find((b) => b.label.startsWith(label));
+    const seconds = (label: string) => backup(label)?.seconds ?? Number.NaN;
     const stored = (label: string) => backups.find((b) => b.label.startsWith(label))?.storedBytes ?? Number.NaN;
     printResults(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output`, backups, rawBytes, [
       ['floor', seconds('pg_dump >')],
@@ -504,23 +539,30 @@ async function runBench(): Promise<void> {
         return measure;
       },
     };
-    const restores = await rounds([
-      {
-        label: `pg_restore --jobs ${cores} (local file)`,
-        run: async () => {
-          const url = new URL(await restoreInto());
-          return chain([['pg_restore', `--jobs=${cores}`, `--dbname=${url.pathname.slice(1)}`, dumpFile]], env);
-        },
+    const pgRestoreEntry: Entry = {
+      label: `pg_restore --jobs ${cores} (local file)`,
+      run: async () => {
+        const url = new URL(await restoreInto());
+        return chain([['pg_restore', `--jobs=${cores}`, `--dbname=${url.pathname.slice(1)}`, dumpFile]], env);
       },
-      lifeboatRestore('lifeboat restore gzip (S3/MinIO)', remote.gzip),
-      lifeboatRestore('lifeboat restore zstd (S3/MinIO)', remote.zstd),
+    };
+    const gzipRestore = lifeboatRestore('lifeboat restore gzip (S3/MinIO)', remote.gzip);
+    const zstdRestore = lifeboatRestore('lifeboat restore zstd (S3/MinIO)', remote.zstd);
+    const others = [
       lifeboatRestore('lifeboat restore zstd, restoreJobs 1 (S3)', serial),
       lifeboatRestore('lifeboat restore zstd (S3, age)', ageConfig),
+    ];
+    // pg_restore between the two restores held to it, the drill next: each target's pair side by side.
+    const [gzipRestored, pgRestored, zstdRestored, drilled, ...rest] = await rounds([
+      gzipRestore,
+      pgRestoreEntry,
+      zstdRestore,
       drill,
+      ...others,
     ]);
     // The drill's row is printed on a line of its own below, with its stages.
-    restores.pop();
-    const pgRestore = restores[0]?.seconds ?? 1;
+    const restores = [pgRestored, gzipRestored, zstdRestored, ...rest] as Result[];
+    const pgRestore = pgRestored?.seconds ?? 1;
     printResults('\nrestore', restores, rawBytes, [['pg_restore', pgRestore]]);
 
     const stage = (name: string) => median(drills.map((d) => d.timings[name] ?? 0));
@@ -562,8 +604,14 @@ async function runBench(): Promise<void> {
 
     const sqlite = await sqliteBench(work, cores);
 
-    say('\ntargets (ratios of wall time or size; lower is better)\n');
-    target('backup gzip to S3 / pg_dump | pigz (time)', seconds('lifeboat backup gzip (S3') / seconds(label.pigz), 1.1);
+    say(
+      '\ntargets (ratios of wall time or size, lower is better; of time: the median of the ratios within each round, the two commands run side by side)\n',
+    );
+    target(
+      'backup gzip to S3 / pg_dump | pigz (time)',
+      paired(backup('lifeboat backup gzip (S3'), backup(label.pigz)),
+      1.1,
+    );
     target(
       'backup gzip to S3 / pg_dump | pigz (stored size)',
       stored('lifeboat backup gzip (S3') / stored(label.pigz),
@@ -571,14 +619,14 @@ async function runBench(): Promise<void> {
     );
     target(
       'backup zstd to S3 / pg_dump | zstd -T2 -3 (time)',
-      seconds('lifeboat backup zstd (S3') / seconds(label.zstd),
+      paired(backup('lifeboat backup zstd (S3'), backup(label.zstd)),
       1.1,
     );
     const peak = rssMB(Math.max(...backups.filter((b) => b.label.startsWith('lifeboat')).map((b) => b.peakRssKiB)));
     target('peak RSS of any Lifeboat backup, MB / 200', peak / 200, 1);
-    target('drill (wall) / pg_restore --jobs 2', drillWall / pgRestore, 1.15);
-    target('lifeboat restore gzip from S3 / pg_restore --jobs 2', (restores[1]?.seconds ?? 0) / pgRestore, 1.1);
-    target('lifeboat restore zstd from S3 / pg_restore --jobs 2', (restores[2]?.seconds ?? 0) / pgRestore, 1.1);
+    target('drill (wall) / pg_restore --jobs 2', paired(drilled, pgRestored), 1.15);
+    target('lifeboat restore gzip from S3 / pg_restore --jobs 2', paired(gzipRestored, pgRestored), 1.1);
+    target('lifeboat restore zstd from S3 / pg_restore --jobs 2', paired(zstdRestored, pgRestored), 1.1);
     target('rate limit: achieved / configured', achieved / limit, 1.05);
     target('rate limit: configured / achieved', limit / achieved, 1.05);
     target('SQLite backup zstd / sqlite3 .backup + pigz (time)', sqlite, 1.1);
@@ -607,8 +655,8 @@ async function runBench(): Promise<void> {
   }
 }
 
-/** SQLite: a file of LIFEBOAT_BENCH_SQLITE_MB against `sqlite3 .backup` then `pigz`; returns zstd's ratio to it. */
-async function sqliteBench(work: string, cores: string): Promise<number> {
+/** SQLite: a file of LIFEBOAT_BENCH_SQLITE_MB against `sqlite3 .backup` then `pigz`; returns zstd's paired ratio to it. */
+async function sqliteBench(work: string, cores: string): Promise<ReturnType<typeof paired>> {
   const file = join(work, 'app.db');
   const started = Date.now();
   sqliteDatabase(file, SQLITE_MB);
@@ -646,7 +694,7 @@ async function sqliteBench(work: string, cores: string): Promise<number> {
   printResults(`\nSQLite backup of a ${(bytes / 1e6).toFixed(0)} MB file`, results, bytes, [
     ['sqlite3+pigz', results[0]?.seconds ?? 1],
   ]);
-  return (results[2]?.seconds ?? 0) / (results[0]?.seconds ?? 1);
+  return paired(results[2], results[0]);
 }
 
 /**
