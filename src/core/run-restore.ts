@@ -157,12 +157,14 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreResult
       onRawBytes: request.onProgress,
       // The artifacts after the first go into what the first one restored.
       consumeRaw: (raw) =>
-        restoreInto(driver, raw, request.to, { ...restoreOptions, force: restoreOptions.force || index > 0 }).catch(
-          (error: unknown) => {
-            if (error instanceof RestoreLeftChanges) left = error;
-            throw error;
-          },
-        ),
+        restoreInto(driver, raw, request.to, {
+          ...restoreOptions,
+          force: restoreOptions.force || index > 0,
+          rawSize: artifact.rawSize,
+        }).catch((error: unknown) => {
+          if (error instanceof RestoreLeftChanges) left = error;
+          throw error;
+        }),
     });
     if (check.ok) continue;
     log.error({ event: 'restore.end', result: 'failure', error: check.problems.join('; ') }, 'restore failed');

@@ -57,6 +57,11 @@ export interface RestoreOptions {
   readonly onNotice?: (message: string, event?: RestoreNoticeEvent) => void;
   /** What the destination held when the core checked it, just before the restore (restoreInto). */
   readonly found?: DestinationState;
+  /**
+   * The size of the raw bytes to come (the manifest's): what a restore that decides only once it read their
+   * head to land them on local disk first measures the room against.
+   */
+  readonly rawSize?: number;
 }
 
 /**

@@ -152,7 +152,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
           signal,
           identities: options.encryption?.identities,
           // The artifacts after the first go into what the first one restored.
-          consumeRaw: (raw) => restoreInto(driver, raw, place.destination, { force: index > 0, signal }),
+          consumeRaw: (raw) =>
+            restoreInto(driver, raw, place.destination, { force: index > 0, signal, rawSize: artifact.rawSize }),
         });
         if (check.ok) continue;
         if (signal?.aborted) throw signal.reason;

@@ -588,15 +588,42 @@ exec "$REAL" "$@"`;
     ]);
   });
 
-  it('an archive with large objects is restored by pg_restore instead, whole', async () => {
+  it('an archive with large objects is restored by pg_restore instead, whole; the file it needs is measured once its head says so', async () => {
     const withObjects = await databaseWith(
       'streamed-lo',
-      "CREATE TABLE docs (id int, body oid); INSERT INTO docs SELECT 1, lo_from_bytea(0, convert_to('large object body', 'UTF8'))",
+      `CREATE TABLE docs (id int, body oid);
+       INSERT INTO docs SELECT 1, lo_from_bytea(0, convert_to('large object body', 'UTF8'));
+       INSERT INTO docs SELECT 2, lo_from_bytea(0, convert_to((SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g), 'UTF8'))`,
     );
     const { path } = await backedUp(withObjects);
+    // Only the archive's head tells that pg_restore --jobs restores it, from a file in the temp folder: a temp
+    // folder without room for it is refused then, before the file is written, and nothing is committed.
+    const tiny = await mountTinyFolder('64k');
+    try {
+      const empty = await createDatabase(pg, 'streamed-lo-cramped');
+      const cramped = await runCli(['--config', path, 'restore', 'app', '--to', url(empty)], { TMPDIR: tiny.path });
+      expect(cramped.code).toBe(1);
+      expect(cramped.stderr).toMatch(
+        new RegExp(
+          `restore app: postgres: restore into ${empty}: needs 1\\d\\d\\.\\d KiB free in ${tiny.path} \\(pg_restore --jobs reads the dump from a file, downloaded to the temp folder first\\), which has 64.0 KiB; nothing committed`,
+        ),
+      );
+      expect(cramped.stderr).toContain('Try: free space in the temp folder, point TMPDIR at a folder with room');
+      expect(readdirSync(tiny.path)).toEqual([]);
+      expect(await leftovers(empty)).toEqual([]);
+      expect(await commentOf(empty)).toBeNull();
+    } finally {
+      await tiny.unmount();
+    }
     const { scratch, restored } = await restoreIntoNew(path, 'streamed-lo-to');
     expect(restored.code, restored.stderr).toBe(0);
-    expect(await query(scratch, "SELECT convert_from(lo_get(body), 'UTF8') AS body FROM docs")).toEqual([
+    expect(
+      await query(scratch, "SELECT id, length(convert_from(lo_get(body), 'UTF8')) AS n FROM docs ORDER BY id"),
+    ).toEqual([
+      { id: 1, n: 17 },
+      { id: 2, n: 128000 },
+    ]);
+    expect(await query(scratch, "SELECT convert_from(lo_get(body), 'UTF8') AS body FROM docs WHERE id = 1")).toEqual([
       { body: 'large object body' },
     ]);
   });

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { TableStats } from '../../catalog/manifest.js';
 import type { PostgresTargetConfig } from '../../config/schema.js';
 import { LifeboatError } from '../../errors.js';
+import { ensureRoom, measureRoom } from '../../free-space.js';
 import { withSpooledFile } from '../../work-dir.js';
 import {
   DEFAULT_RESTORE_LOCK_TIMEOUT_MS,
@@ -224,11 +225,7 @@ export class PostgresDriver implements Driver {
     // An archive the streamed restore does not read may still go to pg_restore --jobs: known once its head
     // is read, too late for this check (the write itself then fails cleanly, nothing committed).
     if (loadPlan(this.#config, found.hasData).way !== 'spooled') return undefined;
-    return {
-      folder: tmpdir(),
-      why: 'pg_restore --jobs reads the dump from a file, downloaded to the temp folder first',
-      hint: 'free space in the temp folder, point TMPDIR at a folder with room, or set restoreJobs: 1 (one transaction, no file)',
-    };
+    return { folder: tmpdir(), ...SPOOL_LANDING };
   }
 
   async restore(raw: Readable, destination: string | undefined, options: RestoreOptions): Promise<void> {
@@ -258,7 +255,7 @@ export class PostgresDriver implements Driver {
     env: NodeJS.ProcessEnv,
     replace: boolean,
     connection: PgConnection,
-    { signal, onNotice }: Pick<RestoreOptions, 'signal' | 'onNotice'>,
+    { signal, onNotice, rawSize }: Pick<RestoreOptions, 'signal' | 'onNotice' | 'rawSize'>,
   ): Promise<string> {
     const database = connection.database;
     const plan = loadPlan(this.#config, replace);
@@ -351,6 +348,11 @@ export class PostgresDriver implements Driver {
         return `pg_restore (schema, indexes) and ${jobs} psql sessions (data)`;
       }
       if (plan.otherwise === 'one transaction') return serial(archive.stream());
+      // Known only now, with the head read: the file pg_restore --jobs needs, measured before it is written.
+      if (rawSize !== undefined) {
+        const room = await measureRoom({ folder: tmpdir(), bytes: rawSize, ...SPOOL_LANDING });
+        ensureRoom(room, `postgres: restore into ${database}`, 'nothing committed');
+      }
       input = archive.stream();
     }
     // Parallel restore needs a seekable file: the verified dump is written to a temporary one first.
@@ -577,6 +579,12 @@ async function countRows(
   }
   return stats;
 }
+
+/** Why and where pg_restore --jobs lands the dump on local disk, and what to do when it has no room there. */
+const SPOOL_LANDING = {
+  why: 'pg_restore --jobs reads the dump from a file, downloaded to the temp folder first',
+  hint: 'free space in the temp folder, point TMPDIR at a folder with room, or set restoreJobs: 1 (one transaction, no file)',
+} as const;
 
 /**
  * The row counts run beside pg_dump and only have to end before it does: one process, no parallel workers
