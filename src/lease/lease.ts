@@ -5,7 +5,8 @@
 // Lifecycle of one lease: absent or free -> held (created, or taken over when the last holder released it or
 // let it expire) -> renewed every ttl/3 by its holder -> released: deleted while still fresh (then only its
 // holder may touch it), otherwise marked free with a compare-and-swap. A holder that cannot renew before
-// expiry, or finds the record changed under it, has lost the lease and aborts its work.
+// expiry, or finds the record changed under it, has lost the lease and aborts its work. A release the store
+// did not take leaves the record to expire, but its own process takes it back at once (`abandoned`).
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -78,6 +79,13 @@ export function describeHolder(record: LeaseRecord, now: Date): string {
   const ago = Math.max(0, Math.round((now.getTime() - Date.parse(record.renewedAt)) / 1000));
   return `${holder.command} (pid ${holder.pid} on ${holder.host}) holds it since ${record.acquiredAt}, renewed ${ago} s ago`;
 }
+
+/**
+ * Holders of this process that let go of their lease but could not tell the store (it did not answer the
+ * release). Their records still read as held until they expire; nobody but this process works under them,
+ * so this process's next acquisition of the target takes such a record over at once instead of waiting.
+ */
+const abandoned = new Set<string>();
 
 /** A held lease. `signal` aborts when it is lost; `release()` lets go (safe to call twice). */
 export class Lease {
@@ -176,9 +184,10 @@ export class Lease {
       };
       await this.#storage.replaceIfVersion(key, encode(free), this.#version);
     } catch (error) {
+      abandoned.add(this.#record.holder.id);
       this.#options.logger?.warn(
         { event: 'lease.release-failed', target: this.target, error: describeError(error) },
-        `cannot release the lease; it expires at ${this.#record.expiresAt}`,
+        `cannot release the lease; it expires at ${this.#record.expiresAt} (this process takes it back at once)`,
       );
     }
   }
@@ -241,10 +250,17 @@ export async function acquireLease(storage: Storage, target: string, options: Le
     const current = await storage.readVersioned(key);
     if (current !== undefined) {
       const held = parseLease(current.body);
-      if (held !== undefined && isHeld(held, at)) throw new TargetBusyError(held, at);
+      const ours = held !== undefined && abandoned.has(held.holder.id);
+      if (held !== undefined && isHeld(held, at) && !ours) throw new TargetBusyError(held, at);
       const taken = await storage.replaceIfVersion(key, encode(record), current.version);
       if (taken !== undefined) {
-        if (held !== undefined && held.releasedAt === undefined) {
+        if (ours) {
+          abandoned.delete(held.holder.id);
+          options.logger?.info(
+            { event: 'lease.reclaimed', target, previous: held.holder },
+            'took back a lease this process let go of but could not release',
+          );
+        } else if (held !== undefined && held.releasedAt === undefined) {
           options.logger?.warn(
             { event: 'lease.takeover', target, previous: held.holder, expiredAt: held.expiresAt },
             'took over an expired lease: its holder stopped renewing it',

@@ -1,5 +1,6 @@
 // One process at a time per target, held in the store: two CLIs at once, a prune during a running backup, the
-// CLI against a daemon, two daemons on one store, and a holder killed with SIGKILL whose lease expires.
+// CLI against a daemon, two daemons on one store, a daemon whose release the store did not take, and a holder
+// killed with SIGKILL whose lease expires.
 // A real PostgreSQL; the backups that must stay running use a pg_dump stand-in that runs the real pg_dump and
 // then waits for a gate file, so the test decides when they end.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { parse } from 'yaml';
 import { type CliResult, logLines, runCli, startCli, startDaemon, writeConfig } from '../harness/cli.js';
 import { standInBinDir } from '../harness/pg-stand-in.js';
 import { createTableDatabase, postgresTarget } from '../harness/postgres.js';
-import { s3StorageConfig } from '../harness/s3.js';
+import { s3Keys, s3StorageConfig } from '../harness/s3.js';
+import { startFaultProxy } from '../hostile/fault-proxy.js';
 import { noStackTrace, waitForCondition } from '../hostile/hostile-support.js';
 import { parseSamples, sampleValue } from '../support/prom.js';
 
@@ -217,6 +219,43 @@ describe('the target lease', () => {
     expect(ran[0] + ran[1]).toBe(intervals.length);
     const locked = logs.flat().filter((line) => line.event === 'run.skipped' && line.reason === 'locked');
     expect(locked.length).toBeGreaterThan(0);
+  });
+
+  it('a daemon whose lease could not be released (the store cut off) takes it back on its next run, not a lease later', async () => {
+    const gate = await gated('release-cut');
+    const endpoint = new URL(s3.endpoint);
+    const proxy = await startFaultProxy(endpoint.hostname, Number(endpoint.port));
+    const prefix = `lease-${Math.random().toString(36).slice(2)}/`;
+    // A lease that outlasts the test: only taking it back lets the daemon back up again in time.
+    const { path } = await config(
+      gate.bin,
+      { schedule: '* * * * * *', retries: 0 },
+      { ...s3StorageConfig(s3, prefix), endpoint: proxy.url },
+      '10m',
+    );
+    const daemon = await startDaemon(path);
+    try {
+      await waitForCondition(gate.started);
+      // The store cuts every connection: the running backup fails, and so does giving its lease back.
+      proxy.setFault({ kind: 'reset', direction: 'up', bytes: 0 });
+      await gate.open();
+      const events = () => logLines(daemon.stderrSoFar()).map((line) => line.event);
+      await waitForCondition(() => events().includes('lease.release-failed'), 20_000);
+      expect((await s3Keys(s3, `${prefix}db/`)).filter((key) => key.endsWith('lease.json'))).toHaveLength(1);
+      proxy.setFault({ kind: 'none' });
+      // The next run takes the lease back at once and backs up.
+      await waitForCondition(
+        () => logLines(daemon.stderrSoFar()).some((l) => l.event === 'backup.end' && l.result === 'success'),
+        20_000,
+      );
+      const lines = logLines(daemon.stderrSoFar());
+      const reclaimed = lines.find((line) => line.event === 'lease.reclaimed');
+      expect(reclaimed?.previous).toMatchObject({ command: 'lifeboat daemon', pid: daemon.child.pid });
+      expect(lines.some((l) => l.event === 'run.skipped' && l.reason === 'locked')).toBe(false);
+    } finally {
+      await daemon.stop();
+      await proxy.close();
+    }
   });
 
   it('frees the target of a holder killed with SIGKILL once its lease expires; unlock refuses a fresh lease', async () => {
