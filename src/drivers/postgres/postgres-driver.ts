@@ -223,7 +223,7 @@ export class PostgresDriver implements Driver {
 
   landing(_destination: string | undefined, found: DestinationState): Landing | undefined {
     // An archive the streamed restore does not read may still go to pg_restore --jobs: known once its head
-    // is read, too late for this check (the write itself then fails cleanly, nothing committed).
+    // is read, too late for this check; the restore measures the room then, before it writes the file.
     if (loadPlan(this.#config, found.hasData).way !== 'spooled') return undefined;
     return { folder: tmpdir(), ...SPOOL_LANDING };
   }
