@@ -4,7 +4,7 @@
 // A real PostgreSQL; the backups that must stay running use a pg_dump stand-in that runs the real pg_dump and
 // then waits for a gate file, so the test decides when they end.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
@@ -256,6 +256,29 @@ describe('the target lease', () => {
       await daemon.stop();
       await proxy.close();
     }
+  });
+
+  it('a compare-and-swap mutex that a killed process left in a folder store delays the next run, and does not fail it', async () => {
+    const gate = await gated('cas-killed');
+    const { dir, path } = await config(gate.bin, {}, undefined, '1s');
+    const holder = startCli(['--config', path, 'backup', 'db']);
+    await waitForCondition(gate.started);
+    await waitForCondition(() => existsSync(join(dir, 'store', 'db', 'lease.json')));
+    holder.child.kill('SIGKILL');
+    await holder.result;
+    await gate.open();
+    await waitForCondition(() => Date.now() > Date.parse(leaseFile(dir).expiresAt), 10_000);
+    // What a process killed inside its compare-and-swap of the lease leaves: the mutex, made 5 s ago. Taking
+    // the expired lease over needs that mutex; the next run waits until it is stale, then backs up.
+    const mutex = join(dir, 'store', 'db', 'lease.json.lifeboat-tmp-cas');
+    await writeFile(mutex, '');
+    const madeAt = new Date(Date.now() - 5_000);
+    await utimes(mutex, madeAt, madeAt);
+    const next = await runCli(['--config', path, 'backup', 'db']);
+    expect(next.code, next.stderr).toBe(0);
+    expect(logLines(next.stderr).some((line) => line.event === 'lease.takeover')).toBe(true);
+    expect(existsSync(mutex)).toBe(false);
+    expect(manifests(dir)).toHaveLength(1);
   });
 
   it('frees the target of a holder killed with SIGKILL once its lease expires; unlock refuses a fresh lease', async () => {

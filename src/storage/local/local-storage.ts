@@ -141,7 +141,7 @@ export class LocalStorage implements Storage {
 
   /**
    * An exclusive-create mutex file for one compare-and-swap (held for milliseconds). One left by a killed
-   * process is broken after MUTEX_STALE_MS.
+   * process is broken once it is MUTEX_STALE_MS old, by a waiter that waits that long.
    */
   async #mutex(key: string, mutex: string): Promise<() => Promise<void>> {
     await mkdir(dirname(mutex), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
@@ -230,8 +230,13 @@ export class LocalStorage implements Storage {
   }
 }
 
-const MUTEX_WAIT_MS = 5_000;
-const MUTEX_STALE_MS = 30_000;
+/**
+ * A compare-and-swap holds its mutex for milliseconds: one older than MUTEX_STALE_MS was left by a process
+ * killed while it held it (SIGKILL, a stopped container). A waiter waits past that age, so such a mutex delays
+ * the next update of its key by at most MUTEX_STALE_MS, and never fails it.
+ */
+const MUTEX_STALE_MS = 15_000;
+const MUTEX_WAIT_MS = MUTEX_STALE_MS + 5_000;
 
 /** The version tag of a local object: the SHA-256 of its content. */
 function versionOf(body: Buffer): string {
