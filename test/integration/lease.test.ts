@@ -100,6 +100,18 @@ describe('the target lease', () => {
       releasedAt?: string;
     };
 
+  /** A backup of a folder store with a lease of `ttl`, killed with SIGKILL once it holds the lease and dumps. */
+  async function killedHolder(name: string, ttl: string) {
+    const gate = await gated(name);
+    const { dir, path } = await config(gate.bin, {}, undefined, ttl);
+    const holder = startCli(['--config', path, 'backup', 'db']);
+    await waitForCondition(gate.started);
+    await waitForCondition(() => existsSync(join(dir, 'store', 'db', 'lease.json')));
+    holder.child.kill('SIGKILL');
+    await holder.result;
+    return { gate, dir, path, holder };
+  }
+
   const busy =
     /lease: target db is busy: lifeboat backup \(pid \d+ on [^)]+\) holds it since \d{4}-\d\d-\d\dT[\d:.]+Z, renewed \d+ s ago/;
 
@@ -259,13 +271,7 @@ describe('the target lease', () => {
   });
 
   it('a compare-and-swap mutex that a killed process left in a folder store delays the next run, and does not fail it', async () => {
-    const gate = await gated('cas-killed');
-    const { dir, path } = await config(gate.bin, {}, undefined, '1s');
-    const holder = startCli(['--config', path, 'backup', 'db']);
-    await waitForCondition(gate.started);
-    await waitForCondition(() => existsSync(join(dir, 'store', 'db', 'lease.json')));
-    holder.child.kill('SIGKILL');
-    await holder.result;
+    const { gate, dir, path } = await killedHolder('cas-killed', '1s');
     await gate.open();
     await waitForCondition(() => Date.now() > Date.parse(leaseFile(dir).expiresAt), 10_000);
     // What a process killed inside its compare-and-swap of the lease leaves: the mutex, made 5 s ago. Taking
@@ -282,14 +288,8 @@ describe('the target lease', () => {
   });
 
   it('frees the target of a holder killed with SIGKILL once its lease expires; unlock refuses a fresh lease', async () => {
-    const gate = await gated('killed');
     // A lease long enough that the checks below run well before it expires, on a loaded machine too.
-    const { dir, path } = await config(gate.bin, {}, undefined, '8s');
-    const holder = startCli(['--config', path, 'backup', 'db']);
-    await waitForCondition(gate.started);
-    await waitForCondition(() => existsSync(join(dir, 'store', 'db', 'lease.json')));
-    holder.child.kill('SIGKILL');
-    await holder.result;
+    const { gate, dir, path, holder } = await killedHolder('killed', '8s');
     const record = leaseFile(dir);
     expect(record.releasedAt).toBeUndefined();
 
