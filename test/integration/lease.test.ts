@@ -1,6 +1,6 @@
 // One process at a time per target, held in the store: two CLIs at once, a prune during a running backup, the
-// CLI against a daemon, two daemons on one store, a daemon whose release the store did not take, and a holder
-// killed with SIGKILL whose lease expires.
+// CLI against a daemon, two daemons on one store, a daemon whose release the store did not take, a holder
+// killed with SIGKILL whose lease expires, and the compare-and-swap mutex a killed process left in a folder.
 // A real PostgreSQL; the backups that must stay running use a pg_dump stand-in that runs the real pg_dump and
 // then waits for a gate file, so the test decides when they end.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
