@@ -156,7 +156,7 @@ export class LocalStorage implements Storage {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw this.#fail('write', key, mutex, error);
       }
       const info = await stat(mutex).catch(() => undefined);
-      if (info !== undefined && Date.now() - info.mtimeMs > MUTEX_STALE_MS) await rm(mutex, { force: true });
+      if (info !== undefined && Date.now() - info.mtimeMs > MUTEX_STALE_MS) await breakStaleMutex(mutex, info);
       else if (Date.now() > deadline) {
         throw new LifeboatError('STORAGE', `storage: update ${key} at ${this.location}: ${mutex} stays held`, {
           hint: `another process is updating ${key}; if none is, remove ${mutex}`,
@@ -237,6 +237,32 @@ export class LocalStorage implements Storage {
  */
 const MUTEX_STALE_MS = 15_000;
 const MUTEX_WAIT_MS = MUTEX_STALE_MS + 5_000;
+
+/**
+ * Removes the mutex file that `seen` (its stat) found stale, and only that one. Two writers may find one stale
+ * mutex at once: the first breaks it and makes its own, and a plain remove by the second would then take that
+ * new one away and let both in. So it is moved aside first, and what moved is put back when it is not the file
+ * that was seen (another writer's, made since the look). A third writer in the moment between the move and the
+ * put-back could still get in; that takes three writers on one key within microseconds of each other.
+ */
+export async function breakStaleMutex(
+  mutex: string,
+  seen: { ino: number; dev: number; mtimeMs: number },
+): Promise<void> {
+  const aside = `${mutex}-stale-${randomTag(6).toString('hex')}`;
+  try {
+    await rename(mutex, aside);
+  } catch {
+    return; // Gone already: another writer broke it.
+  }
+  const moved = await stat(aside).catch(() => undefined);
+  // A file system may give a new file the inode of one just removed: the time tells them apart (a stale
+  // mutex is at least MUTEX_STALE_MS old, a new one is not).
+  if (moved !== undefined && (moved.ino !== seen.ino || moved.dev !== seen.dev || moved.mtimeMs !== seen.mtimeMs)) {
+    await link(aside, mutex).catch(() => undefined);
+  }
+  await rm(aside, { force: true });
+}
 
 /** The version tag of a local object: the SHA-256 of its content. */
 function versionOf(body: Buffer): string {
