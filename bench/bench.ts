@@ -119,13 +119,20 @@ interface Result extends Measure {
  * a ratio compares are spread over the same minutes: this shared machine grows slower or faster during a run
  * of half an hour, and RUNS runs of one command, then RUNS of the next, put each command in minutes of its own.
  * Every other round runs the entries in reverse order, so no command always follows the same one (the page
- * cache and the disk's write-back of the command before weigh on the one after).
+ * cache and the disk's write-back of the command before weigh on the one after). The entries labelled in
+ * `first` run first, in that order (the two commands of a target side by side), the others after them; the
+ * results keep the order of `entries`.
  */
-async function rounds(entries: readonly Entry[]): Promise<Result[]> {
+async function rounds(entries: readonly Entry[], first: readonly string[] = []): Promise<Result[]> {
+  const leading = first.map((label) => {
+    const index = entries.findIndex((entry) => entry.label === label);
+    if (index < 0) throw new Error(`bench: no command "${label}" to run first`);
+    return index;
+  });
+  const runOrder = [...leading, ...[...entries.keys()].filter((j) => !leading.includes(j))];
   const results = entries.map(() => [] as Measure[]);
   for (let i = 0; i < RUNS; i += 1) {
-    const order = [...entries.keys()];
-    if (i % 2 === 1) order.reverse();
+    const order = i % 2 === 1 ? [...runOrder].reverse() : runOrder;
     for (const j of order) results[j]?.push(await (entries[j] as Entry).run());
   }
   return Promise.all(
@@ -440,18 +447,16 @@ async function runBench(): Promise<void> {
       lifeboatEntry('lifeboat backup zstd (S3, verifyUpload size)', sizeChecked, ['backup']),
       lifeboatEntry('lifeboat backup zstd (S3, age)', ageConfig, ['backup']),
     ];
-    // Run with each target's pair side by side (the shell pipe, then Lifeboat's backup to S3 it is held to);
-    // printed in the order above.
-    const runFirst = [label.pigz, 'lifeboat backup gzip (S3/MinIO)', label.zstd, 'lifeboat backup zstd (S3/MinIO)'];
-    const runOrder = [
-      ...runFirst.map((name) => entries.find((e) => e.label === name) as Entry),
-      ...entries.filter((e) => !runFirst.includes(e.label)),
-    ];
-    const ran = await rounds(runOrder);
-    const backups = entries.map((e) => ran.find((r) => r.label === e.label) as Result);
+    // Each target's pair side by side: the shell pipe, then Lifeboat's backup to S3 it is held to.
+    const backups = await rounds(entries, [
+      label.pigz,
+      'lifeboat backup gzip (S3/MinIO)',
+      label.zstd,
+      'lifeboat backup zstd (S3/MinIO)',
+    ]);
     const backup = (label: string) => backups.find((b) => b.label.startsWith(label));
     const seconds = (label: string) => backup(label)?.seconds ?? Number.NaN;
-    const stored = (label: string) => backups.find((b) => b.label.startsWith(label))?.storedBytes ?? Number.NaN;
+    const stored = (label: string) => backup(label)?.storedBytes ?? Number.NaN;
     printResults(`backup of ${(rawBytes / 1e6).toFixed(0)} MB of pg_dump output`, backups, rawBytes, [
       ['floor', seconds('pg_dump >')],
       ['gzip', seconds('pg_dump | gzip')],
@@ -548,20 +553,21 @@ async function runBench(): Promise<void> {
     };
     const gzipRestore = lifeboatRestore('lifeboat restore gzip (S3/MinIO)', remote.gzip);
     const zstdRestore = lifeboatRestore('lifeboat restore zstd (S3/MinIO)', remote.zstd);
-    const others = [
-      lifeboatRestore('lifeboat restore zstd, restoreJobs 1 (S3)', serial),
-      lifeboatRestore('lifeboat restore zstd (S3, age)', ageConfig),
-    ];
     // pg_restore between the two restores held to it, the drill next: each target's pair side by side.
-    const [gzipRestored, pgRestored, zstdRestored, drilled, ...rest] = await rounds([
-      gzipRestore,
-      pgRestoreEntry,
-      zstdRestore,
-      drill,
-      ...others,
-    ]);
+    const restores = await rounds(
+      [
+        pgRestoreEntry,
+        gzipRestore,
+        zstdRestore,
+        lifeboatRestore('lifeboat restore zstd, restoreJobs 1 (S3)', serial),
+        lifeboatRestore('lifeboat restore zstd (S3, age)', ageConfig),
+        drill,
+      ],
+      [gzipRestore.label, pgRestoreEntry.label, zstdRestore.label, drill.label],
+    );
     // The drill's row is printed on a line of its own below, with its stages.
-    const restores = [pgRestored, gzipRestored, zstdRestored, ...rest] as Result[];
+    const drilled = restores.pop();
+    const [pgRestored, gzipRestored, zstdRestored] = restores;
     const pgRestore = pgRestored?.seconds ?? 1;
     printResults('\nrestore', restores, rawBytes, [['pg_restore', pgRestore]]);
 
